@@ -1,0 +1,34 @@
+// Command line: what the user asked for (run a config, check it, or run a one-line preset).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace udpx {
+
+struct CliOptions {
+  enum class Mode { Run, Check, Help, Version } mode = Mode::Run;
+  std::string config_path = "/etc/udpx.toml";
+  std::optional<std::string> log_level;
+  // One-line mode (--preset ...): a frontend "cli" and a backend "cli" built from flags.
+  bool one_line = false;
+  std::string preset;
+  std::vector<std::string> listen, upstream, allow;
+  std::optional<std::string> timeout, responses, balance;
+};
+
+// Parses argv. On a usage error returns nullopt with `error` set.
+std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& error);
+
+// The config text equivalent to the one-line flags (loaded like a file, so the same
+// validation applies).
+std::string oneLineConfig(const CliOptions& o);
+
+// Rewrites a config error path of the one-line config to the flag it came from
+// ("frontend.cli.listen[1]" -> "--listen #2").
+std::string flagForPath(const std::string& path);
+
+const char* usageText();
+
+}  // namespace udpx

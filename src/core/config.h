@@ -1,0 +1,93 @@
+// The validated configuration: plain structs built by the loader, consumed by the runtime.
+// Everything here has been checked; the runtime never re-validates.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "protocols/protocol.h"
+
+namespace udpx {
+
+enum class LogLevel : std::uint8_t { Error, Warn, Info, Debug };
+enum class Balance : std::uint8_t { RoundRobin, First };
+
+// Where something was written: file:line:col (1-based; 0 when unknown).
+struct SourcePos {
+  std::uint32_t line = 0;
+  std::uint32_t col = 0;
+};
+
+struct GlobalConfig {
+  LogLevel log_level = LogLevel::Info;
+  std::uint32_t max_sessions = 65536;  // whole-process cap
+};
+
+// One upstream server as written: a literal address or a host name, and its port.
+struct ServerConfig {
+  std::string text;        // as written, for messages
+  std::string host;        // literal IP or host name (no brackets)
+  std::uint16_t port = 0;  // explicit port, or the preset's default filled in by the loader
+  std::optional<SockAddr> literal;  // set when host is a literal IP address
+  SourcePos pos;
+};
+
+struct BackendConfig {
+  std::string name;
+  std::vector<ServerConfig> servers;
+  Balance balance = Balance::RoundRobin;
+  // A server whose socket reports "connection refused" (ICMP port unreachable) is skipped
+  // for this long when choosing a server for new sessions (like nginx's fail_timeout).
+  std::chrono::milliseconds fail_timeout{10000};
+  SourcePos pos;
+};
+
+struct FrontendConfig {
+  std::string name;
+  std::vector<SockAddr> listen;
+  Preset preset = Preset::Raw;
+  std::string backend;
+  std::vector<Cidr> allow;  // never empty after loading (default: defaultAllowList())
+  std::chrono::milliseconds session_timeout{60000};
+  std::uint32_t max_sessions = 4096;
+  std::uint32_t responses = kUnlimitedResponses;
+  std::uint32_t max_datagram = 65507;
+  SourcePos pos;
+};
+
+struct Config {
+  std::string file;  // path it was loaded from, for messages
+  GlobalConfig global;
+  std::vector<FrontendConfig> frontends;  // in file order
+  std::vector<BackendConfig> backends;    // in file order
+
+  const BackendConfig* findBackend(const std::string& name) const noexcept;
+};
+
+// One problem found while loading: "FILE:LINE:COL: key.path: message (hint)".
+struct ConfigError {
+  std::string file;
+  SourcePos pos;
+  std::string path;     // "frontend.lan_ntp.listen[1]"
+  std::string message;  // what is wrong
+  std::string hint;     // how to fix it (may be empty)
+
+  std::string format() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;           // set only when errors is empty
+  std::vector<ConfigError> errors;        // every error found, in file order
+  std::vector<ConfigError> warnings;      // suspicious but valid (an unused backend)
+};
+
+// Loads and validates a TOML config file. Never throws; all problems land in `errors`.
+LoadResult loadConfigFile(const std::string& path);
+// Same, from text; `name` stands for the file name in messages.
+LoadResult loadConfigString(std::string_view text, const std::string& name);
+
+}  // namespace udpx

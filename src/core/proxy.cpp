@@ -1,0 +1,398 @@
+// The data path: batched receive from listeners, sessions, upstream sockets, batched replies.
+#include "core/proxy.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "backends/backend.h"
+#include "frontends/frontend.h"
+#include "protocols/protocol.h"
+
+namespace udpx {
+namespace {
+
+Drop requestDrop(Check c) noexcept {
+  switch (c) {
+    case Check::Malformed: return Drop::Malformed;
+    case Check::WrongKind: return Drop::WrongKind;
+    case Check::Control: return Drop::Control;
+    case Check::Ok: break;
+  }
+  return Drop::Malformed;
+}
+
+Drop replyDrop(Check c) noexcept {
+  return c == Check::WrongKind ? Drop::ReplyWrongKind : Drop::ReplyMalformed;
+}
+
+// Reads the destination address of a received datagram from its IP_PKTINFO/IPV6_PKTINFO.
+LocalAddr localAddrOf(msghdr& h) noexcept {
+  LocalAddr a;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      a.family = AF_INET;
+      a.v4 = pi.ipi_addr;
+      a.ifindex = static_cast<unsigned>(pi.ipi_ifindex);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      a.family = AF_INET6;
+      a.v6 = pi.ipi6_addr;
+      a.ifindex = pi.ipi6_ifindex;
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram)
+    : base_(base),
+      table_(global_max_sessions, [this](Session& s, SessionEnd why) { endSession(s, why); }),
+      slot_size_(max_datagram),
+      rx_data_(kBatch * static_cast<std::size_t>(max_datagram)),
+      tx_data_(kBatch * static_cast<std::size_t>(max_datagram)),
+      tx_slots_(kBatch) {
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    rx_iov_[i].iov_base = rx_data_.data() + i * slot_size_;
+    rx_iov_[i].iov_len = slot_size_;
+    tx_iov_[i].iov_base = tx_data_.data() + i * slot_size_;
+  }
+  flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
+  expiry_ev_.reset(evtimer_new(base_, &Proxy::onExpiryTimer, this));
+  if (!flush_ev_ || !expiry_ev_) throw std::runtime_error("cannot create timer events");
+  // Replies gathered from many upstream sockets in one loop iteration leave together: the
+  // flush runs at a lower priority than all socket events (see Runtime's priority setup).
+  event_priority_set(flush_ev_.get(), 2);
+}
+
+Proxy::~Proxy() { shutdown(); }
+
+void Proxy::shutdown() noexcept {
+  if (tx_count_ > 0) flushReplies();
+  table_.clear(SessionEnd::Shutdown);
+}
+
+void Proxy::attach(Frontend& fe) {
+  fe.proxy = this;
+  fe.lane = table_.addLane(fe.config().session_timeout, fe.config().max_sessions);
+  for (auto& l : fe.listeners()) {
+    l->ev.reset(event_new(base_, l->fd.get(), EV_READ | EV_PERSIST, &Proxy::onListenerReadable, l.get()));
+    if (!l->ev || event_add(l->ev.get(), nullptr) != 0) throw std::runtime_error("cannot watch listener socket");
+  }
+}
+
+// ---- requests ----
+
+void Proxy::onListenerReadable(evutil_socket_t, short, void* arg) noexcept {
+  auto* l = static_cast<Listener*>(arg);
+  l->frontend.proxy->receiveRequests(*l);
+}
+
+void Proxy::receiveRequests(Listener& l) noexcept {
+  const std::uint32_t limit = l.frontend.config().max_datagram;
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    msghdr& h = rx_msgs_[i].msg_hdr;
+    rx_iov_[i].iov_len = limit;
+    h.msg_iov = &rx_iov_[i];
+    h.msg_iovlen = 1;
+    h.msg_name = &rx_names_[i];
+    h.msg_namelen = sizeof rx_names_[i];
+    h.msg_control = rx_control_[i].bytes;
+    h.msg_controllen = sizeof rx_control_[i].bytes;
+    h.msg_flags = 0;
+  }
+  // One call per readable event: level-triggered, so a fuller queue simply fires again.
+  int n = recvmmsg(l.fd.get(), rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+  if (n <= 0) return;
+  const TimePoint now = Clock::now();
+  for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
+  // NOTE: sessions may have been created; the expiry timer was armed in openSession.
+}
+
+void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
+  Frontend& fe = l.frontend;
+  msghdr& h = rx_msgs_[i].msg_hdr;
+  const std::uint32_t len = rx_msgs_[i].msg_len;
+  ++fe.stats.received;
+  fe.stats.received_bytes += len;
+  if (h.msg_flags & MSG_TRUNC) {
+    fe.stats.drop(Drop::TooLarge);
+    return;
+  }
+  const SockAddr client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+  if (!fe.allows(client)) {
+    fe.stats.drop(Drop::Acl);
+    return;
+  }
+  const std::span<const std::uint8_t> pkt(static_cast<const std::uint8_t*>(rx_iov_[i].iov_base), len);
+  Token token = 0;
+  const Check c = checkRequest(fe.preset(), pkt, token);
+  if (c != Check::Ok) {
+    fe.stats.drop(requestDrop(c));
+    return;
+  }
+  Session* s = table_.find(fe.lane, client);
+  if (s == nullptr) {
+    s = openSession(fe, l, client, now);
+    if (s == nullptr) return;  // counted in openSession
+  } else {
+    table_.touch(*s, now);
+  }
+  s->local = localAddrOf(h);
+  s->listener = &l;
+  const std::uint32_t budget = fe.config().responses;
+  if (budget == kUnlimitedResponses) {
+    s->replies_left = kUnlimitedResponses;
+  } else if (budget > 0) {
+    s->replies_left = (kUnlimitedResponses - 1 - s->replies_left < budget) ? kUnlimitedResponses - 1 : s->replies_left + budget;
+  }
+  if (usesTokens(fe.preset())) s->addPending(token);
+  if (len > s->max_request_len) s->max_request_len = static_cast<std::uint16_t>(len > 65535 ? 65535 : len);
+
+  ssize_t sent = send(s->fd, pkt.data(), pkt.size(), 0);
+  if (sent < 0) {
+    fe.stats.drop(Drop::SendError);
+    if (errno == ECONNREFUSED) {
+      // The previous datagram drew an ICMP port unreachable: the server is not listening.
+      s->server->backend->markRefused(*s->server, now);
+      table_.remove(*s, SessionEnd::Closed);
+    }
+    return;
+  }
+  ++fe.stats.forwarded;
+  fe.stats.forwarded_bytes += len;
+  ++s->server->stats.forwarded;
+}
+
+Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {
+  Backend* be = fe.backend();
+  Server* server = be->pick(now);
+  if (server == nullptr) {
+    fe.stats.drop(Drop::NoBackend);
+    std::uint64_t suppressed = 0;
+    if (no_backend_log_.allow(now, suppressed)) {
+      LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
+                "servers resolve (%llu similar messages suppressed)",
+                fe.name().c_str(), be->name().c_str(), static_cast<unsigned long long>(suppressed));
+    }
+    return nullptr;
+  }
+  UniqueFd fd(socket(server->addr().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  // connect() picks a random ephemeral port and makes the kernel filter out datagrams from
+  // anyone but the server: a reply on this socket can only come from where we sent.
+  if (!fd.valid() || connect(fd.get(), server->addr().get(), server->addr().length()) != 0) {
+    int e = errno;
+    fe.stats.drop(Drop::SocketError);
+    std::uint64_t suppressed = 0;
+    if (socket_error_log_.allow(now, suppressed)) {
+      const char* hint = (e == EMFILE || e == ENFILE)
+                             ? "too many open files: raise the limit (LimitNOFILE=, ulimit -n) or lower max_sessions"
+                             : "check the route to the server (ip route get)";
+      LOG_ERROR("frontend \"%s\": cannot open a socket to %s: %s — %s (%llu similar messages suppressed)",
+                fe.name().c_str(), server->label().c_str(), strerror(e), hint,
+                static_cast<unsigned long long>(suppressed));
+    }
+    return nullptr;
+  }
+  Session* s = table_.create(fe.lane, client, now);
+  if (s == nullptr) {
+    fe.stats.drop(Drop::SocketError);
+    std::uint64_t suppressed = 0;
+    if (session_memory_log_.allow(now, suppressed)) {
+      LOG_ERROR("frontend \"%s\": out of memory for sessions — lower max_sessions", fe.name().c_str());
+    }
+    return nullptr;
+  }
+  s->fd = fd.release();
+  s->frontend = &fe;
+  s->listener = &l;
+  s->server = server;
+  event_assign(&s->ev, base_, s->fd, EV_READ | EV_PERSIST, &Proxy::onUpstreamReadable, s);
+  event_add(&s->ev, nullptr);
+  ++fe.stats.sessions_created;
+  ++server->stats.sessions;
+  armExpiry(now + fe.config().session_timeout, now);
+  return s;
+}
+
+// ---- replies ----
+
+void Proxy::onUpstreamReadable(evutil_socket_t, short, void* arg) noexcept {
+  auto* s = static_cast<Session*>(arg);
+  s->frontend->proxy->receiveReply(*s);
+}
+
+void Proxy::receiveReply(Session& s) noexcept {
+  Frontend& fe = *s.frontend;
+  if (tx_count_ == kBatch) flushReplies();
+  ReplySlot& slot = tx_slots_[tx_count_];
+  std::uint8_t* buf = tx_data_.data() + tx_count_ * slot_size_;
+  const std::uint32_t limit = fe.config().max_datagram;
+  // MSG_TRUNC makes recv return the real length, so an oversized reply is recognised.
+  ssize_t n = recv(s.fd, buf, limit, MSG_DONTWAIT | MSG_TRUNC);
+  if (n < 0) {
+    if (errno == ECONNREFUSED) {
+      s.server->backend->markRefused(*s.server, Clock::now());
+      table_.remove(s, SessionEnd::Closed);
+    }
+    return;
+  }
+  const TimePoint now = Clock::now();
+  const auto len = static_cast<std::uint32_t>(n);
+  if (len > limit) {
+    fe.stats.drop(Drop::ReplyTooLarge);
+    return;
+  }
+  if (s.replies_left == 0) {
+    fe.stats.drop(Drop::ReplyUnexpected);
+    return;
+  }
+  Token token = 0;
+  const Check c = checkReply(fe.preset(), std::span<const std::uint8_t>(buf, len), token);
+  if (c != Check::Ok) {
+    fe.stats.drop(replyDrop(c));
+    return;
+  }
+  if (usesTokens(fe.preset()) && !s.takePending(token)) {
+    fe.stats.drop(Drop::ReplyUnmatched);
+    return;
+  }
+  if (repliesBoundedByRequest(fe.preset()) && len > s.max_request_len) {
+    fe.stats.drop(Drop::ReplyTooLarge);
+    return;
+  }
+  ++s.server->stats.replied;
+
+  // Stage the reply: destination = the client, source = the address the client used.
+  slot.listener = s.listener;
+  slot.frontend = &fe;
+  slot.len = len;
+  std::memcpy(&slot.dst, s.client.get(), s.client.length());
+  slot.dst_len = s.client.length();
+  slot.control_len = 0;
+  if (s.listener->addr.isWildcard()) {
+    std::memset(slot.control, 0, sizeof slot.control);
+    auto* cm = reinterpret_cast<cmsghdr*>(slot.control);
+    if (s.local.family == AF_INET) {
+      cm->cmsg_level = IPPROTO_IP;
+      cm->cmsg_type = IP_PKTINFO;
+      cm->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+      in_pktinfo pi{};
+      pi.ipi_spec_dst = s.local.v4;
+      std::memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+      slot.control_len = CMSG_SPACE(sizeof(in_pktinfo));
+    } else if (s.local.family == AF_INET6) {
+      cm->cmsg_level = IPPROTO_IPV6;
+      cm->cmsg_type = IPV6_PKTINFO;
+      cm->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+      in6_pktinfo pi{};
+      pi.ipi6_addr = s.local.v6;
+      // Link-local sources only mean something together with their interface.
+      if (IN6_IS_ADDR_LINKLOCAL(&s.local.v6)) pi.ipi6_ifindex = s.local.ifindex;
+      std::memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+      slot.control_len = CMSG_SPACE(sizeof(in6_pktinfo));
+    }
+  }
+  ++tx_count_;
+  if (!flush_pending_) {
+    flush_pending_ = true;
+    event_active(flush_ev_.get(), 0, 0);
+  }
+
+  if (s.replies_left != kUnlimitedResponses) {
+    --s.replies_left;
+    if (s.replies_left == 0) {
+      // Budget used up (NTP/DNS: one reply per request): free the socket at once.
+      table_.remove(s, SessionEnd::Closed);
+      return;
+    }
+  }
+  table_.touch(s, now);
+}
+
+void Proxy::onFlush(evutil_socket_t, short, void* arg) noexcept { static_cast<Proxy*>(arg)->flushReplies(); }
+
+void Proxy::flushReplies() noexcept {
+  flush_pending_ = false;
+  std::size_t start = 0;
+  while (start < tx_count_) {
+    // A run of consecutive replies leaving through the same listener socket: one sendmmsg.
+    Listener* l = tx_slots_[start].listener;
+    std::size_t end = start;
+    while (end < tx_count_ && tx_slots_[end].listener == l) {
+      ReplySlot& slot = tx_slots_[end];
+      msghdr& h = tx_msgs_[end].msg_hdr;
+      tx_iov_[end].iov_len = slot.len;
+      h.msg_iov = &tx_iov_[end];
+      h.msg_iovlen = 1;
+      h.msg_name = &slot.dst;
+      h.msg_namelen = slot.dst_len;
+      h.msg_control = slot.control_len ? slot.control : nullptr;
+      h.msg_controllen = slot.control_len;
+      h.msg_flags = 0;
+      ++end;
+    }
+    std::size_t done = start;
+    while (done < end) {
+      int n = sendmmsg(l->fd.get(), &tx_msgs_[done], static_cast<unsigned>(end - done), MSG_DONTWAIT);
+      if (n <= 0) {
+        // The first datagram of the rest failed (EAGAIN, EPERM, ...): drop it, try the others.
+        tx_slots_[done].frontend->stats.drop(Drop::ReplySendError);
+        ++done;
+        continue;
+      }
+      for (int k = 0; k < n; ++k) {
+        FrontendStats& st = tx_slots_[done + static_cast<std::size_t>(k)].frontend->stats;
+        ++st.replied;
+        st.replied_bytes += tx_slots_[done + static_cast<std::size_t>(k)].len;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    start = end;
+  }
+  tx_count_ = 0;
+}
+
+// ---- session ends and expiry ----
+
+void Proxy::endSession(Session& s, SessionEnd why) noexcept {
+  if (s.fd >= 0) {
+    event_del(&s.ev);
+    ::close(s.fd);
+    s.fd = -1;
+  }
+  if (s.frontend == nullptr) return;
+  FrontendStats& st = s.frontend->stats;
+  switch (why) {
+    case SessionEnd::Expired: ++st.sessions_expired; break;
+    case SessionEnd::Evicted: ++st.sessions_evicted; break;
+    case SessionEnd::Closed: ++st.sessions_closed; break;
+    case SessionEnd::Shutdown: break;
+  }
+}
+
+void Proxy::armExpiry(TimePoint deadline, TimePoint now) noexcept {
+  if (expiry_at_ && *expiry_at_ <= deadline) return;  // already due earlier; it re-arms itself
+  expiry_at_ = deadline;
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now).count();
+  if (us < 0) us = 0;
+  timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+  evtimer_add(expiry_ev_.get(), &tv);
+}
+
+void Proxy::onExpiryTimer(evutil_socket_t, short, void* arg) noexcept {
+  auto* p = static_cast<Proxy*>(arg);
+  const TimePoint now = Clock::now();
+  p->expiry_at_.reset();
+  if (auto next = p->table_.expire(now)) p->armExpiry(*next, now);
+}
+
+}  // namespace udpx

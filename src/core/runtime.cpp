@@ -1,0 +1,185 @@
+// Runtime: builds the proxy from a Config, binds, runs the loop, handles signals.
+#include "core/runtime.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "core/duration.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace udpx {
+namespace {
+
+std::string jsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
+  event_config* ec = event_config_new();
+  if (ec == nullptr) throw std::runtime_error("cannot create the event loop");
+  // NOTE: millisecond session timeouts need precise timers (timerfd) rather than the epoll
+  // timeout rounding.
+  event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+  base_.reset(event_base_new_with_config(ec));
+  event_config_free(ec);
+  if (!base_) throw std::runtime_error("cannot create the event loop");
+  // Priorities: 0 signals, 1 sockets and timers (the default), 2 the reply flush, which must
+  // run after every socket event of an iteration so replies leave in one batch.
+  event_base_priority_init(base_.get(), 3);
+
+  for (const BackendConfig& bc : cfg_.backends) {
+    std::vector<std::string> problems;
+    std::vector<Server> servers = resolveServers(bc, problems);
+    for (const std::string& p : problems) LOG_WARN("%s", p.c_str());
+    if (servers.empty()) {
+      LOG_ERROR("backend \"%s\": no server address at all — requests through it will be dropped", bc.name.c_str());
+    }
+    backends_.push_back(std::make_unique<Backend>(bc.name, bc.balance, bc.fail_timeout, std::move(servers)));
+  }
+  std::uint32_t max_datagram = 1;
+  for (const FrontendConfig& fc : cfg_.frontends) {
+    Backend* be = nullptr;
+    for (auto& b : backends_) {
+      if (b->name() == fc.backend) be = b.get();
+    }
+    if (be == nullptr) throw std::logic_error("frontend \"" + fc.name + "\" names unknown backend (loader bug)");
+    frontends_.push_back(std::make_unique<Frontend>(fc, be));
+    max_datagram = std::max(max_datagram, fc.max_datagram);
+  }
+  proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
+}
+
+Runtime::~Runtime() {
+  // Sessions reference frontends and servers: end them first.
+  if (proxy_) proxy_->shutdown();
+  proxy_.reset();
+  signals_.clear();
+  frontends_.clear();
+}
+
+bool Runtime::bindAll(std::vector<std::string>& errors) {
+  for (auto& fe : frontends_) {
+    for (const SockAddr& a : fe->config().listen) {
+      std::string why;
+      UniqueFd fd = openListenSocket(a, why);
+      if (!fd.valid()) {
+        errors.push_back("frontend \"" + fe->name() + "\": cannot listen on " + a.toString() + ": " + why);
+        continue;
+      }
+      fe->listeners().push_back(std::make_unique<Listener>(*fe, a, std::move(fd)));
+    }
+  }
+  return errors.empty();
+}
+
+void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
+  auto* rt = static_cast<Runtime*>(arg);
+  switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+      LOG_INFO("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      event_base_loopexit(rt->base_.get(), nullptr);
+      break;
+    case SIGUSR1: {
+      std::string line = "stats " + rt->statsJson() + "\n";
+      ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+      (void)ignored;
+      break;
+    }
+    case SIGHUP:
+      LOG_WARN("SIGHUP: configuration reload is not implemented yet — restart udpx to apply changes");
+      break;
+    default:
+      break;
+  }
+}
+
+int Runtime::run() {
+  signal(SIGPIPE, SIG_IGN);
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) {
+    EventPtr ev(evsignal_new(base_.get(), sig, &Runtime::onSignal, this));
+    if (!ev) throw std::runtime_error("cannot install signal handlers");
+    event_priority_set(ev.get(), 0);
+    evsignal_add(ev.get(), nullptr);
+    signals_.push_back(std::move(ev));
+  }
+  for (auto& fe : frontends_) proxy_->attach(*fe);
+
+  for (auto& fe : frontends_) {
+    std::string addrs;
+    for (auto& l : fe->listeners()) addrs += (addrs.empty() ? "" : ", ") + l->addr.toString();
+    const FrontendConfig& c = fe->config();
+    std::string responses = c.responses == kUnlimitedResponses ? "unlimited" : std::to_string(c.responses);
+    LOG_INFO("frontend \"%s\" (%s) listening on %s -> backend \"%s\" (%zu servers), session timeout %s, "
+             "responses %s",
+             fe->name().c_str(), std::string(presetDefaults(c.preset).name).c_str(), addrs.c_str(),
+             fe->backend()->name().c_str(), fe->backend()->servers().size(),
+             formatDuration(c.session_timeout).c_str(), responses.c_str());
+  }
+  LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
+  event_base_dispatch(base_.get());
+  proxy_->shutdown();
+  std::string line = "stats " + statsJson() + "\n";
+  LOG_INFO("stopped; final counters follow");
+  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+  return 0;
+}
+
+std::string Runtime::statsJson() const {
+  std::string o = "{\"frontends\": {";
+  bool first = true;
+  for (const auto& fe : frontends_) {
+    const FrontendStats& s = fe->stats;
+    o += (first ? "" : ", ") + jsonString(fe->name()) + ": {";
+    first = false;
+    o += "\"received\": " + std::to_string(s.received) + ", \"received_bytes\": " + std::to_string(s.received_bytes);
+    o += ", \"forwarded\": " + std::to_string(s.forwarded) + ", \"forwarded_bytes\": " + std::to_string(s.forwarded_bytes);
+    o += ", \"replied\": " + std::to_string(s.replied) + ", \"replied_bytes\": " + std::to_string(s.replied_bytes);
+    o += ", \"dropped\": {";
+    for (std::size_t i = 0; i < kDropCount; ++i) {
+      o += (i ? ", " : "") + jsonString(std::string(dropName(static_cast<Drop>(i)))) + ": " + std::to_string(s.dropped[i]);
+    }
+    o += "}, \"sessions\": {\"active\": " + std::to_string(proxy_->sessions().laneSize(fe->lane));
+    o += ", \"created\": " + std::to_string(s.sessions_created) + ", \"expired\": " + std::to_string(s.sessions_expired);
+    o += ", \"evicted\": " + std::to_string(s.sessions_evicted) + ", \"closed\": " + std::to_string(s.sessions_closed) + "}}";
+  }
+  o += "}, \"backends\": {";
+  first = true;
+  const TimePoint now = Clock::now();
+  for (const auto& be : backends_) {
+    o += (first ? "" : ", ") + jsonString(be->name()) + ": {\"servers\": {";
+    first = false;
+    bool sfirst = true;
+    for (const Server& sv : be->servers()) {
+      o += (sfirst ? "" : ", ") + jsonString(sv.label()) + ": {";
+      sfirst = false;
+      o += "\"sessions\": " + std::to_string(sv.stats.sessions) + ", \"forwarded\": " + std::to_string(sv.stats.forwarded);
+      o += ", \"replied\": " + std::to_string(sv.stats.replied) + ", \"refused\": " + std::to_string(sv.stats.refused);
+      o += std::string(", \"down\": ") + (sv.isDown(now) ? "true" : "false") + "}";
+    }
+    o += "}}";
+  }
+  return o + "}}";
+}
+
+}  // namespace udpx

@@ -1,0 +1,47 @@
+// Runtime: the running proxy built from a validated Config — backends and frontends keyed by
+// name, their sockets, the event loop, signals — and its lifecycle (bind, run, stop).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/config.h"
+#include "core/event_ptr.h"
+#include "core/proxy.h"
+#include "frontends/frontend.h"
+
+namespace udpx {
+
+class Runtime {
+ public:
+  // Builds backends (resolving host names) and frontends. Problems that do not stop udpx
+  // (a name that does not resolve) are logged as warnings.
+  explicit Runtime(const Config& cfg);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Opens every listening socket. On failure returns false with one line per failed listener:
+  // `frontend "x": cannot listen on ADDR: why — hint`.
+  bool bindAll(std::vector<std::string>& errors);
+
+  // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
+  int run();
+
+  // The counters as one JSON object (written on SIGUSR1 and at exit).
+  std::string statsJson() const;
+
+ private:
+  static void onSignal(evutil_socket_t sig, short what, void* arg) noexcept;
+
+  Config cfg_;
+  EventBasePtr base_;
+  std::vector<std::unique_ptr<Backend>> backends_;
+  std::vector<std::unique_ptr<Frontend>> frontends_;
+  std::unique_ptr<Proxy> proxy_;
+  std::vector<EventPtr> signals_;
+};
+
+}  // namespace udpx

@@ -1,0 +1,66 @@
+// Frontend: a named set of listening sockets with its client ACL, protocol preset, session
+// limits and counters. The per-datagram work lives in Proxy (core/proxy.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "core/config.h"
+#include "core/event_ptr.h"
+#include "core/stats.h"
+#include "core/unique_fd.h"
+
+namespace udpx {
+
+class Backend;
+class Frontend;
+class Proxy;
+
+// One bound UDP socket of a frontend.
+class Listener {
+ public:
+  Listener(Frontend& fe, SockAddr a, UniqueFd f) : frontend(fe), addr(a), fd(std::move(f)) {}
+
+  Frontend& frontend;
+  SockAddr addr;   // as configured
+  UniqueFd fd;
+  EventPtr ev;     // readability, owned by Proxy's loop
+};
+
+class Frontend {
+ public:
+  Frontend(const FrontendConfig& cfg, Backend* backend) : cfg_(cfg), backend_(backend) {}
+
+  // True if the client may use this frontend (the `allow` list).
+  bool allows(const SockAddr& client) const noexcept {
+    for (const Cidr& c : cfg_.allow) {
+      if (c.contains(client)) return true;
+    }
+    return false;
+  }
+
+  const std::string& name() const noexcept { return cfg_.name; }
+  const FrontendConfig& config() const noexcept { return cfg_; }
+  Preset preset() const noexcept { return cfg_.preset; }
+  Backend* backend() const noexcept { return backend_; }
+  std::vector<std::unique_ptr<Listener>>& listeners() noexcept { return listeners_; }
+
+  std::uint32_t lane = 0;    // this frontend's lane in the session table
+  Proxy* proxy = nullptr;    // the data path serving it (set by Proxy::attach)
+  FrontendStats stats;
+
+ private:
+  FrontendConfig cfg_;
+  Backend* backend_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+};
+
+// Opens a non-blocking UDP socket bound to `addr`, with the destination address of each
+// datagram reported (IP_PKTINFO / IPV6_RECVPKTINFO) so replies can leave from it, and large
+// socket buffers. On failure returns an invalid fd and sets `error` to "strerror — hint".
+UniqueFd openListenSocket(const SockAddr& addr, std::string& error);
+
+}  // namespace udpx
