@@ -373,7 +373,18 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
   FrontendStats& st = s.frontend->stats;
   switch (why) {
     case SessionEnd::Expired: ++st.sessions_expired; break;
-    case SessionEnd::Evicted: ++st.sessions_evicted; break;
+    case SessionEnd::Evicted: {
+      ++st.sessions_evicted;
+      std::uint64_t suppressed = 0;
+      if (evict_log_.allow(Clock::now(), suppressed)) {
+        LOG_WARN("frontend \"%s\": session table full (max_sessions %u here, %u for the process): evicting the "
+                 "least recently used sessions — raise max_sessions if clients lose replies (%llu similar "
+                 "messages suppressed)",
+                 s.frontend->name().c_str(), s.frontend->config().max_sessions, table_.globalCap(),
+                 static_cast<unsigned long long>(suppressed));
+      }
+      break;
+    }
     case SessionEnd::Closed: ++st.sessions_closed; break;
     case SessionEnd::Shutdown: break;
   }

@@ -96,6 +96,7 @@ class Proxy {
   RateLimit socket_error_log_;
   RateLimit no_backend_log_;
   RateLimit session_memory_log_;
+  RateLimit evict_log_;
 };
 
 }  // namespace udpx

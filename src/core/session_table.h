@@ -56,6 +56,7 @@ class SessionTable {
   void clear(SessionEnd why) noexcept;
 
   std::uint32_t size() const noexcept { return count_; }
+  std::uint32_t globalCap() const noexcept { return global_cap_; }
   std::uint32_t laneSize(std::uint32_t lane) const noexcept { return lanes_[lane].count; }
 
  private:

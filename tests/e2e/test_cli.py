@@ -1,0 +1,198 @@
+"""udpx's command line: `check`, config error reports, --version/--help, the no-config mode,
+start-up failures and clean stops."""
+
+import os
+import re
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from udpxtest import (UdpxTestCase, free_port, main, parse_echo, render_config)
+
+# FILE:LINE:COL: key.path: message (hint)
+ERROR_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<path>[^\s:]+): (?P<message>.+)$")
+
+
+def config_errors(output):
+    return [m.groupdict() for m in map(ERROR_RE.match, output.splitlines()) if m]
+
+
+class Check(UdpxTestCase):
+
+    def test_ValidConfigIsOk(self):
+        path = self.write_file("good.toml", f"""\
+[global]
+log_level = "debug"
+max_sessions = 65536
+
+[frontend.lan_ntp]
+listen = ["127.0.0.1:{free_port()}", "[::1]:{free_port('::1')}"]
+preset = "ntp"
+backend = "time"
+allow = ["127.0.0.0/8", "::1/128"]
+session_timeout = "300ms"
+max_sessions = 4096
+responses = 1
+
+[frontend.logs]
+listen = ["0.0.0.0:{free_port('0.0.0.0')}"]
+preset = "syslog"
+backend = "collectors"
+responses = 0
+
+[frontend.anything]
+listen = ["127.0.0.1:{free_port()}"]
+backend = "collectors"
+responses = "unlimited"
+
+[backend.time]
+servers = ["127.0.0.1:{free_port()}", "127.0.0.1:{free_port()}"]
+balance = "round-robin"
+fail_timeout = "10s"
+
+[backend.collectors]
+servers = ["127.0.0.1:{free_port()}"]
+balance = "first"
+""")
+        code, output = self.run_udpx(["check", "-c", path])
+
+        self.assertEqual(code, 0, output)
+        self.assertIn("configuration OK", output)
+        self.assertEqual(config_errors(output), [])
+
+    def test_EveryErrorIsReportedWithItsPosition(self):
+        # Keys indented differently so a column that points elsewhere cannot pass by chance.
+        path = self.write_file("broken.toml", f"""\
+[global]
+log_level = "info"
+
+[frontend.good]
+listen = ["127.0.0.1:{free_port()}"]
+backend = "pool"
+
+[frontend.web]
+listen = ["127.0.0.1:{free_port()}"]
+  backend = "nowhere"
+    session_timeout = "5 parsecs"
+      sesion_timeout = "1s"
+
+[backend.pool]
+servers = ["127.0.0.1:{free_port()}"]
+""")
+        code, output = self.run_udpx(["check", "-c", path])
+
+        self.assertEqual(code, 1, output)
+        self.assertNotIn("configuration OK", output)
+        errors = {e["path"]: e for e in config_errors(output)}
+        self.assertEqual(set(errors), {"frontend.web.backend", "frontend.web.session_timeout",
+                                       "frontend.web.sesion_timeout"}, output)
+        for e in errors.values():
+            self.assertEqual(e["file"], path, output)
+            self.assertTrue(e["message"].strip(), output)
+        # line, and the columns accepted: where the key starts or where its value starts
+        expected = {"frontend.web.sesion_timeout": (12, {7}),        # unknown key: the key itself
+                    "frontend.web.session_timeout": (11, {5, 23}),   # bad duration
+                    "frontend.web.backend": (10, {3, 13})}           # no such backend
+        for key, (line, columns) in expected.items():
+            self.assertEqual(int(errors[key]["line"]), line, f"{key}:\n{output}")
+            self.assertIn(int(errors[key]["col"]), columns, f"{key}:\n{output}")
+
+    def test_TomlSyntaxErrorReportsItsLine(self):
+        path = self.write_file("syntax.toml", f"""\
+[global]
+log_level = "info"
+
+[frontend.f]
+preset = "ntp
+listen = ["127.0.0.1:{free_port()}"]
+backend = "b"
+
+[backend.b]
+servers = ["127.0.0.1:{free_port()}"]
+""")
+        code, output = self.run_udpx(["check", "-c", path])
+
+        self.assertEqual(code, 1, output)
+        self.assertRegex(output, re.escape(path) + r":5:\d+: ")
+        self.assertNotIn("configuration OK", output)
+
+    def test_RunRefusesBrokenConfig(self):
+        path = self.write_file("broken.toml", f"""\
+[frontend.f]
+listen = ["127.0.0.1:{free_port()}"]
+backend = "missing"
+""")
+        udpx = self.launch_udpx(args=["-c", path])
+
+        code = udpx.wait_exit(10)
+
+        self.assertNotEqual(code, 0)
+        self.assertIn(f"{path}:3:", udpx.log() + udpx.output())
+        self.assertNotRegex(udpx.log(), r"\bready\b")
+
+
+class Usage(UdpxTestCase):
+
+    def test_VersionPrintsNameAndVersion(self):
+        code, output = self.run_udpx(["--version"])
+
+        self.assertEqual(code, 0, output)
+        self.assertEqual(output.strip().splitlines()[0], "udpx 0.1.0")
+
+    def test_HelpDescribesTheOptions(self):
+        code, output = self.run_udpx(["--help"])
+
+        self.assertEqual(code, 0, output)
+        for option in ("-c", "check", "--preset", "--listen", "--upstream"):
+            self.assertIn(option, output)
+
+
+class CommandLineProxy(UdpxTestCase):
+
+    def test_RawPresetFromCommandLineForwardsAndReplies(self):
+        upstream = self.start_upstream("echo")
+        listen = ("127.0.0.1", free_port())
+        udpx = self.start_udpx(args=["--preset", "raw", "--listen", f"127.0.0.1:{listen[1]}",
+                                     "--upstream", upstream.text])
+        client = self.new_client()
+
+        client.send(b"hello", listen)
+        reply, source = client.receive()
+
+        self.assertEqual(parse_echo(reply)[2], b"hello")
+        self.assertEqual(source, listen)
+        self.assertEqual([data for data, _ in upstream.received], [b"hello"])
+        frontends = udpx.stats()["frontends"]
+        self.assertEqual(len(frontends), 1, frontends)
+        frontend = next(iter(frontends.values()))
+        self.assertEqual((frontend["received"], frontend["forwarded"], frontend["replied"]), (1, 1, 1))
+
+    def test_PortInUseFailsNamingFrontendAndAddress(self):
+        squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(squatter.close)
+        squatter.bind(("127.0.0.1", 0))
+        taken = f"127.0.0.1:{squatter.getsockname()[1]}"
+        udpx = self.launch_udpx(render_config(
+            frontends={"squatted_ntp": {"listen": [taken], "preset": "ntp", "backend": "b"}},
+            backends={"b": {"servers": [f"127.0.0.1:{free_port()}"]}}))
+
+        code = udpx.wait_exit(10)
+
+        output = udpx.log() + udpx.output()
+        self.assertNotEqual(code, 0, output)
+        self.assertIn("squatted_ntp", output)
+        self.assertIn(taken, output)
+
+    def test_SignalsStopCleanly(self):
+        upstream = self.start_upstream("echo")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                udpx = self.start_udpx(args=["--preset", "raw", "--listen", f"127.0.0.1:{free_port()}",
+                                             "--upstream", upstream.text], name=f"udpx-{sig.name}")
+                udpx.stop(sig)  # fails unless it exits 0 within the timeout
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""udpx's dns preset end to end: dig asks dnsmasq through udpx, over IPv4 and IPv6 listeners."""
+
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from udpxtest import (Dnsmasq, UdpxTestCase, dig, dns_header, dns_query, free_port,
+                      frontend_stats, hostport, main, render_config, server_stats, wait_until)
+
+
+def dns_proxy_config(listen, servers):
+    return render_config(
+        frontends={"dns": {"listen": listen, "preset": "dns", "backend": "resolvers"}},
+        backends={"resolvers": {"servers": servers}},
+        global_={"log_level": "debug"})
+
+
+def as_reply(query, ident=None):
+    """The query turned into an empty answer (QR=1), with its own or another ID."""
+    ident = dns_header(query)["id"] if ident is None else ident
+    return struct.pack("!HH", ident, 0x8180) + query[4:]
+
+
+class DigThroughUdpx(UdpxTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dnsmasq = Dnsmasq(self)
+        self.dnsmasq_text = hostport(*self.dnsmasq.address)
+
+    def assertResolves(self, server, port):
+        code, output = dig(self, server, port, Dnsmasq.NAME)
+        self.assertEqual(code, 0, f"dig @{server} -p {port} failed:\n{output}")
+        self.assertEqual(output.strip(), Dnsmasq.ADDRESS)
+
+    def wait_dnsmasq_queries(self, count):
+        wait_until(lambda: self.dnsmasq.queries_logged(Dnsmasq.NAME) >= count, 5,
+                   f"dnsmasq to log {count} queries for {Dnsmasq.NAME}")
+        self.assertEqual(self.dnsmasq.queries_logged(Dnsmasq.NAME), count)
+
+    def test_SeveralQueriesAreEachAnsweredOnce(self):
+        port = free_port()
+        udpx = self.start_udpx(dns_proxy_config([f"127.0.0.1:{port}"], [self.dnsmasq_text]))
+        seen_before = self.dnsmasq.queries_logged(Dnsmasq.NAME)
+        queries = 4
+
+        for _ in range(queries):
+            self.assertResolves("127.0.0.1", port)
+
+        self.wait_dnsmasq_queries(seen_before + queries)
+        stats = udpx.stats()
+        frontend = frontend_stats(stats, "dns")
+        self.assertEqual((frontend["received"], frontend["forwarded"], frontend["replied"]),
+                         (queries, queries, queries))
+        self.assertDropped(frontend)
+        sessions = frontend["sessions"]
+        # Each dig is a new client port, so a new session, closed by its one reply.
+        self.assertEqual((sessions["created"], sessions["closed"], sessions["active"]),
+                         (queries, queries, 0))
+        server = server_stats(stats, "resolvers", self.dnsmasq_text)
+        self.assertEqual((server["sessions"], server["forwarded"], server["replied"]),
+                         (queries, queries, queries))
+
+    def test_Ipv6AndIpv4ListenersReachTheSameResolver(self):
+        port = free_port("127.0.0.1", "::1")
+        udpx = self.start_udpx(dns_proxy_config([f"127.0.0.1:{port}", f"[::1]:{port}"],
+                                                 [self.dnsmasq_text]))
+
+        self.assertResolves("::1", port)
+        self.assertResolves("127.0.0.1", port)
+        self.assertResolves("::1", port)
+
+        frontend = frontend_stats(udpx.stats(), "dns")
+        self.assertEqual((frontend["received"], frontend["forwarded"], frontend["replied"]), (3, 3, 3))
+        self.assertDropped(frontend)
+
+    def test_ResponsesSentAsQueriesAndRuntsAreDropped(self):
+        port = free_port()
+        listen = ("127.0.0.1", port)
+        udpx = self.start_udpx(dns_proxy_config([hostport(*listen)], [self.dnsmasq_text]))
+        client = self.new_client()
+        seen_before = self.dnsmasq.queries_logged(Dnsmasq.NAME)
+
+        query, _ = dns_query(Dnsmasq.NAME)
+        client.send(as_reply(query), listen)   # QR=1 from a client
+        client.send(b"\x12\x34\x01", listen)   # shorter than a DNS header
+
+        stats = self.wait_for_stats(udpx, lambda s: frontend_stats(s, "dns")["received"] >= 2,
+                                    "udpx to receive both datagrams")
+        frontend = frontend_stats(stats, "dns")
+        self.assertEqual(frontend["forwarded"], 0)
+        self.assertDropped(frontend, wrong_kind=1, malformed=1)
+        client.expect_silence()
+        self.assertEqual(self.dnsmasq.queries_logged(Dnsmasq.NAME), seen_before)
+
+
+class DnsReplyMatching(UdpxTestCase):
+    """A python fake resolver answering with the wrong ID first, then the right one."""
+
+    def test_ReplyWithAnotherIdIsDroppedAndMatchingOneDelivered(self):
+        def answer_wrong_id_then_right(data, addr):
+            return [as_reply(data, ident=dns_header(data)["id"] ^ 0x0F0F), as_reply(data)]
+        upstream = self.start_upstream("resolver", answer_wrong_id_then_right)
+        port = free_port()
+        listen = ("127.0.0.1", port)
+        udpx = self.start_udpx(dns_proxy_config([hostport(*listen)], [upstream.text]))
+        client = self.new_client()
+
+        query, ident = dns_query(Dnsmasq.NAME)
+        reply = client.ask(query, listen)
+
+        self.assertEqual(dns_header(reply)["id"], ident)
+        self.assertEqual(dns_header(reply)["qr"], 1)
+        client.expect_silence()
+        frontend = frontend_stats(udpx.stats(), "dns")
+        self.assertEqual((frontend["forwarded"], frontend["replied"]), (1, 1))
+        self.assertDropped(frontend, reply_unmatched=1)
+
+
+if __name__ == "__main__":
+    main()

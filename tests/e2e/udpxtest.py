@@ -1,0 +1,728 @@
+"""Shared helpers for udpx's end-to-end tests: start udpx and real peers, talk UDP, read stats.
+
+Standard library only; every wait is bounded and every process is stopped by a cleanup.
+Traffic goes to loopback only. Ports are never hard-coded: free ones are found by binding port 0.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+# Generous on purpose: CI is a noisy 2-core machine, and the suite also runs under ASan.
+START_TIMEOUT = 15.0   # a process is up and answering
+REPLY_TIMEOUT = 3.0    # one datagram's round trip through udpx
+SILENCE = 0.7          # how long "nothing arrives" is watched for
+STATS_TIMEOUT = 5.0    # SIGUSR1 to the stats line
+
+
+# ---------------------------------------------------------------------------------------------
+# Small utilities
+
+
+def udpx_binary():
+    """The udpx binary under test: $UDPX_BIN, else the usual build directories."""
+    path = os.environ.get("UDPX_BIN")
+    if not path:
+        for candidate in ("build/udpx", "build-e2e/udpx"):
+            if os.access(os.path.join(REPO, candidate), os.X_OK):
+                path = os.path.join(REPO, candidate)
+                break
+    if not path or not os.access(path, os.X_OK):
+        raise AssertionError(
+            "udpx binary not found: set UDPX_BIN to the built udpx (ctest does this)")
+    return path
+
+
+def tool(name):
+    """Absolute path of a peer program; a missing one is a failure, never a skip."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}", f"/sbin/{name}")
+         if os.access(p, os.X_OK)), None)
+    if path is None:
+        raise AssertionError(f"{name} not installed: run `make deps-test` (tools/install-deps.sh test)")
+    return path
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def family_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def hostport(host, port):
+    """Text form udpx uses in configs and stats: 127.0.0.1:5000 or [::1]:5000."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def free_port(*hosts):
+    """A UDP port currently free on every one of `hosts` (default 127.0.0.1), found by binding 0."""
+    hosts = hosts or ("127.0.0.1",)
+    for _ in range(100):
+        socks = []
+        try:
+            first = socket.socket(family_of(hosts[0]), socket.SOCK_DGRAM)
+            socks.append(first)
+            first.bind((hosts[0], 0))
+            port = first.getsockname()[1]
+            for host in hosts[1:]:
+                s = socket.socket(family_of(host), socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError(f"no UDP port free on all of {hosts}")
+
+
+def unique_tag(prefix="udpx-e2e"):
+    return f"{prefix}-{os.getpid()}-{random.randrange(1 << 32):08x}"
+
+
+def toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def render_config(frontends, backends, global_=None):
+    """A udpx TOML config from {name: {key: value}} tables, in the order given."""
+    lines = []
+    if global_:
+        lines.append("[global]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in global_.items()]
+        lines.append("")
+    for kind, tables in (("frontend", frontends), ("backend", backends)):
+        for name, keys in tables.items():
+            lines.append(f"[{kind}.{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def tail(path, lines=40):
+    try:
+        with open(path, "r", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# ---------------------------------------------------------------------------------------------
+# NTP and DNS packets (just enough to drive and check the presets)
+
+NTP_EPOCH_OFFSET = 2208988800
+
+
+def ntp_timestamp(t=None):
+    t = time.time() if t is None else t
+    seconds = int(t) + NTP_EPOCH_OFFSET
+    fraction = int((t % 1) * (1 << 32)) & 0xFFFFFFFF
+    # NOTE: random low bits, as chrony does, so two requests never share a transmit timestamp.
+    return (seconds << 32) | (fraction & ~0xFFFF) | random.randrange(1, 1 << 16)
+
+
+def ntp_request(transmit=None, mode=3, version=4):
+    """A 48-byte client request; returns (packet, transmit timestamp)."""
+    transmit = ntp_timestamp() if transmit is None else transmit
+    header = struct.pack("!BBbb", (version << 3) | mode, 0, 6, -20)
+    return header + bytes(36) + struct.pack("!Q", transmit), transmit
+
+
+def ntp_reply(origin, mode=4, version=4, stratum=2):
+    """A 48-byte server reply whose origin timestamp is `origin`."""
+    now = ntp_timestamp()
+    return (struct.pack("!BBbb", (version << 3) | mode, stratum, 6, -20)
+            + struct.pack("!II", 0, 0) + b"TEST"
+            + struct.pack("!QQQQ", now, origin, now, now))
+
+
+def ntp_fields(packet):
+    """mode, version, origin and transmit timestamps of a 48-byte NTP packet."""
+    if len(packet) < 48:
+        raise AssertionError(f"not an NTP packet ({len(packet)} bytes): {packet!r}")
+    first = packet[0]
+    origin, receive, transmit = struct.unpack("!QQQ", packet[24:48])
+    return {"mode": first & 7, "version": (first >> 3) & 7, "stratum": packet[1],
+            "origin": origin, "transmit": transmit}
+
+
+# NTP mode 7 (private, ntpdc) MON_GETLIST_1 "monlist": implementation 3 (XNTPD), request 42.
+MONLIST_8 = bytes([0x17, 0x00, 0x03, 0x2A]) + bytes(4)
+MONLIST_48 = MONLIST_8 + bytes(40)
+
+
+def ntp_control_read_variables(sequence=1, version=2):
+    """An NTP mode 6 (ntpq) READVAR request: 12-byte header, no data."""
+    return struct.pack("!BBHHHHH", (version << 3) | 6, 2, sequence, 0, 0, 0, 0)
+
+
+def dns_query(name, qtype=1, ident=None):
+    """A standard recursive query; returns (packet, id)."""
+    ident = random.randrange(1 << 16) if ident is None else ident
+    qname = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", qtype, 1), ident
+
+
+def dns_header(packet):
+    ident, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", packet[:12])
+    return {"id": ident, "qr": flags >> 15, "rcode": flags & 0xF, "answers": an}
+
+
+def dns_first_a(packet):
+    """The first A record's address in a reply with one question (compressed names only)."""
+    pos = 12
+    while packet[pos] != 0:
+        pos += packet[pos] + 1
+    pos += 5
+    while pos < len(packet):
+        if packet[pos] & 0xC0 == 0xC0:
+            pos += 2
+        else:
+            while packet[pos] != 0:
+                pos += packet[pos] + 1
+            pos += 1
+        rtype, _, _, rdlen = struct.unpack("!HHIH", packet[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and rdlen == 4:
+            return socket.inet_ntoa(packet[pos:pos + 4])
+        pos += rdlen
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# UDP endpoints written in Python
+
+
+class Client:
+    """A UDP client socket bound to a loopback address (a fresh one is a fresh udpx session)."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.address = self.sock.getsockname()[:2]
+
+    def send(self, payload, to):
+        self.sock.sendto(payload, to)
+
+    def receive(self, timeout=REPLY_TIMEOUT, what="a reply"):
+        """Next datagram as (payload, (host, port)); fails if none arrives in time."""
+        self.sock.settimeout(timeout)
+        try:
+            data, addr = self.sock.recvfrom(65535)
+        except socket.timeout:
+            raise AssertionError(f"client {hostport(*self.address)}: no {what} within {timeout}s")
+        return data, addr[:2]
+
+    def ask(self, payload, to, timeout=REPLY_TIMEOUT):
+        """Sends payload and returns the reply's payload."""
+        self.send(payload, to)
+        return self.receive(timeout)[0]
+
+    def expect_silence(self, timeout=SILENCE):
+        """Fails if any datagram arrives within `timeout` seconds."""
+        self.sock.settimeout(timeout)
+        try:
+            data, addr = self.sock.recvfrom(65535)
+        except socket.timeout:
+            return
+        raise AssertionError(f"client {hostport(*self.address)} expected nothing, got {data!r} from {addr}")
+
+    def close(self):
+        self.sock.close()
+
+
+def echo_handler(name):
+    """Replies `NAME PORT PAYLOAD`: who answered, and the source port it saw the request from."""
+    def handle(data, addr):
+        return [f"{name} {addr[1]} ".encode() + data]
+    return handle
+
+
+def parse_echo(reply):
+    """(server name, upstream source port it saw, original payload) from an echo_handler reply."""
+    name, port, payload = reply.split(b" ", 2)
+    return name.decode(), int(port), payload
+
+
+class FakeUpstream:
+    """A UDP server thread on loopback that records every datagram and answers via `handler`.
+
+    handler(data, addr) returns a list of datagrams to send back to addr (may be empty).
+    """
+
+    def __init__(self, name, handler=None, host="127.0.0.1"):
+        self.name = name
+        self.handler = handler or echo_handler(name)
+        self.sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.05)
+        self.address = self.sock.getsockname()[:2]
+        self.text = hostport(*self.address)
+        self._received = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"upstream-{name}", daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (socket.timeout, BlockingIOError):
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            with self._lock:
+                self._received.append((data, addr[:2]))
+            try:
+                for reply in self.handler(data, addr):
+                    self.sock.sendto(reply, addr)
+            except OSError:
+                pass
+
+    @property
+    def received(self):
+        """Every (payload, source address) received so far."""
+        with self._lock:
+            return list(self._received)
+
+    def wait_for_datagrams(self, count, timeout=REPLY_TIMEOUT):
+        wait_until(lambda: len(self.received) >= count, timeout,
+                   f"upstream {self.name} to receive {count} datagram(s)")
+        return self.received
+
+    def close(self):
+        """Stops answering and closes the port: datagrams to it now get ICMP port unreachable."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(5)
+            self.sock.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+class Process:
+    """A child process whose stdout and stderr go to files in the test's temp dir."""
+
+    def __init__(self, name, argv, workdir, env=None):
+        self.name = name
+        self.argv = argv
+        self.out_path = os.path.join(workdir, f"{name}.stdout")
+        self.log_path = os.path.join(workdir, f"{name}.stderr")
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=self._err, env=env, cwd=workdir)
+        self.pid = self.proc.pid
+        self.finished = False  # terminate() has reaped it
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def output(self):
+        with open(self.out_path, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} still running after {timeout}s:\n{tail(self.log_path)}")
+
+    def terminate(self, sig=signal.SIGTERM, timeout=10.0):
+        """Sends sig and waits; kills with SIGKILL if it does not exit. Returns (exit code, clean)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                self._close_files()
+                return self.proc.returncode, False
+        self._close_files()
+        return self.proc.returncode, True
+
+    def _close_files(self):
+        self.finished = True
+        for f in (self._out, self._err):
+            if not f.closed:
+                f.close()
+
+    def describe(self):
+        return (f"--- {self.name} ({' '.join(self.argv)}) exit={self.proc.poll()}\n"
+                f"{tail(self.log_path)}{tail(self.out_path, 10)}")
+
+
+_STATS_RE = re.compile(r"\bstats (\{.*\})\s*$")
+_READY_RE = re.compile(r"\bready\b", re.IGNORECASE)
+
+
+class Udpx(Process):
+    """A running udpx: its stderr log, its stats (SIGUSR1) and its clean stop (SIGTERM, exit 0)."""
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        def ready():
+            if _READY_RE.search(self.log()):
+                return True
+            if not self.running():
+                raise AssertionError(f"udpx exited with {self.proc.returncode} before ready:\n{self.log()}")
+            return False
+        wait_until(ready, timeout, f"udpx to log 'ready':\n{tail(self.log_path)}")
+
+    def _stats_lines(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            text = f.read()
+        # Only complete lines: the last one may still be being written.
+        return [m.group(1) for line in text.splitlines(keepends=True)
+                if line.endswith("\n") and (m := _STATS_RE.search(line))]
+
+    def stats(self, timeout=STATS_TIMEOUT):
+        """Sends SIGUSR1 and returns the parsed JSON of the next new `stats ` line."""
+        before = len(self._stats_lines())
+        if not self.running():
+            raise AssertionError(f"udpx is not running (exit {self.proc.returncode}):\n{tail(self.log_path)}")
+        os.kill(self.pid, signal.SIGUSR1)
+        lines = wait_until(lambda: (lambda l: l if len(l) > before else None)(self._stats_lines()),
+                           timeout, "a new 'stats {...}' line after SIGUSR1")
+        try:
+            return json.loads(lines[before])
+        except ValueError as e:
+            raise AssertionError(f"stats line is not JSON ({e}): {lines[before]}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops udpx and checks it exits 0 on its own, as the spec says for SIGTERM/SIGINT."""
+        code, clean = self.terminate(sig, timeout)
+        if not clean:
+            raise AssertionError(f"udpx did not exit within {timeout}s of {sig.name}; killed:\n{tail(self.log_path)}")
+        if code != 0:
+            raise AssertionError(f"udpx exited {code} after {sig.name}, expected 0:\n{tail(self.log_path)}")
+
+
+def frontend_stats(stats, name):
+    try:
+        return stats["frontends"][name]
+    except KeyError:
+        raise AssertionError(f"no frontend {name!r} in stats: {json.dumps(stats)}")
+
+
+def server_stats(stats, backend, server):
+    try:
+        return stats["backends"][backend]["servers"][server]
+    except KeyError:
+        raise AssertionError(f"no server {server!r} of backend {backend!r} in stats: {json.dumps(stats)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The test case base: a temp dir, processes and sockets all cleaned up, logs shown on failure
+
+
+class UdpxTestCase(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="udpx-e2e-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.processes = []
+        self.addCleanup(self._show_logs_on_failure)
+
+    def _show_logs_on_failure(self):
+        # NOTE: unittest has no public "did this test fail" for cleanups; the result's lists do.
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        problems = list(getattr(result, "failures", [])) + list(getattr(result, "errors", []))
+        if any(getattr(test, "test_case", test) is self for test, _ in problems):
+            for p in self.processes:
+                sys.stderr.write(p.describe() + "\n")
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def write_file(self, name, text):
+        path = self.path(name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    # udpx
+
+    def start_udpx(self, config_text=None, args=None, name="udpx"):
+        """Starts `udpx -c CONFIG` (or udpx ARGS) and waits for its 'ready' line."""
+        if config_text is not None:
+            args = ["-c", self.write_file(f"{name}.toml", config_text)]
+        udpx = Udpx(name, [udpx_binary()] + list(args), self.tmp)
+        self.processes.append(udpx)
+        self.addCleanup(self._stop_udpx, udpx)
+        udpx.wait_ready()
+        return udpx
+
+    def launch_udpx(self, config_text=None, args=None, name="udpx"):
+        """Starts udpx without waiting for 'ready', for runs expected to fail; killed at cleanup."""
+        if config_text is not None:
+            args = ["-c", self.write_file(f"{name}.toml", config_text)]
+        udpx = Udpx(name, [udpx_binary()] + list(args), self.tmp)
+        self.processes.append(udpx)
+        self.addCleanup(udpx.terminate, signal.SIGKILL)
+        return udpx
+
+    def _stop_udpx(self, udpx):
+        if udpx.finished:
+            return  # the test stopped it itself
+        if not udpx.running():
+            udpx.terminate()
+            raise AssertionError(f"udpx died during the test (exit {udpx.proc.returncode}):\n{tail(udpx.log_path)}")
+        udpx.stop()
+
+    def run_udpx(self, args, timeout=30):
+        """Runs udpx to completion (check, --help...); returns (exit code, stdout + stderr)."""
+        try:
+            done = subprocess.run([udpx_binary()] + list(args), stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=timeout, cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"udpx {' '.join(args)} did not finish within {timeout}s")
+        return done.returncode, done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+
+    def wait_for_stats(self, udpx, predicate, what, timeout=REPLY_TIMEOUT + 2):
+        """Polls udpx's stats until predicate(stats) holds; returns those stats."""
+        last = {}
+
+        def check():
+            last["stats"] = udpx.stats()
+            return last["stats"] if predicate(last["stats"]) else None
+        try:
+            return wait_until(check, timeout, what, interval=0.1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; last stats: {json.dumps(last.get('stats'))}")
+
+    # peers
+
+    def start_upstream(self, name, handler=None, host="127.0.0.1"):
+        upstream = FakeUpstream(name, handler, host)
+        self.addCleanup(upstream.close)
+        return upstream
+
+    def new_client(self, host="127.0.0.1"):
+        client = Client(host)
+        self.addCleanup(client.close)
+        return client
+
+    def start_process(self, name, argv):
+        proc = Process(name, argv, self.tmp)
+        self.processes.append(proc)
+        self.addCleanup(proc.terminate)
+        return proc
+
+    def run_tool(self, argv, timeout):
+        """Runs a client program (dig, logger, chronyd -Q); returns (exit code, stdout, stderr)."""
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout, cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{' '.join(argv)} did not finish within {timeout}s")
+        return done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+
+    # assertions on counters
+
+    def assertDropped(self, frontend, **expected):
+        """Checks the named drop counters and that every other one is 0."""
+        dropped = frontend["dropped"]
+        want = {reason: expected.get(reason, 0) for reason in dropped}
+        unknown = set(expected) - set(dropped)
+        self.assertFalse(unknown, f"stats have no drop counters {unknown}: {dropped}")
+        self.assertEqual(dropped, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real peers
+
+
+class ChronyServer:
+    """chronyd answering NTP on 127.0.0.1:port as a stratum-8 local server, no clock control."""
+
+    def __init__(self, test):
+        self.port = free_port("127.0.0.1")
+        self.address = ("127.0.0.1", self.port)
+        conf = test.write_file("chronyd-server.conf", "\n".join([
+            f"port {self.port}",
+            "bindaddress 127.0.0.1",
+            "cmdport 0",
+            "local stratum 8",
+            "allow 127.0.0.0/8",
+            f"pidfile {test.path('chronyd-server.pid')}",
+            "",
+        ]))
+        # -x: never touch the system clock; -d: foreground, log to stderr; -u root: no
+        # privilege drop, so it can write its pid file in our temp dir.
+        self.proc = test.start_process("chronyd-server", [tool("chronyd"), "-x", "-d", "-u", "root", "-f", conf])
+        self._wait_answering()
+
+    def _wait_answering(self):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            probe.settimeout(0.2)
+
+            def answers():
+                if not self.proc.running():
+                    raise AssertionError(f"chronyd exited early:\n{self.proc.log()}")
+                request, transmit = ntp_request()
+                probe.sendto(request, self.address)
+                try:
+                    reply, _ = probe.recvfrom(2048)
+                except (socket.timeout, ConnectionRefusedError):
+                    return False
+                return ntp_fields(reply)["origin"] == transmit
+            wait_until(answers, START_TIMEOUT, "chronyd to answer NTP", interval=0.05)
+        finally:
+            probe.close()
+
+
+def chrony_client_query(test, host, port, timeout_s=10):
+    """One-shot `chronyd -Q` measuring the offset of host:port; returns (exit code, its output)."""
+    argv = [tool("chronyd"), "-Q", "-u", "root", "-t", str(timeout_s), "-f", "/dev/null",
+            f"pidfile {test.path('chronyd-client.pid')}", "cmdport 0",
+            f"server {host} port {port} iburst maxsamples 1"]
+    code, out, err = test.run_tool(argv, timeout=timeout_s + 20)
+    return code, out + err
+
+
+class Dnsmasq:
+    """dnsmasq on 127.0.0.1:port answering example.test with 192.0.2.7, nothing upstream."""
+
+    NAME = "example.test"
+    ADDRESS = "192.0.2.7"
+
+    def __init__(self, test):
+        self.port = free_port("127.0.0.1")
+        self.address = ("127.0.0.1", self.port)
+        self.proc = test.start_process("dnsmasq", [
+            tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
+            f"--address=/{self.NAME}/{self.ADDRESS}", f"--pid-file={test.path('dnsmasq.pid')}",
+            "--user=root", "--log-facility=-", "--log-queries"])
+        self._wait_answering()
+
+    def _wait_answering(self):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            probe.settimeout(0.2)
+
+            def answers():
+                if not self.proc.running():
+                    raise AssertionError(f"dnsmasq exited early:\n{self.proc.log()}")
+                query, ident = dns_query(self.NAME)
+                probe.sendto(query, self.address)
+                try:
+                    reply, _ = probe.recvfrom(4096)
+                except (socket.timeout, ConnectionRefusedError):
+                    return False
+                return dns_header(reply)["id"] == ident and dns_first_a(reply) == self.ADDRESS
+            wait_until(answers, START_TIMEOUT, "dnsmasq to answer DNS", interval=0.05)
+        finally:
+            probe.close()
+
+    def queries_logged(self, name):
+        """How many queries for `name` dnsmasq logged (--log-queries)."""
+        return sum(1 for line in self.proc.log().splitlines() if f"query[A] {name} " in line)
+
+
+def dig(test, server, port, name, timeout_s=3):
+    """`dig +short` through server:port; returns (exit code, stdout)."""
+    code, out, err = test.run_tool(
+        [tool("dig"), f"@{server}", "-p", str(port), name, "A", "+short", f"+tries=1", f"+timeout={timeout_s}"],
+        timeout=timeout_s + 20)
+    return code, out + err
+
+
+class Rsyslog:
+    """rsyslogd receiving syslog on 127.0.0.1:port (imudp) and writing every message to out.log."""
+
+    def __init__(self, test):
+        self.port = free_port("127.0.0.1")
+        self.address = ("127.0.0.1", self.port)
+        workdir = test.path("rsyslog")
+        os.mkdir(workdir)
+        self.out_log = os.path.join(workdir, "out.log")
+        conf = test.write_file("rsyslog.conf", "\n".join([
+            f'global(workDirectory="{workdir}")',
+            'module(load="imudp")',
+            f'input(type="imudp" address="127.0.0.1" port="{self.port}")',
+            f'*.* action(type="omfile" file="{self.out_log}")',
+            "",
+        ]))
+        self.proc = test.start_process("rsyslogd", [
+            tool("rsyslogd"), "-n", "-f", conf, "-i", os.path.join(workdir, "rsyslogd.pid")])
+        self._wait_logging()
+
+    def _wait_logging(self):
+        tag = unique_tag("probe")
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+
+            def logged():
+                if not self.proc.running():
+                    raise AssertionError(f"rsyslogd exited early:\n{self.proc.log()}")
+                probe.sendto(f"<14>Jan  1 00:00:00 e2e probe: {tag}".encode(), self.address)
+                return self.count(tag) > 0
+            wait_until(logged, START_TIMEOUT, "rsyslogd to write a probe message", interval=0.2)
+        finally:
+            probe.close()
+
+    def lines(self):
+        try:
+            with open(self.out_log, "r", errors="replace") as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def count(self, text):
+        return sum(1 for line in self.lines() if text in line)
+
+
+def main():
+    unittest.main(verbosity=2)
