@@ -7,10 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <exception>
-#include <limits>
-#include <map>
 #include <memory>
 #include <set>
 #include <string_view>
@@ -23,7 +20,6 @@ namespace udpx {
 namespace {
 
 using std::chrono::milliseconds;
-using namespace std::string_view_literals;
 
 constexpr std::int64_t kMaxSessionsLimit = 1'048'576;
 constexpr std::int64_t kMaxDatagramLimit = 65507;  // largest UDP payload over IPv4
@@ -33,11 +29,13 @@ constexpr std::size_t kMaxSuggestDistance = 2;
 
 constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "backend"};
 constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions"};
-constexpr std::string_view kFrontendKeys[] = {"listen",          "preset",       "backend",
-                                              "allow",           "session_timeout",
-                                              "max_sessions",    "responses",    "max_datagram"};
+constexpr std::string_view kFrontendKeys[] = {
+    "listen", "preset", "backend", "allow", "session_timeout", "max_sessions", "responses",
+    "max_datagram"};
 constexpr std::string_view kBackendKeys[] = {"servers", "balance", "fail_timeout"};
 constexpr std::string_view kLogLevels[] = {"error", "warn", "info", "debug"};
+static_assert(static_cast<int>(LogLevel::Error) == 0 && static_cast<int>(LogLevel::Debug) == 3,
+              "kLogLevels is indexed by LogLevel");
 constexpr std::string_view kPresets[] = {"ntp", "dns", "syslog", "raw"};
 constexpr std::string_view kBalances[] = {"round-robin", "first"};
 
@@ -129,7 +127,8 @@ bool isValidName(std::string_view name) {
 }
 
 bool looksLikeIpv4(std::string_view host) {
-  return std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  return std::all_of(host.begin(), host.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 // RFC 1123 host names (plus '_', common in internal zones), optionally fully qualified.
@@ -233,7 +232,8 @@ class Loader {
   }
 
   void error(SourcePos pos, std::string path, std::string message, std::string hint) {
-    errors_.push_back(ConfigError{file_, pos, std::move(path), std::move(message), std::move(hint)});
+    errors_.push_back(
+        ConfigError{file_, pos, std::move(path), std::move(message), std::move(hint)});
   }
   void warning(SourcePos pos, std::string path, std::string message, std::string hint) {
     warnings_.push_back(
@@ -755,7 +755,8 @@ class Loader {
       const PresetDefaults& d = presetDefaults(f->config.preset);
       ports.insert(d.port);
       if (!list.empty()) list += ", ";
-      list += f->config.name + " (" + std::string(d.name) + ", port " + std::to_string(d.port) + ")";
+      list += f->config.name + " (" + std::string(d.name) + ", port " +
+              std::to_string(d.port) + ")";
     }
     if (ports.size() > 1) {
       error(s.config.pos, path,
@@ -822,7 +823,8 @@ LoadResult loadConfigString(std::string_view text, const std::string& name) {
   } catch (const std::exception& e) {
     // Only allocation failure can get here; the caller still gets a LoadResult, not a throw.
     LoadResult result;
-    result.errors.push_back(ConfigError{name, {}, "", std::string("internal error: ") + e.what(), ""});
+    result.errors.push_back(
+        ConfigError{name, {}, "", std::string("internal error: ") + e.what(), ""});
     return result;
   }
 }
@@ -853,7 +855,8 @@ LoadResult loadConfigFile(const std::string& path) {
     }
     return loadConfigString(text, path);
   } catch (const std::exception& e) {
-    result.errors.push_back(ConfigError{path, {}, "", std::string("internal error: ") + e.what(), ""});
+    result.errors.push_back(
+        ConfigError{path, {}, "", std::string("internal error: ") + e.what(), ""});
     return result;
   }
 }
