@@ -664,6 +664,18 @@ class Loader {
   bool claimListen(const SockAddr& addr, const ListItem& item, const std::string& frontend,
                    std::vector<TakenListen>& taken) {
     for (const TakenListen& t : taken) {
+      // NOTE: a wildcard socket (0.0.0.0:P, [::]:P) takes port P on every local address of its
+      // family, so a specific address with the same port could never be bound beside it.
+      const bool overlaps = !(t.addr == addr) && t.addr.family() == addr.family() &&
+                            t.addr.port() == addr.port() && (t.addr.isWildcard() || addr.isWildcard());
+      if (overlaps) {
+        error(item.pos, item.path,
+              quoted(item.text) + " overlaps " + t.addr.toString() + " of frontend " + t.frontend + " (" +
+                  lineCol(t.pos) + ")",
+              "a wildcard address takes the port on every local address; listen on the wildcard only, or on "
+              "specific addresses only");
+        return false;
+      }
       if (!(t.addr == addr)) continue;
       const std::string where = lineCol(t.pos);
       if (t.frontend == frontend) {

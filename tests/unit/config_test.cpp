@@ -303,6 +303,24 @@ servers = ["127.0.0.1:123"]
   EXPECT_EQ(r.errors.size(), 1u);
 }
 
+TEST(ConfigLoader, ReportsSpecificAddressOverlappingAWildcardOfTheSamePort) {
+  const LoadResult r = load(R"([frontend.all]
+listen = ["0.0.0.0:1123", "[::1]:1123"]
+backend = "b"
+[frontend.one]
+listen = ["127.0.0.1:1123", "127.0.0.1:1124", "[::1]:1124"]
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1:123"]
+)");
+  const ConfigError e = errorAt(r, "frontend.one.listen[0]");
+  EXPECT_EQ(e.pos.line, 5u);
+  EXPECT_EQ(e.pos.col, 11u);
+  EXPECT_NE(e.message.find("overlaps 0.0.0.0:1123 of frontend all"), std::string::npos) << e.format();
+  // Other ports and the other family do not overlap.
+  EXPECT_EQ(r.errors.size(), 1u) << ::testing::PrintToString(formatAll(r.errors));
+}
+
 TEST(ConfigLoader, ReportsBadListenAddresses) {
   const LoadResult r = load(R"([frontend.f]
 listen = ["127.0.0.1", "localhost:53", "127.0.0.1:0", "127.0.0.1:65536", "fd00::1:53"]
