@@ -26,7 +26,7 @@ class SockAddr {
   static std::optional<SockAddr> parseIp(std::string_view ip, std::uint16_t port);
 
   bool empty() const noexcept { return len_ == 0; }
-  int family() const noexcept { return storage_.ss_family; }
+  int family() const noexcept { return storage_.sa.sa_family; }
   std::uint16_t port() const noexcept;
   void setPort(std::uint16_t port) noexcept;
   bool isWildcard() const noexcept;  // 0.0.0.0 or ::
@@ -44,7 +44,13 @@ class SockAddr {
   friend bool operator==(const SockAddr& a, const SockAddr& b) noexcept;
 
  private:
-  sockaddr_storage storage_;
+  // NOTE: not sockaddr_storage (128 bytes): only IPv4/IPv6 are ever held, and every session
+  // keeps one, so the union of the two (28 bytes) keeps a session small.
+  union Storage {
+    sockaddr sa;
+    sockaddr_in in4;
+    sockaddr_in6 in6;
+  } storage_;
   socklen_t len_ = 0;
 };
 

@@ -9,10 +9,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (UdpxTestCase, free_port, main, parse_echo, render_config)
+from udpxtest import (UdpxTestCase, free_port, free_ports, main, parse_echo, render_config)
 
 # FILE:LINE:COL: key.path: message (hint)
 ERROR_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<path>[^\s:]+): (?P<message>.+)$")
+
+# What the stats JSON promises (more keys may follow).
+FRONTEND_KEYS = {"received", "forwarded", "replied", "dropped", "sessions"}
+DROP_REASONS = {"acl", "malformed", "wrong_kind", "control", "too_large", "no_backend", "socket_error",
+                "send_error", "reply_malformed", "reply_wrong_kind", "reply_unmatched",
+                "reply_too_large", "reply_unexpected"}
+SESSION_KEYS = {"active", "created", "expired", "evicted", "closed"}
+SERVER_KEYS = {"sessions", "forwarded", "replied", "refused", "down"}
 
 
 def config_errors(output):
@@ -21,14 +29,16 @@ def config_errors(output):
 
 class Check(UdpxTestCase):
 
-    def test_ValidConfigIsOk(self):
-        path = self.write_file("good.toml", f"""\
+    def full_config(self):
+        """A config using every documented key."""
+        v4 = free_ports(5)
+        return self.write_file("good.toml", f"""\
 [global]
 log_level = "debug"
 max_sessions = 65536
 
 [frontend.lan_ntp]
-listen = ["127.0.0.1:{free_port()}", "[::1]:{free_port('::1')}"]
+listen = ["127.0.0.1:{v4[0]}", "[::1]:{free_port('::1')}"]
 preset = "ntp"
 backend = "time"
 allow = ["127.0.0.0/8", "::1/128"]
@@ -43,43 +53,64 @@ backend = "collectors"
 responses = 0
 
 [frontend.anything]
-listen = ["127.0.0.1:{free_port()}"]
+listen = ["127.0.0.1:{v4[1]}"]
 backend = "collectors"
 responses = "unlimited"
 
 [backend.time]
-servers = ["127.0.0.1:{free_port()}", "127.0.0.1:{free_port()}"]
+servers = ["127.0.0.1:{v4[2]}", "127.0.0.1:{v4[3]}"]
 balance = "round-robin"
 fail_timeout = "10s"
 
 [backend.collectors]
-servers = ["127.0.0.1:{free_port()}"]
+servers = ["127.0.0.1:{v4[4]}"]
 balance = "first"
 """)
+
+    def test_ValidConfigIsOk(self):
+        path = self.full_config()
         code, output = self.run_udpx(["check", "-c", path])
 
         self.assertEqual(code, 0, output)
         self.assertIn("configuration OK", output)
         self.assertEqual(config_errors(output), [])
 
+    def test_ValidConfigRunsAndStatsListEveryFrontendAndServer(self):
+        udpx = self.start_udpx(args=["-c", self.full_config()])
+
+        stats = udpx.stats()
+
+        self.assertEqual(set(stats["frontends"]), {"lan_ntp", "logs", "anything"})
+        self.assertEqual(set(stats["backends"]), {"time", "collectors"})
+        for name, frontend in stats["frontends"].items():
+            with self.subTest(frontend=name):
+                self.assertLessEqual(FRONTEND_KEYS, set(frontend))
+                self.assertLessEqual(DROP_REASONS, set(frontend["dropped"]))
+                self.assertLessEqual(SESSION_KEYS, set(frontend["sessions"]))
+        self.assertEqual(len(stats["backends"]["time"]["servers"]), 2)
+        for server in stats["backends"]["time"]["servers"].values():
+            self.assertLessEqual(SERVER_KEYS, set(server))
+            self.assertIs(server["down"], False)
+
     def test_EveryErrorIsReportedWithItsPosition(self):
         # Keys indented differently so a column that points elsewhere cannot pass by chance.
+        ports = free_ports(3)
         path = self.write_file("broken.toml", f"""\
 [global]
 log_level = "info"
 
 [frontend.good]
-listen = ["127.0.0.1:{free_port()}"]
+listen = ["127.0.0.1:{ports[0]}"]
 backend = "pool"
 
 [frontend.web]
-listen = ["127.0.0.1:{free_port()}"]
+listen = ["127.0.0.1:{ports[1]}"]
   backend = "nowhere"
     session_timeout = "5 parsecs"
       sesion_timeout = "1s"
 
 [backend.pool]
-servers = ["127.0.0.1:{free_port()}"]
+servers = ["127.0.0.1:{ports[2]}"]
 """)
         code, output = self.run_udpx(["check", "-c", path])
 

@@ -101,6 +101,20 @@ def free_port(*hosts):
     raise AssertionError(f"no UDP port free on all of {hosts}")
 
 
+def free_ports(count, host="127.0.0.1"):
+    """`count` distinct UDP ports currently free on host."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(family_of(host), socket.SOCK_DGRAM)
+            socks.append(s)
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def unique_tag(prefix="udpx-e2e"):
     return f"{prefix}-{os.getpid()}-{random.randrange(1 << 32):08x}"
 
@@ -283,11 +297,11 @@ class FakeUpstream:
     handler(data, addr) returns a list of datagrams to send back to addr (may be empty).
     """
 
-    def __init__(self, name, handler=None, host="127.0.0.1"):
+    def __init__(self, name, handler=None, host="127.0.0.1", port=0):
         self.name = name
         self.handler = handler or echo_handler(name)
         self.sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.settimeout(0.05)
         self.address = self.sock.getsockname()[:2]
         self.text = hostport(*self.address)
@@ -427,8 +441,11 @@ class Udpx(Process):
         if not self.running():
             raise AssertionError(f"udpx is not running (exit {self.proc.returncode}):\n{tail(self.log_path)}")
         os.kill(self.pid, signal.SIGUSR1)
-        lines = wait_until(lambda: (lambda l: l if len(l) > before else None)(self._stats_lines()),
-                           timeout, "a new 'stats {...}' line after SIGUSR1")
+
+        def new_line():
+            lines = self._stats_lines()
+            return lines if len(lines) > before else None
+        lines = wait_until(new_line, timeout, "a new 'stats {...}' line after SIGUSR1")
         try:
             return json.loads(lines[before])
         except ValueError as e:
@@ -539,8 +556,8 @@ class UdpxTestCase(unittest.TestCase):
 
     # peers
 
-    def start_upstream(self, name, handler=None, host="127.0.0.1"):
-        upstream = FakeUpstream(name, handler, host)
+    def start_upstream(self, name, handler=None, host="127.0.0.1", port=0):
+        upstream = FakeUpstream(name, handler, host, port)
         self.addCleanup(upstream.close)
         return upstream
 
@@ -673,7 +690,7 @@ class Dnsmasq:
 def dig(test, server, port, name, timeout_s=3):
     """`dig +short` through server:port; returns (exit code, stdout)."""
     code, out, err = test.run_tool(
-        [tool("dig"), f"@{server}", "-p", str(port), name, "A", "+short", f"+tries=1", f"+timeout={timeout_s}"],
+        [tool("dig"), f"@{server}", "-p", str(port), name, "A", "+short", "+tries=1", f"+timeout={timeout_s}"],
         timeout=timeout_s + 20)
     return code, out + err
 
