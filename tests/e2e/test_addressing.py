@@ -53,6 +53,29 @@ class Addressing(UdpxTestCase):
         frontend = frontend_stats(udpx.stats(), "edge")
         self.assertEqual((frontend["forwarded"], frontend["replied"]), (1, 1))
 
+    def test_DualStackWildcardListenersReplyFromTheAddressUsed(self):
+        port = free_port("0.0.0.0")
+        udpx = self.start_proxy([f"[::]:{port}", f"0.0.0.0:{port}"], allow=["127.0.0.0/8", "::1/128"])
+
+        self.assertEchoed(self.new_client("::1"), ("::1", port), b"v6 via [::]")
+        self.assertEchoed(self.new_client("127.0.0.1"), ("127.0.0.2", port), b"v4 via 0.0.0.0")
+
+        frontend = frontend_stats(udpx.stats(), "edge")
+        self.assertEqual((frontend["received"], frontend["forwarded"], frontend["replied"]), (2, 2, 2))
+        self.assertDropped(frontend)
+
+    def test_Ipv4ClientsReachAnIpv6Server(self):
+        v6_upstream = self.start_upstream("echo6", host="::1")
+        port = free_port()
+        udpx = self.start_udpx(render_config(
+            frontends={"edge": {"listen": [f"127.0.0.1:{port}"], "backend": "v6"}},
+            backends={"v6": {"servers": [v6_upstream.text]}}))
+
+        self.assertEchoed(self.new_client("127.0.0.1"), ("127.0.0.1", port), b"across families")
+        self.assertEqual(v6_upstream.received[0][1][0], "::1")
+        frontend = frontend_stats(udpx.stats(), "edge")
+        self.assertEqual((frontend["forwarded"], frontend["replied"]), (1, 1))
+
     def test_ClientOutsideAllowListIsDropped(self):
         port = free_port()
         listen = ("127.0.0.1", port)
