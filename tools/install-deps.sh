@@ -4,7 +4,7 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake make pkg-config libevent-dev libtomlplusplus-dev libgtest-dev libgmock-dev)
 # Real peers for the end-to-end tests: NTP (chronyd, ntpdig), DNS (dnsmasq, dig), syslog (rsyslogd, logger).
-test_pkgs=(python3 chrony ntpsec-ntpdig dnsmasq-base bind9-dnsutils rsyslog bsdutils iproute2 procps)
+test_pkgs=(python3 chrony ntpsec-ntpdig dnsmasq-base bind9-dnsutils rsyslog bsdutils iproute2 procps util-linux valgrind)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -1,0 +1,58 @@
+"""The data path allocates nothing per datagram: valgrind counts udpx's heap allocations for a
+short and a long run over the same sessions; the long run may not allocate more per datagram.
+
+Registered only for the normal build (valgrind cannot run a binary built with ASan).
+"""
+
+import os
+import re
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from udpxtest import (Process, UdpxTestCase, free_port, main, parse_echo, render_config, tool,
+                      udpx_binary, wait_until)
+
+_HEAP_RE = re.compile(r"total heap usage: ([\d,]+) allocs")
+
+
+class Allocations(UdpxTestCase):
+
+    def heap_allocs_for(self, rounds, clients=10):
+        """Runs udpx under valgrind, sends `rounds` requests from each client, returns allocs."""
+        upstream = self.start_upstream(f"echo{rounds}")
+        port = free_port()
+        config = self.write_file(f"udpx{rounds}.toml", render_config(
+            frontends={"f": {"listen": [f"127.0.0.1:{port}"], "preset": "raw", "backend": "b",
+                             "session_timeout": "60s"}},
+            backends={"b": {"servers": [upstream.text]}}))
+        log = self.path(f"valgrind{rounds}.log")
+        proc = Process(f"udpx-valgrind-{rounds}",
+                       [tool("valgrind"), "--tool=memcheck", "--leak-check=no", f"--log-file={log}",
+                        udpx_binary(), "-c", config], self.tmp)
+        self.processes.append(proc)
+        self.addCleanup(proc.terminate, signal.SIGKILL)
+        wait_until(lambda: "ready" in proc.log(), 60, "udpx under valgrind to be ready")
+        socks = [self.new_client() for _ in range(clients)]
+        for r in range(rounds):
+            for i, c in enumerate(socks):
+                payload = b"r%d c%d" % (r, i)
+                self.assertEqual(parse_echo(c.ask(payload, ("127.0.0.1", port), timeout=10))[2], payload)
+        code, clean = proc.terminate(signal.SIGTERM, timeout=60)
+        self.assertTrue(clean and code == 0, f"udpx exit {code}:\n{proc.log()}")
+        with open(log) as f:
+            text = f.read()
+        m = _HEAP_RE.search(text)
+        self.assertIsNotNone(m, text)
+        return int(m.group(1).replace(",", ""))
+
+    def test_NoHeapAllocationPerDatagram(self):
+        short = self.heap_allocs_for(rounds=5)     # 50 requests and replies
+        long = self.heap_allocs_for(rounds=105)    # 1050 requests and replies, same 10 sessions
+        self.assertLess(long - short, 20,
+                        f"{short} allocations for 50 datagrams, {long} for 1050: the data path allocates")
+
+
+if __name__ == "__main__":
+    main()
