@@ -63,11 +63,16 @@ void logMessage(LogLevel level, const char* fmt, ...) noexcept {
   (void)ignored;
 }
 
-bool RateLimit::allow(TimePoint now, std::uint64_t& suppressed) noexcept {
+bool RateLimit::allow(TimePoint now) noexcept {
   if (first_ || now >= next_) {
     first_ = false;
     next_ = now + interval_;
-    suppressed = held_;
+    if (held_ == 0) {
+      suffix_[0] = '\0';
+    } else {
+      std::snprintf(suffix_, sizeof suffix_, " (%llu similar message%s suppressed)",
+                    static_cast<unsigned long long>(held_), held_ == 1 ? "" : "s");
+    }
     held_ = 0;
     return true;
   }

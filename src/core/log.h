@@ -30,14 +30,17 @@ class RateLimit {
  public:
   explicit RateLimit(milliseconds interval = milliseconds(10000)) noexcept : interval_(interval) {}
 
-  // True if a line may be written now; `suppressed` then tells how many were held back since.
-  bool allow(TimePoint now, std::uint64_t& suppressed) noexcept;
+  // True if a line may be written now; suffix() then tells how many were held back since.
+  bool allow(TimePoint now) noexcept;
+  // "" or " (N similar messages suppressed)", for the line allow() just let through.
+  const char* suffix() const noexcept { return suffix_; }
 
  private:
   milliseconds interval_;
   TimePoint next_{};
   std::uint64_t held_ = 0;
   bool first_ = true;
+  char suffix_[64] = "";
 };
 
 }  // namespace udpx

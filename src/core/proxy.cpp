@@ -57,13 +57,13 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
     : base_(base),
       table_(global_max_sessions, [this](Session& s, SessionEnd why) { endSession(s, why); }),
       slot_size_(max_datagram),
-      rx_data_(kBatch * static_cast<std::size_t>(max_datagram)),
-      tx_data_(kBatch * static_cast<std::size_t>(max_datagram)),
+      rx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
+      tx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
       tx_slots_(kBatch) {
   for (std::size_t i = 0; i < kBatch; ++i) {
-    rx_iov_[i].iov_base = rx_data_.data() + i * slot_size_;
+    rx_iov_[i].iov_base = rx_data_.get() + i * slot_size_;
     rx_iov_[i].iov_len = slot_size_;
-    tx_iov_[i].iov_base = tx_data_.data() + i * slot_size_;
+    tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
   }
   flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
   expiry_ev_.reset(evtimer_new(base_, &Proxy::onExpiryTimer, this));
@@ -177,11 +177,10 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   Server* server = be->pick(now);
   if (server == nullptr) {
     fe.stats.drop(Drop::NoBackend);
-    std::uint64_t suppressed = 0;
-    if (no_backend_log_.allow(now, suppressed)) {
+    if (no_backend_log_.allow(now)) {
       LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
-                "servers resolve (%llu similar messages suppressed)",
-                fe.name().c_str(), be->name().c_str(), static_cast<unsigned long long>(suppressed));
+                "servers resolve%s",
+                fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
     }
     return nullptr;
   }
@@ -191,22 +190,19 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   if (!fd.valid() || connect(fd.get(), server->addr().get(), server->addr().length()) != 0) {
     int e = errno;
     fe.stats.drop(Drop::SocketError);
-    std::uint64_t suppressed = 0;
-    if (socket_error_log_.allow(now, suppressed)) {
+    if (socket_error_log_.allow(now)) {
       const char* hint = (e == EMFILE || e == ENFILE)
                              ? "too many open files: raise the limit (LimitNOFILE=, ulimit -n) or lower max_sessions"
                              : "check the route to the server (ip route get)";
-      LOG_ERROR("frontend \"%s\": cannot open a socket to %s: %s — %s (%llu similar messages suppressed)",
-                fe.name().c_str(), server->label().c_str(), strerror(e), hint,
-                static_cast<unsigned long long>(suppressed));
+      LOG_ERROR("frontend \"%s\": cannot open a socket to %s: %s — %s%s", fe.name().c_str(),
+                server->label().c_str(), strerror(e), hint, socket_error_log_.suffix());
     }
     return nullptr;
   }
   Session* s = table_.create(fe.lane, client, now);
   if (s == nullptr) {
     fe.stats.drop(Drop::SocketError);
-    std::uint64_t suppressed = 0;
-    if (session_memory_log_.allow(now, suppressed)) {
+    if (session_memory_log_.allow(now)) {
       LOG_ERROR("frontend \"%s\": out of memory for sessions — lower max_sessions", fe.name().c_str());
     }
     return nullptr;
@@ -234,7 +230,7 @@ void Proxy::receiveReply(Session& s) noexcept {
   Frontend& fe = *s.frontend;
   if (tx_count_ == kBatch) flushReplies();
   ReplySlot& slot = tx_slots_[tx_count_];
-  std::uint8_t* buf = tx_data_.data() + tx_count_ * slot_size_;
+  std::uint8_t* buf = tx_data_.get() + tx_count_ * slot_size_;
   const std::uint32_t limit = fe.config().max_datagram;
   // MSG_TRUNC makes recv return the real length, so an oversized reply is recognised.
   ssize_t n = recv(s.fd, buf, limit, MSG_DONTWAIT | MSG_TRUNC);
@@ -375,13 +371,11 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
     case SessionEnd::Expired: ++st.sessions_expired; break;
     case SessionEnd::Evicted: {
       ++st.sessions_evicted;
-      std::uint64_t suppressed = 0;
-      if (evict_log_.allow(Clock::now(), suppressed)) {
+      if (evict_log_.allow(Clock::now())) {
         LOG_WARN("frontend \"%s\": session table full (max_sessions %u here, %u for the process): evicting the "
-                 "least recently used sessions — raise max_sessions if clients lose replies (%llu similar "
-                 "messages suppressed)",
+                 "least recently used sessions — raise max_sessions if clients lose replies%s",
                  s.frontend->name().c_str(), s.frontend->config().max_sessions, table_.globalCap(),
-                 static_cast<unsigned long long>(suppressed));
+                 evict_log_.suffix());
       }
       break;
     }

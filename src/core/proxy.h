@@ -72,7 +72,9 @@ class Proxy {
   std::uint32_t slot_size_;
 
   // Receive batch: preallocated once; recvmmsg fills it.
-  std::vector<std::uint8_t> rx_data_;
+  // NOTE: not std::vector, whose value-initialisation would touch (and make resident) every
+  // page: 2 x 64 x 64 KiB for the raw preset, while typical datagrams touch one page a slot.
+  std::unique_ptr<std::uint8_t[]> rx_data_;
   std::array<mmsghdr, kBatch> rx_msgs_{};
   std::array<iovec, kBatch> rx_iov_{};
   std::array<sockaddr_in6, kBatch> rx_names_{};
@@ -82,7 +84,7 @@ class Proxy {
   std::array<ControlBuf, kBatch> rx_control_{};
 
   // Replies staged during one loop iteration, sent with one sendmmsg per listener run.
-  std::vector<std::uint8_t> tx_data_;
+  std::unique_ptr<std::uint8_t[]> tx_data_;
   std::vector<ReplySlot> tx_slots_;
   std::size_t tx_count_ = 0;
   std::array<mmsghdr, kBatch> tx_msgs_{};
