@@ -1,8 +1,8 @@
 """udpx's ntp preset end to end: a real chronyd client measures a real chronyd server through udpx,
 and python packets check what the preset refuses (ntpq/ntpdc control queries, unmatched replies).
 
-ntpdig is not used: it always queries port 123 (no port option), and these tests never take a
-fixed port.
+ntpdig has no port option: it is run against udpx listening on 127.0.0.123:123, which needs
+root (CI runs as root; elsewhere that one test is reported as skipped, with the reason).
 """
 
 import os
@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from udpxtest import (MONLIST_48, MONLIST_8, ChronyServer, UdpxTestCase, chrony_client_query,
-                      free_port, frontend_stats, hostport, main, ntp_control_read_variables,
+                      tool, free_port, frontend_stats, hostport, main, ntp_control_read_variables,
                       ntp_fields, ntp_reply, ntp_request, render_config, server_stats)
 
 
@@ -74,6 +74,19 @@ class ChronyThroughUdpx(UdpxTestCase):
         frontends = udpx.stats()["frontends"]
         self.assertEqual(len(frontends), 1, frontends)
         self.assertEveryRequestAnswered(next(iter(frontends.values())))
+
+    def test_NtpdigGetsTimeThroughUdpxOnPort123(self):
+        if os.geteuid() != 0:
+            self.skipTest("ntpdig only queries port 123, which needs root to listen on")
+        listen = "127.0.0.123"
+        udpx = self.start_udpx(ntp_proxy_config([f"{listen}:123"], [self.server_text]))
+
+        code, out, err = self.run_tool([tool("ntpdig"), "-t", "5", listen], timeout=30)
+
+        self.assertEqual(code, 0, f"ntpdig failed:\n{out}{err}")
+        self.assertIn(listen, out)
+        self.assertRegex(out, r"[+-]\d+\.\d+ \+/- \d+\.\d+")  # offset +/- error
+        self.assertEveryRequestAnswered(frontend_stats(udpx.stats(), "ntp"))
 
     def test_ClientFailsWhenUpstreamIsGone(self):
         # The same client, with no server behind udpx, must fail: the checks above can fail.
