@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -114,7 +115,6 @@ void Proxy::receiveRequests(Listener& l) noexcept {
   if (n <= 0) return;
   const TimePoint now = Clock::now();
   for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
-  // NOTE: sessions may have been created; the expiry timer was armed in openSession.
 }
 
 void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
@@ -152,10 +152,13 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   if (budget == kUnlimitedResponses) {
     s->replies_left = kUnlimitedResponses;
   } else if (budget > 0) {
-    s->replies_left = (kUnlimitedResponses - 1 - s->replies_left < budget) ? kUnlimitedResponses - 1 : s->replies_left + budget;
+    // Every request allows `budget` more replies; saturate below the "unlimited" marker.
+    const std::uint64_t allowed = std::uint64_t{s->replies_left} + budget;
+    s->replies_left = static_cast<std::uint32_t>(std::min<std::uint64_t>(allowed, kUnlimitedResponses - 1));
   }
   if (usesTokens(fe.preset())) s->addPending(token);
-  if (len > s->max_request_len) s->max_request_len = static_cast<std::uint16_t>(len > 65535 ? 65535 : len);
+  // A UDP payload is at most 65507 bytes, so it always fits.
+  s->max_request_len = std::max(s->max_request_len, static_cast<std::uint16_t>(len));
 
   ssize_t sent = send(s->fd, pkt.data(), pkt.size(), 0);
   if (sent < 0) {
