@@ -64,6 +64,11 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
   for (std::size_t i = 0; i < kBatch; ++i) {
     rx_iov_[i].iov_base = rx_data_.get() + i * slot_size_;
     rx_iov_[i].iov_len = slot_size_;
+    msghdr& h = rx_msgs_[i].msg_hdr;
+    h.msg_iov = &rx_iov_[i];
+    h.msg_iovlen = 1;
+    h.msg_name = &rx_names_[i];
+    h.msg_control = rx_control_[i].bytes;
     tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
   }
   flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
@@ -99,14 +104,11 @@ void Proxy::onListenerReadable(evutil_socket_t, short, void* arg) noexcept {
 
 void Proxy::receiveRequests(Listener& l) noexcept {
   const std::uint32_t limit = l.frontend.config().max_datagram;
+  // The kernel rewrites only the lengths and flags; the buffers were wired up once.
   for (std::size_t i = 0; i < kBatch; ++i) {
     msghdr& h = rx_msgs_[i].msg_hdr;
     rx_iov_[i].iov_len = limit;
-    h.msg_iov = &rx_iov_[i];
-    h.msg_iovlen = 1;
-    h.msg_name = &rx_names_[i];
     h.msg_namelen = sizeof rx_names_[i];
-    h.msg_control = rx_control_[i].bytes;
     h.msg_controllen = sizeof rx_control_[i].bytes;
     h.msg_flags = 0;
   }
