@@ -596,6 +596,30 @@ class UdpxTestCase(unittest.TestCase):
 # Real peers
 
 
+def wait_answering(proc, address, name, make_probe):
+    """Waits until the peer at address (run by proc) answers a probe correctly.
+
+    make_probe() returns (request bytes, check(reply) -> bool) for one attempt.
+    """
+    probe = socket.socket(family_of(address[0]), socket.SOCK_DGRAM)
+    try:
+        probe.settimeout(0.2)
+
+        def answers():
+            if not proc.running():
+                raise AssertionError(f"{name} exited early:\n{proc.log()}")
+            request, check = make_probe()
+            probe.sendto(request, address)
+            try:
+                reply, _ = probe.recvfrom(65535)
+            except (socket.timeout, ConnectionRefusedError):
+                return False
+            return check(reply)
+        wait_until(answers, START_TIMEOUT, f"{name} to answer", interval=0.05)
+    finally:
+        probe.close()
+
+
 class ChronyServer:
     """chronyd answering NTP on 127.0.0.1:port as a stratum-8 local server, no clock control."""
 
@@ -614,27 +638,11 @@ class ChronyServer:
         # -x: never touch the system clock; -d: foreground, log to stderr; -u root: no
         # privilege drop, so it can write its pid file in our temp dir.
         self.proc = test.start_process("chronyd-server", [tool("chronyd"), "-x", "-d", "-u", "root", "-f", conf])
-        self._wait_answering()
 
-    def _wait_answering(self):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.bind(("127.0.0.1", 0))
-            probe.settimeout(0.2)
-
-            def answers():
-                if not self.proc.running():
-                    raise AssertionError(f"chronyd exited early:\n{self.proc.log()}")
-                request, transmit = ntp_request()
-                probe.sendto(request, self.address)
-                try:
-                    reply, _ = probe.recvfrom(2048)
-                except (socket.timeout, ConnectionRefusedError):
-                    return False
-                return ntp_fields(reply)["origin"] == transmit
-            wait_until(answers, START_TIMEOUT, "chronyd to answer NTP", interval=0.05)
-        finally:
-            probe.close()
+        def valid_reply():
+            request, transmit = ntp_request()
+            return request, lambda reply: ntp_fields(reply)["origin"] == transmit
+        wait_answering(self.proc, self.address, "chronyd", valid_reply)
 
 
 def chrony_client_query(test, host, port, timeout_s=10):
@@ -660,27 +668,11 @@ class Dnsmasq:
             "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
             f"--address=/{self.NAME}/{self.ADDRESS}", f"--pid-file={test.path('dnsmasq.pid')}",
             "--user=root", "--log-facility=-", "--log-queries"])
-        self._wait_answering()
 
-    def _wait_answering(self):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.bind(("127.0.0.1", 0))
-            probe.settimeout(0.2)
-
-            def answers():
-                if not self.proc.running():
-                    raise AssertionError(f"dnsmasq exited early:\n{self.proc.log()}")
-                query, ident = dns_query(self.NAME)
-                probe.sendto(query, self.address)
-                try:
-                    reply, _ = probe.recvfrom(4096)
-                except (socket.timeout, ConnectionRefusedError):
-                    return False
-                return dns_header(reply)["id"] == ident and dns_first_a(reply) == self.ADDRESS
-            wait_until(answers, START_TIMEOUT, "dnsmasq to answer DNS", interval=0.05)
-        finally:
-            probe.close()
+        def valid_reply():
+            query, ident = dns_query(self.NAME)
+            return query, lambda reply: dns_header(reply)["id"] == ident and dns_first_a(reply) == self.ADDRESS
+        wait_answering(self.proc, self.address, "dnsmasq", valid_reply)
 
     def queries_logged(self, name):
         """How many queries for `name` dnsmasq logged (--log-queries)."""
