@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian packages udpx needs, only those missing. Usage: install-deps.sh build|test
+# Installs the Debian packages udpx needs, only those missing. Usage: install-deps.sh build|test|bench
 set -euo pipefail
 
-build_pkgs=(g++ cmake make pkg-config libevent-dev libtomlplusplus-dev libgtest-dev libgmock-dev)
+build_pkgs=(g++ cmake make pkg-config libevent-dev libtomlplusplus-dev libgtest-dev libgmock-dev
+            libseccomp-dev libcap-dev prometheus-cpp-dev)
 # Real peers for the end-to-end tests: NTP (chronyd, ntpdig), DNS (dnsmasq, dig), syslog (rsyslogd, logger).
-test_pkgs=(python3 chrony ntpsec-ntpdig dnsmasq-base bind9-dnsutils rsyslog bsdutils iproute2 procps util-linux valgrind)
+# Privilege separation: systemd-socket-activate (systemd), capsh (libcap2-bin). Metrics: promtool and a real
+# Prometheus server (prometheus).
+test_pkgs=(python3 chrony ntpsec-ntpdig dnsmasq-base bind9-dnsutils rsyslog bsdutils iproute2 procps util-linux valgrind
+           systemd libcap2-bin prometheus)
+# The benchmark's peers (bench/run.sh): socat, nginx's stream module, dnsdist; and the profilers.
+bench_pkgs=(socat nginx libnginx-mod-stream dnsdist strace linux-perf valgrind)
 
 pkgs=("${build_pkgs[@]}")
-[ "${1:-build}" = test ] && pkgs+=("${test_pkgs[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -32,6 +32,7 @@ class Server {
   }
 
   ServerStats stats;
+  ServerHealth health;
   Backend* backend = nullptr;  // the pool it belongs to
 
  private:
