@@ -193,10 +193,10 @@ servers = ["127.0.0.1:123"]
 balanse = "first"
 )");
   EXPECT_EQ(errorAt(r, "global.log-level").hint,
-            "did you mean \"log_level\"? valid keys: log_level, max_sessions");
+            "did you mean \"log_level\"? valid keys: log_level, max_sessions, metrics");
   EXPECT_EQ(errorAt(r, "global.max_sesions").hint,
-            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions");
-  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions");
+            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions, metrics");
+  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions, metrics");
   EXPECT_EQ(errorAt(r, "frontend.f.sesion_timeot").hint.substr(0, 34),
             "did you mean \"session_timeout\"? va");
   EXPECT_EQ(errorAt(r, "backend.b.balanse").hint,
