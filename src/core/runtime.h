@@ -38,9 +38,6 @@ class Runtime {
   // The counters as one JSON object (written on SIGUSR1 and at exit).
   std::string statsJson() const;
 
-  // Every metric in the Prometheus text format (what GET /metrics returns).
-  std::string metricsText() const { return metrics_->text(); }
-
   // Configuration reloads by outcome; a SIGHUP reload bumps one of them.
   ReloadStats& reloads() noexcept { return reloads_; }
 

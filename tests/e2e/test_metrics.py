@@ -296,6 +296,21 @@ class Metrics(UdpxTestCase):
         self.ntp_exchanges(10)
         self.assertGreaterEqual(self.value(self.samples(), "process_cpu_seconds_total"), cpu)
 
+    def test_MetricsEndpointOnIpv6Loopback(self):
+        upstream = self.start_upstream("up", self.ntp_answer)
+        self.listen = ("127.0.0.1", free_port())
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+        self.start_udpx(render_config(
+            frontends={"f": {"listen": [f"127.0.0.1:{self.listen[1]}"], "preset": "ntp", "backend": "b"}},
+            backends={"b": {"servers": [upstream.text]}},
+            global_={"metrics": f"[::1]:{port}"}))
+        self.ntp_exchanges(3)
+        status, headers, body = http_request(port, "/metrics", host="::1")
+        self.assertEqual((status, headers.get("content-type")), (200, CONTENT_TYPE))
+        self.assertIn(b'udpx_frontend_replied_packets_total{frontend="f"} 3\n', body)
+
     def test_SlowHttpClientDoesNotHoldUpTheDataPath(self):
         self.start_proxy()
         stalled = socket.create_connection(("127.0.0.1", self.metrics_port), timeout=HTTP_TIMEOUT)
