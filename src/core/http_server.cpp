@@ -77,7 +77,14 @@ std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& a
     return nullptr;
   }
 
-  auto server = std::make_unique<HttpServer>(Key{}, addr, std::move(routes));
+  // The bound address, with the port the kernel chose when asked for port 0 (tests do).
+  sockaddr_in6 bound{};
+  socklen_t bound_len = sizeof bound;
+  SockAddr actual = addr;
+  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
+    actual = SockAddr(reinterpret_cast<const sockaddr*>(&bound), bound_len);
+  }
+  auto server = std::make_unique<HttpServer>(Key{}, actual, std::move(routes));
   server->http_.reset(evhttp_new(base));
   if (!server->http_) {
     error = "cannot create the HTTP server (out of memory?)";

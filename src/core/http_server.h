@@ -39,6 +39,7 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // The address it listens on (with the actual port if port 0 was asked for).
   const SockAddr& address() const noexcept { return addr_; }
 
  private:
