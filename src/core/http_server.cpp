@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <exception>
 
 #include "core/unique_fd.h"
 
@@ -116,7 +115,7 @@ HttpServer::~HttpServer() = default;
 void HttpServer::onRequest(evhttp_request* req, void* arg) noexcept {
   try {
     static_cast<HttpServer*>(arg)->handle(req);
-  } catch (const std::exception&) {
+  } catch (...) {
     // Only allocation can fail here; the scraper retries at its next interval.
     evhttp_send_error(req, HTTP_INTERNAL, nullptr);
   }

@@ -38,8 +38,8 @@ class Runtime {
   // The counters as one JSON object (written on SIGUSR1 and at exit).
   std::string statsJson() const;
 
-  // Configuration reloads by outcome; a SIGHUP reload bumps one of them.
-  ReloadStats& reloads() noexcept { return reloads_; }
+  // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
+  const ReloadStats& reloads() const noexcept { return reloads_; }
 
  private:
   static void onSignal(evutil_socket_t sig, short what, void* arg) noexcept;
