@@ -28,7 +28,7 @@ constexpr milliseconds kMaxDuration = std::chrono::hours{24 * 365};
 constexpr std::size_t kMaxSuggestDistance = 2;
 
 constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "backend"};
-constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions"};
+constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics"};
 constexpr std::string_view kFrontendKeys[] = {
     "listen", "preset", "backend", "allow", "session_timeout", "max_sessions", "responses",
     "max_datagram"};
@@ -481,6 +481,36 @@ class Loader {
         global.max_sessions = static_cast<std::uint32_t>(*v);
       }
     }
+    if (const auto* n = table.get("metrics")) {
+      if (const auto s = readString(*n, "global.metrics")) {
+        global.metrics = checkMetricsAddress(*s, posOf(n->source()));
+      }
+    }
+  }
+
+  // The HTTP endpoint's address: a literal IP and an explicit TCP port.
+  std::optional<SockAddr> checkMetricsAddress(const std::string& text, SourcePos pos) {
+    constexpr const char* kHint =
+        "write IP:PORT, e.g. \"127.0.0.1:9123\" or \"[::1]:9123\"; remove the key to turn the endpoint off";
+    const std::string path = "global.metrics";
+    std::string host;
+    std::optional<std::uint16_t> port;
+    std::string why;
+    if (!splitHostPort(text, host, port, why)) {
+      error(pos, path, "bad address " + quoted(text) + ": " + why, kHint);
+      return std::nullopt;
+    }
+    auto addr = SockAddr::parseIp(host, port.value_or(0));
+    if (!addr) {
+      error(pos, path, quoted(host) + " is not a literal IP address",
+            "host names are not resolved for listen addresses; " + std::string(kHint));
+      return std::nullopt;
+    }
+    if (!port) {  // (port 0 is refused by splitHostPort)
+      error(pos, path, "no port given in " + quoted(text), "Prometheus needs a fixed port to scrape; " + std::string(kHint));
+      return std::nullopt;
+    }
+    return addr;
   }
 
   BackendDraft checkBackend(const NamedTable& nt) {

@@ -25,6 +25,8 @@ struct SourcePos {
 struct GlobalConfig {
   LogLevel log_level = LogLevel::Info;
   std::uint32_t max_sessions = 65536;  // whole-process cap
+  // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
+  std::optional<SockAddr> metrics;
 };
 
 // One upstream server as written: a literal address or a host name, and its port.

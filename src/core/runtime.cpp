@@ -63,9 +63,16 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
     max_datagram = std::max(max_datagram, fc.max_datagram);
   }
   proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
+
+  if (cfg_.global.metrics) {
+    process_ = std::make_unique<ProcessStats>();
+    if (!process_->problem().empty()) LOG_WARN("metrics: %s", process_->problem().c_str());
+  }
+  metrics_ = std::make_unique<MetricsCollector>(frontends_, backends_, reloads_, process_.get());
 }
 
 Runtime::~Runtime() {
+  http_.reset();  // no scrape may reach the objects below while they go
   // Sessions reference frontends and servers: end them first.
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
@@ -85,7 +92,19 @@ bool Runtime::bindAll(std::vector<std::string>& errors) {
       fe->listeners().push_back(std::make_unique<Listener>(*fe, a, std::move(fd)));
     }
   }
+  bindMetrics(errors);
   return errors.empty();
+}
+
+void Runtime::bindMetrics(std::vector<std::string>& errors) {
+  if (!cfg_.global.metrics) return;
+  const SockAddr& addr = *cfg_.global.metrics;
+  std::vector<HttpServer::Route> routes;
+  routes.push_back({"/metrics", MetricsCollector::kContentType, [this] { return metrics_->text(); }});
+  routes.push_back({"/status", "application/json", [this] { return statsJson() + "\n"; }});
+  std::string why;
+  http_ = HttpServer::open(base_.get(), addr, std::move(routes), why);
+  if (!http_) errors.push_back("metrics endpoint (global.metrics): cannot listen on " + addr.toString() + ": " + why);
 }
 
 void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
@@ -131,6 +150,10 @@ int Runtime::run() {
              fe->name().c_str(), std::string(presetDefaults(c.preset).name).c_str(), addrs.c_str(),
              fe->backend()->name().c_str(), fe->backend()->servers().size(),
              formatDuration(c.session_timeout).c_str(), responses.c_str());
+  }
+  if (http_) {
+    const std::string a = http_->address().toString();
+    LOG_INFO("metrics on http://%s/metrics, status on http://%s/status", a.c_str(), a.c_str());
   }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
   event_base_dispatch(base_.get());

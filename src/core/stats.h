@@ -52,6 +52,12 @@ struct ServerStats {
   std::uint64_t refused = 0;    // ICMP port unreachable seen (ECONNREFUSED)
 };
 
+// Configuration reloads (SIGHUP) by outcome; read by /metrics.
+struct ReloadStats {
+  std::uint64_t succeeded = 0;  // the new configuration was validated and applied
+  std::uint64_t failed = 0;     // it was refused (invalid, or could not be applied); the old one runs on
+};
+
 // What health checking knows about one server (filled by active probes and passive signals,
 // read by balancing, `udpx status` and /metrics).
 struct ServerHealth {

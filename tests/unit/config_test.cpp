@@ -193,10 +193,10 @@ servers = ["127.0.0.1:123"]
 balanse = "first"
 )");
   EXPECT_EQ(errorAt(r, "global.log-level").hint,
-            "did you mean \"log_level\"? valid keys: log_level, max_sessions");
+            "did you mean \"log_level\"? valid keys: log_level, max_sessions, metrics");
   EXPECT_EQ(errorAt(r, "global.max_sesions").hint,
-            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions");
-  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions");
+            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions, metrics");
+  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions, metrics");
   EXPECT_EQ(errorAt(r, "frontend.f.sesion_timeot").hint.substr(0, 34),
             "did you mean \"session_timeout\"? va");
   EXPECT_EQ(errorAt(r, "backend.b.balanse").hint,
@@ -340,6 +340,51 @@ servers = ["127.0.0.1:123"]
             "bad listen address \"fd00::1:53\": an IPv6 address must be written in brackets: "
             "[fd00::1] or [fd00::1]:123");
   EXPECT_EQ(r.errors.size(), 5u);
+}
+
+TEST(ConfigLoader, MetricsEndpointIsOffUnlessConfigured) {
+  const LoadResult r = load(kMinimal);
+  ASSERT_TRUE(r.config.has_value());
+  EXPECT_FALSE(r.config->global.metrics.has_value());
+}
+
+TEST(ConfigLoader, ReadsMetricsAddress) {
+  for (const auto& [text, want] : {std::pair{"127.0.0.1:9123", "127.0.0.1:9123"}, std::pair{"[::1]:9123", "[::1]:9123"},
+                                   std::pair{"0.0.0.0:80", "0.0.0.0:80"}}) {
+    const LoadResult r = load("[global]\nmetrics = \"" + std::string(text) + "\"\n" + std::string(kMinimal));
+    ASSERT_TRUE(r.config.has_value()) << text << ": " << ::testing::PrintToString(formatAll(r.errors));
+    ASSERT_TRUE(r.config->global.metrics.has_value());
+    EXPECT_EQ(r.config->global.metrics->toString(), want);
+  }
+}
+
+TEST(ConfigLoader, ReportsBadMetricsAddressesWithTheirPosition) {
+  const auto errorFor = [](std::string_view value) {
+    const LoadResult r = load("[global]\nmetrics = " + std::string(value) + "\n" + std::string(kMinimal));
+    EXPECT_FALSE(r.config.has_value());
+    const std::vector<std::string> all = formatAll(r.errors);
+    return all.size() == 1 ? all[0] : ::testing::PrintToString(all);
+  };
+  constexpr const char* kHint =
+      "write IP:PORT, e.g. \"127.0.0.1:9123\" or \"[::1]:9123\"; remove the key to turn the endpoint off";
+  EXPECT_EQ(errorFor("\"localhost:9123\""),
+            std::string("t.toml:2:11: global.metrics: \"localhost\" is not a literal IP address (host names are not "
+                        "resolved for listen addresses; ") + kHint + ")");
+  EXPECT_EQ(errorFor("\"127.0.0.1\""), std::string("t.toml:2:11: global.metrics: no port given in \"127.0.0.1\" "
+                                                   "(Prometheus needs a fixed port to scrape; ") + kHint + ")");
+  EXPECT_EQ(errorFor("\"127.0.0.1:0\""), std::string("t.toml:2:11: global.metrics: bad address \"127.0.0.1:0\": port 0 "
+                                                     "is out of range 1..65535 (") + kHint + ")");
+  EXPECT_NE(errorFor("\"127.0.0.1:99999\"").find("t.toml:2:11: global.metrics: bad address \"127.0.0.1:99999\": "),
+            std::string::npos);
+  EXPECT_EQ(errorFor("9123"), "t.toml:2:11: global.metrics: expected a string, got integer");
+  EXPECT_EQ(errorFor("\"\""), errorFor("\"\""));  // reported, not crashed on
+  EXPECT_NE(errorFor("\"\"").find("t.toml:2:11: global.metrics: "), std::string::npos);
+}
+
+TEST(ConfigLoader, SuggestsMetricsForAMisspelledKey) {
+  const LoadResult r = load("[global]\nmetric = \"127.0.0.1:9123\"\n" + std::string(kMinimal));
+  const ConfigError e = errorAt(r, "global.metric");
+  EXPECT_EQ(e.hint, "did you mean \"metrics\"? valid keys: log_level, max_sessions, metrics");
 }
 
 TEST(ConfigLoader, ReportsMissingBackendListingDefinedOnes) {
