@@ -301,6 +301,14 @@ class FakeUpstream:
         self.name = name
         self.handler = handler or echo_handler(name)
         self.sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
+        # A Python thread drains slower than udpx forwards: a burst of thousands of sessions
+        # would overflow the default ~200 kB buffer on a loaded machine. Root may exceed rmem_max.
+        for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
+                break
+            except OSError:
+                continue
         self.sock.bind((host, port))
         self.sock.settimeout(0.05)
         self.address = self.sock.getsockname()[:2]
