@@ -7,8 +7,12 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include <netdb.h>
+#include <unistd.h>
+
 #include "core/duration.h"
 #include "core/log.h"
+#include "core/status_socket.h"
 #include "core/version.h"
 
 namespace udpx {
@@ -33,7 +37,8 @@ std::string jsonString(const std::string& s) {
 
 }  // namespace
 
-Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
+Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
+  started_unix_ms_ = unixMillisNow();
   // NOTE: not EVENT_BASE_FLAG_PRECISE_TIMER: it re-arms a timerfd on every loop iteration (one
   // more system call per wake-up). epoll's millisecond timeout, which libevent rounds up, is
   // the millisecond precision session_timeout promises, and never fires early.
@@ -44,14 +49,9 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
   event_base_priority_init(base_.get(), 3);
 
   for (const BackendConfig& bc : cfg_.backends) {
-    std::vector<std::string> problems;
-    std::vector<Server> servers = resolveServers(bc, problems);
-    for (const std::string& p : problems) LOG_WARN("%s", p.c_str());
-    if (servers.empty()) {
-      LOG_ERROR("backend \"%s\": no server address at all — requests through it will be dropped", bc.name.c_str());
-    }
-    backends_.push_back(std::make_unique<Backend>(bc.name, bc.balance, bc.fail_timeout, std::move(servers)));
+    backends_.push_back(std::make_unique<Backend>(bc, base_.get(), &rng_));
   }
+  resolveAtStartup();
   std::uint32_t max_datagram = 1;
   for (const FrontendConfig& fc : cfg_.frontends) {
     Backend* be = nullptr;
@@ -63,14 +63,61 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
     max_datagram = std::max(max_datagram, fc.max_datagram);
   }
   proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
+
+  status_endpoint_ = udpx::statusEndpoint(cfg_);
+  if (status_endpoint_ != "off") {
+    std::string why;
+    UniqueFd fd = listenStatus(status_endpoint_, why);
+    if (!fd.valid()) {
+      throw std::runtime_error("cannot open the status socket " + status_endpoint_ + ": " + why);
+    }
+    status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson() + "\n"; });
+    status_->attach(base_.get());
+  }
+}
+
+// Stop-gap until the asynchronous resolver: host names through the system resolver, once.
+void Runtime::resolveAtStartup() {
+  const TimePoint now = Clock::now();
+  for (std::size_t i = 0; i < cfg_.backends.size(); ++i) {
+    const BackendConfig& bc = cfg_.backends[i];
+    for (const ServerConfig& sc : bc.servers) {
+      if (sc.literal) continue;
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_DGRAM;
+      addrinfo* res = nullptr;
+      int rc = getaddrinfo(sc.host.c_str(), nullptr, &hints, &res);
+      if (rc != 0) {
+        LOG_WARN("backend \"%s\": cannot resolve %s: %s (check the name and /etc/resolv.conf; the server is skipped)",
+                 bc.name.c_str(), sc.host.c_str(), gai_strerror(rc));
+        continue;
+      }
+      std::vector<SockAddr> seen;
+      for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+        SockAddr a(ai->ai_addr, ai->ai_addrlen);
+        if (a.empty()) continue;
+        a.setPort(sc.port);
+        if (std::find(seen.begin(), seen.end(), a) != seen.end()) continue;
+        seen.push_back(a);
+        backends_[i]->addServer(a, sc.text, false, now);
+      }
+      freeaddrinfo(res);
+    }
+    if (backends_[i]->servers().empty()) {
+      LOG_ERROR("backend \"%s\": no server address at all — requests through it will be dropped", bc.name.c_str());
+    }
+  }
 }
 
 Runtime::~Runtime() {
   // Sessions reference frontends and servers: end them first.
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
+  status_.reset();
   signals_.clear();
   frontends_.clear();
+  backends_.clear();
 }
 
 bool Runtime::bindAll(std::vector<std::string>& errors) {
@@ -97,7 +144,7 @@ void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
       event_base_loopexit(rt->base_.get(), nullptr);
       break;
     case SIGUSR1: {
-      std::string line = "stats " + rt->statsJson() + "\n";
+      std::string line = "stats " + rt->statusJson() + "\n";
       ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
       (void)ignored;
       break;
@@ -120,6 +167,8 @@ int Runtime::run() {
     signals_.push_back(std::move(ev));
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
+  const TimePoint now = Clock::now();
+  for (auto& be : backends_) be->startProbes(now);
 
   for (auto& fe : frontends_) {
     std::string addrs;
@@ -132,10 +181,27 @@ int Runtime::run() {
              fe->backend()->name().c_str(), fe->backend()->servers().size(),
              formatDuration(c.session_timeout).c_str(), responses.c_str());
   }
+  for (auto& be : backends_) {
+    const HealthConfig& h = be->config().health;
+    if (be->probesActive()) {
+      LOG_INFO("backend \"%s\": %s health probes every %s (timeout %s, down after %u failures, up after %u successes)",
+               be->name().c_str(), std::string(probeTypeName(h.probe.type)).c_str(), formatDuration(h.interval).c_str(),
+               formatDuration(h.timeout).c_str(), h.fall, h.rise);
+    } else {
+      LOG_INFO("backend \"%s\": no active health probe; passive checks only (ICMP port unreachable, unanswered "
+               "requests), a failed server is tried again after fail_timeout %s",
+               be->name().c_str(), formatDuration(be->config().fail_timeout).c_str());
+    }
+  }
+  if (status_) {
+    LOG_INFO("status for any local user: udpx status %s (socket %s)",
+             cfg_.file == "<command line>" ? ("--socket " + status_endpoint_).c_str() : ("-c " + cfg_.file).c_str(),
+             status_endpoint_.c_str());
+  }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
   event_base_dispatch(base_.get());
   proxy_->shutdown();
-  std::string line = "stats " + statsJson() + "\n";
+  std::string line = "stats " + statusJson() + "\n";
   LOG_INFO("stopped; final counters follow");
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
@@ -162,17 +228,17 @@ std::string Runtime::statsJson() const {
   }
   o += "}, \"backends\": {";
   first = true;
-  const TimePoint now = Clock::now();
   for (const auto& be : backends_) {
     o += (first ? "" : ", ") + jsonString(be->name()) + ": {\"servers\": {";
     first = false;
     bool sfirst = true;
-    for (const Server& sv : be->servers()) {
+    for (const auto& sp : be->servers()) {
+      const Server& sv = *sp;
       o += (sfirst ? "" : ", ") + jsonString(sv.label()) + ": {";
       sfirst = false;
       o += "\"sessions\": " + std::to_string(sv.stats.sessions) + ", \"forwarded\": " + std::to_string(sv.stats.forwarded);
       o += ", \"replied\": " + std::to_string(sv.stats.replied) + ", \"refused\": " + std::to_string(sv.stats.refused);
-      o += std::string(", \"down\": ") + (sv.isDown(now) ? "true" : "false") + "}";
+      o += std::string(", \"down\": ") + (sv.eligible() ? "false" : "true") + "}";
     }
     o += "}}";
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -10,14 +11,17 @@
 #include "core/config.h"
 #include "core/event_ptr.h"
 #include "core/proxy.h"
+#include "core/status_server.h"
 #include "frontends/frontend.h"
 
 namespace udpx {
 
 class Runtime {
  public:
-  // Builds backends (resolving host names) and frontends. Problems that do not stop udpx
-  // (a name that does not resolve) are logged as warnings.
+  // Builds backends and frontends, and opens everything the loop needs later (the status
+  // socket, the resolver's configuration), so run() needs no file and no new privilege.
+  // Problems that do not stop udpx (a name that does not resolve) are logged as warnings;
+  // throws std::runtime_error for those that do (the status socket is taken).
   explicit Runtime(const Config& cfg);
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -30,11 +34,22 @@ class Runtime {
   // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
   int run();
 
-  // The counters as one JSON object (written on SIGUSR1 and at exit).
+  // The counters as one JSON object.
   std::string statsJson() const;
+
+  // Everything `udpx status` shows, as one self-contained JSON object: the counters of
+  // statsJson() (same keys), plus per frontend, backend and server their state, since when,
+  // probe results and round trips, host-name resolution, and every problem found with a
+  // plain sentence and a hint ("ok": false when there is any). Written on SIGUSR1 and at exit
+  // as a `stats {json}` line, and served on the status socket.
+  std::string statusJson() const;
+
+  // The status endpoint ("@udpx:/etc/udpx.toml", a path, or "off").
+  const std::string& statusEndpoint() const noexcept { return status_endpoint_; }
 
  private:
   static void onSignal(evutil_socket_t sig, short what, void* arg) noexcept;
+  void resolveAtStartup();
 
   Config cfg_;
   EventBasePtr base_;
@@ -42,6 +57,10 @@ class Runtime {
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::unique_ptr<Proxy> proxy_;
   std::vector<EventPtr> signals_;
+  std::mt19937_64 rng_;
+  std::string status_endpoint_;
+  std::unique_ptr<StatusServer> status_;
+  std::int64_t started_unix_ms_ = 0;
 };
 
 }  // namespace udpx

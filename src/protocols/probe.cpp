@@ -15,7 +15,7 @@ using std::chrono::seconds;
 constexpr ProbeDefaults kNtpDefaults{seconds{10}, seconds{1}, 2, 3};
 constexpr ProbeDefaults kDnsDefaults{seconds{5}, seconds{1}, 2, 3};
 constexpr ProbeDefaults kRawDefaults{seconds{5}, seconds{1}, 2, 3};
-constexpr ProbeDefaults kNoneDefaults{seconds{10}, seconds{1}, 1, 1};
+constexpr ProbeDefaults kNoneDefaults{seconds{10}, seconds{1}, 1, 3};
 
 }  // namespace
 
