@@ -132,7 +132,10 @@ def toml_value(value):
 
 
 def render_config(frontends, backends, global_=None):
-    """A udpx TOML config from {name: {key: value}} tables, in the order given."""
+    """A udpx TOML config from {name: {key: value}} tables, in the order given.
+
+    A dict value is a sub-table: {"health": {"interval": "200ms"}} in backend b gives
+    [backend.b.health]."""
     lines = []
     if global_:
         lines.append("[global]")
@@ -141,9 +144,18 @@ def render_config(frontends, backends, global_=None):
     for kind, tables in (("frontend", frontends), ("backend", backends)):
         for name, keys in tables.items():
             lines.append(f"[{kind}.{name}]")
-            lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
+            lines += [f"{k} = {toml_value(v)}" for k, v in keys.items() if not isinstance(v, dict)]
             lines.append("")
+            for sub, subkeys in ((k, v) for k, v in keys.items() if isinstance(v, dict)):
+                lines.append(f"[{kind}.{name}.{sub}]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in subkeys.items()]
+                lines.append("")
     return "\n".join(lines)
+
+
+# A backend's health table that turns active probes off, for tests that count exactly what
+# reaches a fake upstream.
+NO_PROBES = {"type": "none"}
 
 
 def tail(path, lines=40):
