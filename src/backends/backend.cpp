@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <stdexcept>
 
 #include "backends/health.h"
 
@@ -35,6 +36,10 @@ std::string_view Server::stateName() const noexcept {
 Backend::Backend(const BackendConfig& cfg, event_base* base, std::mt19937_64* rng)
     : cfg_(cfg), base_(base), rng_(rng), probes_active_(base != nullptr && probeIsActive(cfg.health.probe)) {
   const TimePoint now = Clock::now();
+  if (base_ != nullptr) {
+    sweep_ev_.reset(evtimer_new(base_, &Backend::onSweep, this));
+    if (!sweep_ev_) throw std::runtime_error("cannot create a timer for backend " + cfg_.name);
+  }
   for (const ServerConfig& sc : cfg_.servers) {
     if (sc.literal) addServer(*sc.literal, sc.text, false, now);
   }
@@ -58,13 +63,46 @@ Server& Backend::addServer(const SockAddr& addr, const std::string& origin, bool
   return *servers_.back();
 }
 
+void Backend::applyAddresses(const std::string& origin, const std::vector<SockAddr>& addrs, bool later,
+                             TimePoint now) {
+  for (auto& s : servers_) {
+    if (s->origin() == origin && !s->draining &&
+        std::find(addrs.begin(), addrs.end(), s->addr()) == addrs.end()) {
+      drain(*s, now);
+    }
+  }
+  for (const SockAddr& a : addrs) {
+    const bool known = std::any_of(servers_.begin(), servers_.end(), [&](const auto& s) {
+      return s->origin() == origin && !s->draining && s->addr() == a;
+    });
+    if (!known) {
+      Server& s = addServer(a, origin, later, now);
+      LOG_INFO("backend \"%s\": new server %s from %s%s", cfg_.name.c_str(), s.label().c_str(), origin.c_str(),
+               s.pending ? ", used once a probe says it is healthy" : "");
+    }
+  }
+  updateAllDown(now);
+}
+
+void Backend::onSweep(evutil_socket_t, short, void* arg) noexcept {
+  auto* be = static_cast<Backend*>(arg);
+  if (be->sweep() > 0) {
+    const timeval tv{1, 0};
+    evtimer_add(be->sweep_ev_.get(), &tv);
+  }
+}
+
 void Backend::drain(Server& s, TimePoint now) {
   if (s.draining) return;
   s.draining = true;
   s.prober.reset();  // no more probes: it takes no new sessions anyway
+  if (sweep_ev_) {
+    const timeval tv{1, 0};
+    evtimer_add(sweep_ev_.get(), &tv);
+  }
   LOG_INFO("backend \"%s\": server %s (%s) is no longer in DNS: draining (%u sessions finish on it, no new ones)",
            cfg_.name.c_str(), s.label().c_str(), s.origin().c_str(), s.active_sessions);
-  changed(s, HealthState::Change::None, now);
+  updateAllDown(now);
 }
 
 std::size_t Backend::sweep() noexcept {
@@ -240,8 +278,8 @@ void Backend::probeFailed(Server& s, TimePoint now, Problem p, std::string_view 
 // ---- state changes: one log line each ----
 
 void Backend::changed(Server& s, HealthState::Change c, TimePoint now) noexcept {
-  if (c == HealthState::Change::None && !s.draining) return;
-  if (c != HealthState::Change::None) {
+  if (c == HealthState::Change::None) return;
+  {
     s.health.up = s.state.up();
     s.health.since_unix_ms = unixMillisNow();
     if (c == HealthState::Change::WentDown) {
@@ -256,6 +294,10 @@ void Backend::changed(Server& s, HealthState::Change c, TimePoint now) noexcept 
       s.health.hint.clear();
     }
   }
+  updateAllDown(now);
+}
+
+void Backend::updateAllDown(TimePoint now) noexcept {
   const bool all = allDown();
   if (all && !all_down_) {
     all_down_ = true;

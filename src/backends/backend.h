@@ -87,6 +87,9 @@ class Backend {
   Server& addServer(const SockAddr& addr, const std::string& origin, bool probe_first, TimePoint now);
   // Marks a server as gone from DNS: no new sessions; freed once its sessions have ended.
   void drain(Server& s, TimePoint now);
+  // The addresses a host name (`origin`) resolves to now: new ones are added (`later`: after
+  // the first resolution, so probed before use), vanished ones drained.
+  void applyAddresses(const std::string& origin, const std::vector<SockAddr>& addrs, bool later, TimePoint now);
   // Frees drained servers without sessions. Returns how many are still draining.
   std::size_t sweep() noexcept;
 
@@ -128,8 +131,10 @@ class Backend {
   std::string_view noReplyHint() const noexcept;
 
  private:
+  static void onSweep(evutil_socket_t fd, short what, void* arg) noexcept;
   void passiveReplySlow(Server& s, TimePoint now) noexcept;
   void changed(Server& s, HealthState::Change c, TimePoint now) noexcept;
+  void updateAllDown(TimePoint now) noexcept;
   void setProblem(Server& s, std::string reason, std::string_view hint);
 
   BackendConfig cfg_;
@@ -141,6 +146,7 @@ class Backend {
   std::size_t next_ = 0;  // round-robin cursor
   bool all_down_ = false;
   TimePoint all_down_since_{};
+  EventPtr sweep_ev_;  // frees drained servers once their sessions have ended
 };
 
 // Wall-clock milliseconds since the epoch, for "since" fields people read.

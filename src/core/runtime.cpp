@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include <netdb.h>
 #include <unistd.h>
 
 #include "core/duration.h"
@@ -76,36 +75,35 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   }
 }
 
-// Stop-gap until the asynchronous resolver: host names through the system resolver, once.
+// Host names: resolved on the loop with evdns. Start-up waits (a bounded while) for the first
+// answers, so udpx is ready with its servers; re-resolution then runs on the loop by itself.
 void Runtime::resolveAtStartup() {
-  const TimePoint now = Clock::now();
+  bool any = false;
+  for (const BackendConfig& bc : cfg_.backends) {
+    for (const ServerConfig& sc : bc.servers) any = any || !sc.literal;
+  }
+  if (!any) return;
+  resolver_ = std::make_unique<Resolver>(base_.get(), cfg_.global.resolvers);
+  for (const std::string& w : resolver_->warnings()) LOG_WARN("%s", w.c_str());
   for (std::size_t i = 0; i < cfg_.backends.size(); ++i) {
-    const BackendConfig& bc = cfg_.backends[i];
-    for (const ServerConfig& sc : bc.servers) {
-      if (sc.literal) continue;
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_DGRAM;
-      addrinfo* res = nullptr;
-      int rc = getaddrinfo(sc.host.c_str(), nullptr, &hints, &res);
-      if (rc != 0) {
-        LOG_WARN("backend \"%s\": cannot resolve %s: %s (check the name and /etc/resolv.conf; the server is skipped)",
-                 bc.name.c_str(), sc.host.c_str(), gai_strerror(rc));
-        continue;
-      }
-      std::vector<SockAddr> seen;
-      for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-        SockAddr a(ai->ai_addr, ai->ai_addrlen);
-        if (a.empty()) continue;
-        a.setPort(sc.port);
-        if (std::find(seen.begin(), seen.end(), a) != seen.end()) continue;
-        seen.push_back(a);
-        backends_[i]->addServer(a, sc.text, false, now);
-      }
-      freeaddrinfo(res);
+    for (const ServerConfig& sc : cfg_.backends[i].servers) {
+      if (!sc.literal) resolver_->watch(*backends_[i], sc);
     }
+  }
+  resolver_->start();
+  // evdns gives up on a name after timeout x attempts (4s); this bound only guards against
+  // a loop that never settles.
+  const TimePoint deadline = Clock::now() + std::chrono::seconds(6);
+  EventPtr tick(evtimer_new(base_.get(), [](evutil_socket_t, short, void*) {}, nullptr));
+  while (!resolver_->settled() && Clock::now() < deadline) {
+    const timeval tv{0, 100000};
+    evtimer_add(tick.get(), &tv);
+    event_base_loop(base_.get(), EVLOOP_ONCE);
+  }
+  for (std::size_t i = 0; i < cfg_.backends.size(); ++i) {
     if (backends_[i]->servers().empty()) {
-      LOG_ERROR("backend \"%s\": no server address at all — requests through it will be dropped", bc.name.c_str());
+      LOG_ERROR("backend \"%s\": no server address yet — requests through it are dropped until a name resolves",
+                cfg_.backends[i].name.c_str());
     }
   }
 }
@@ -115,6 +113,7 @@ Runtime::~Runtime() {
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
   status_.reset();
+  resolver_.reset();
   signals_.clear();
   frontends_.clear();
   backends_.clear();

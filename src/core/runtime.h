@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/resolver.h"
 #include "core/config.h"
 #include "core/event_ptr.h"
 #include "core/proxy.h"
@@ -54,6 +55,7 @@ class Runtime {
   Config cfg_;
   EventBasePtr base_;
   std::vector<std::unique_ptr<Backend>> backends_;
+  std::unique_ptr<Resolver> resolver_;  // only when some server is a host name
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::unique_ptr<Proxy> proxy_;
   std::vector<EventPtr> signals_;

@@ -2,6 +2,7 @@
 // and every problem as a plain sentence with a hint — for `udpx status`, SIGUSR1 and /status.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -99,7 +100,35 @@ std::string Runtime::statusJson() const {
     o += ", \"health\": {\"type\": " + quote(probeTypeName(h.probe.type)) + ", \"active\": " + boolean(be->probesActive());
     o += ", \"interval_ms\": " + std::to_string(h.interval.count()) + ", \"timeout_ms\": " + std::to_string(h.timeout.count());
     o += ", \"rise\": " + num(h.rise) + ", \"fall\": " + num(h.fall) + "}";
-    o += ", \"servers\": {";
+    o += ", \"names\": {";
+    bool nfirst = true;
+    if (resolver_) {
+      for (const auto& np : resolver_->names()) {
+        const Resolver::Name& n = *np;
+        if (n.backend != be.get()) continue;
+        o += (nfirst ? "" : ", ") + quote(n.origin) + ": {\"host\": " + quote(n.host) + ", \"addresses\": [";
+        nfirst = false;
+        for (std::size_t i = 0; i < n.addresses.size(); ++i) o += (i ? ", " : "") + quote(n.addresses[i].ipString());
+        o += "], \"from_hosts_file\": " + boolean(n.from_hosts) + ", \"resolved_unix_ms\": " + std::to_string(n.resolved_unix_ms);
+        o += ", \"ttl_s\": " + num(n.ttl_s) + ", \"error\": " + quote(n.error) + ", \"resolver\": " + quote(resolver_->source());
+        if (!n.from_hosts && n.settled) {
+          o += ", \"next_in_ms\": " + std::to_string(std::max<std::int64_t>(
+                                          0, std::chrono::duration_cast<milliseconds>(n.next - now).count()));
+        }
+        o += "}";
+        if (!n.error.empty()) {
+          const std::string hint = "check " + resolver_->source() + " and that the name is spelt right";
+          if (n.addresses.empty()) {
+            findings.push_back({"error", "backend " + be->name(), n.error, hint});
+          } else {
+            findings.push_back({"warning", "backend " + be->name(),
+                                n.error + "; using its last known addresses (" + std::to_string(n.addresses.size()) + ")",
+                                hint});
+          }
+        }
+      }
+    }
+    o += "}, \"servers\": {";
     bool sfirst = true;
     for (const auto& sp : be->servers()) {
       const Server& sv = *sp;
