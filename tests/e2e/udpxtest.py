@@ -738,6 +738,41 @@ class Dnsmasq:
         return sum(1 for line in self.proc.log().splitlines() if f"query[A] {name} " in line)
 
 
+class DnsmasqHosts:
+    """dnsmasq on 127.0.0.1:port answering only the names of a hosts file it re-reads on SIGHUP,
+    with a 1 s TTL: the resolver udpx's host names are pointed at (global.resolvers)."""
+
+    def __init__(self, test, hosts):
+        self.test = test
+        self.port = free_port("127.0.0.1")
+        self.address = ("127.0.0.1", self.port)
+        self.text = hostport(*self.address)
+        self.hosts_file = test.path("dnsmasq.hosts")
+        self.hosts = dict(hosts)
+        self._write()
+        self.proc = test.start_process("dnsmasq-hosts", [
+            tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
+            f"--addn-hosts={self.hosts_file}", "--local-ttl=1", f"--pid-file={test.path('dnsmasq-hosts.pid')}",
+            "--user=root", "--log-facility=-", "--log-queries"])
+        name, address = next(iter(self.hosts.items()))
+
+        def valid_reply():
+            query, ident = dns_query(name)
+            return query, lambda reply: dns_header(reply)["id"] == ident and dns_first_a(reply) == address
+        wait_answering(self.proc, self.address, "dnsmasq", valid_reply)
+
+    def _write(self):
+        with open(self.hosts_file, "w") as f:
+            f.write("".join(f"{address} {name}\n" for name, address in self.hosts.items()))
+
+    def change(self, name, address):
+        """Points `name` at `address` and makes dnsmasq re-read its hosts file (SIGHUP)."""
+        self.hosts[name] = address
+        self._write()
+        self.proc.proc.send_signal(signal.SIGHUP)
+
+
 def dig(test, server, port, name, timeout_s=3):
     """`dig +short` through server:port; returns (exit code, stdout)."""
     code, out, err = test.run_tool(
