@@ -217,9 +217,9 @@ void Backend::passiveReplySlow(Server& s, TimePoint now) noexcept {
 void Backend::passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now, bool failure) noexcept {
   s.health.unanswered += requests;
   if (!failure) return;
-  const bool was_up = s.state.up();
   const auto c = s.state.failure(now);
-  if (was_up) {
+  // Only when it matters: this runs once per silent session, so no string work for each.
+  if (c == HealthState::Change::WentDown || s.health.reason.empty()) {
     try {
       setProblem(s, std::to_string(s.health.unanswered) + " request(s) from clients got no reply from " + s.label(),
                  noReplyHint());

@@ -152,7 +152,7 @@ std::string Runtime::statusJson() const {
       if (sv.draining) continue;
       if (!sv.state.up() && !sv.pending) {
         findings.push_back({"error", subject, hh.reason.empty() ? "down" : hh.reason, hh.hint});
-      } else if (sv.state.up() && !hh.reason.empty()) {
+      } else if ((sv.state.up() || (sv.pending && sv.state.failures() > 0)) && !hh.reason.empty()) {
         findings.push_back({"warning", subject, hh.reason, hh.hint});
       }
     }
