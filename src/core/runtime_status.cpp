@@ -97,6 +97,14 @@ std::string Runtime::statusJson() const {
     o += "\"balance\": " + quote(bc.balance == Balance::First ? "first" : "round-robin");
     o += ", \"on_all_down\": " + quote(bc.on_all_down == OnAllDown::Drop ? "drop" : "forward");
     o += ", \"all_down\": " + boolean(be->allDown());
+    std::size_t up = 0, in_pool = 0;
+    for (const auto& sp : be->servers()) {
+      if (sp->draining) continue;
+      ++in_pool;
+      up += sp->state.up() ? 1 : 0;
+    }
+    o += ", \"state\": " + quote(in_pool == 0 ? "empty" : up == in_pool ? "up" : up == 0 ? "down" : "degraded");
+    o += ", \"servers_up\": " + num(up) + ", \"servers_in_pool\": " + num(in_pool);
     o += ", \"health\": {\"type\": " + quote(probeTypeName(h.probe.type)) + ", \"active\": " + boolean(be->probesActive());
     o += ", \"interval_ms\": " + std::to_string(h.interval.count()) + ", \"timeout_ms\": " + std::to_string(h.timeout.count());
     o += ", \"rise\": " + num(h.rise) + ", \"fall\": " + num(h.fall) + "}";
@@ -144,6 +152,7 @@ std::string Runtime::statusJson() const {
       o += ", \"since_unix_ms\": " + std::to_string(hh.since_unix_ms != 0 ? hh.since_unix_ms : started_unix_ms_);
       o += ", \"probes\": " + num(hh.probes) + ", \"probe_failures\": " + num(hh.probe_failures);
       o += ", \"consecutive_failures\": " + num(sv.state.failures());
+      o += ", \"last_probe\": " + quote(hh.probes == 0 ? "none" : sv.state.failures() == 0 ? "ok" : "failed");
       o += ", \"last_rtt_seconds\": " + (hh.last_rtt_seconds < 0 ? std::string("null") : real(hh.last_rtt_seconds));
       o += ", \"unanswered\": " + num(hh.unanswered);
       if (sv.prober) o += ", \"probe_interval_ms\": " + std::to_string(sv.prober->interval().count());

@@ -110,7 +110,8 @@ std::string renderStatusText(const json::Value& st) {
                                   ", down after " + count(h["fall"].num()) + " failures, up after " +
                                   count(h["rise"].num()) + " successes"
                             : "passive checks only";
-    o += "\nbackend " + name + " (" + be["balance"].str() + ", " + probe + ")" +
+    o += "\nbackend " + name + ": " + be["state"].str("?") + ", " + count(be["servers_up"].num()) + " of " +
+         count(be["servers_in_pool"].num()) + " servers up (" + be["balance"].str() + ", " + probe + ")" +
          (be["all_down"].flag() ? (be["on_all_down"].str() == "drop" ? " ALL DOWN: dropping" : " ALL DOWN: failing open")
                                 : "") +
          "\n";
@@ -131,7 +132,8 @@ std::string renderStatusText(const json::Value& st) {
       if (sv["origin"].str() != label) o += "  from " + sv["origin"].str();
       o += "\n    ";
       if (sh["probes"].num() > 0) {
-        o += "probes " + count(sh["probes"].num()) + ", failed " + count(sh["probe_failures"].num());
+        o += "last probe " + sh["last_probe"].str("?") + "; probes " + count(sh["probes"].num()) + ", failed " +
+             count(sh["probe_failures"].num());
         if (sh["last_rtt_seconds"].type == json::Value::Type::Number) {
           char rtt[32];
           std::snprintf(rtt, sizeof rtt, "%.2f ms", sh["last_rtt_seconds"].num() * 1000);
