@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from udpxtest import (ChronyServer, UdpxTestCase, free_port, frontend_stats, main, ntp_fields,
                       ntp_request, render_config, server_stats, wait_until)
 
-INTERVAL_S = 0.2
+INTERVAL_S = 0.3
 FALL = 3
 RISE = 2
 # Generous: fall x interval is 0.6s, but CI is a noisy 2-core machine running ASan builds.
@@ -25,7 +25,7 @@ class HealthWithChrony(UdpxTestCase):
         self.config = self.write_file("udpx.toml", render_config(
             frontends={"ntp": {"listen": [f"127.0.0.1:{self.listen[1]}"], "preset": "ntp", "backend": "time"}},
             backends={"time": {"servers": [s.text for s in servers], **backend,
-                               "health": {"interval": f"{int(INTERVAL_S * 1000)}ms", "timeout": "150ms",
+                               "health": {"interval": f"{int(INTERVAL_S * 1000)}ms", "timeout": "250ms",
                                           "rise": RISE, "fall": FALL}}},
             global_={"log_level": "debug"}))
         return self.start_udpx(args=["-c", self.config])
