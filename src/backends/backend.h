@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <ranges>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,9 @@ class Server {
 
   // May take new sessions: up, and still in the pool (not drained after re-resolution).
   bool eligible() const noexcept { return state.up() && !draining; }
+  // Not eligible (the name the passive-only checks had; `now` is no longer needed: the
+  // state changes on events and timers, not on reading).
+  bool isDown(TimePoint /*now*/) const noexcept { return !eligible(); }
   // The state in one word for status and logs: up, down, pending (new, not yet probed
   // healthy), draining (gone from DNS; existing sessions finish).
   std::string_view stateName() const noexcept;
@@ -120,8 +124,14 @@ class Backend {
   const BackendConfig& config() const noexcept { return cfg_; }
   Balance balance() const noexcept { return cfg_.balance; }
   bool probesActive() const noexcept { return probes_active_; }
-  std::vector<std::unique_ptr<Server>>& servers() noexcept { return servers_; }
-  const std::vector<std::unique_ptr<Server>>& servers() const noexcept { return servers_; }
+  // The servers, in order, as Server& (they are owned through unique_ptr so that their
+  // addresses stay put while the pool grows and shrinks).
+  auto servers() noexcept {
+    return std::views::transform(servers_, [](const std::unique_ptr<Server>& p) -> Server& { return *p; });
+  }
+  auto servers() const noexcept {
+    return std::views::transform(servers_, [](const std::unique_ptr<Server>& p) -> const Server& { return *p; });
+  }
   // Every server that is not draining is down (false for an empty pool).
   bool allDown() const noexcept;
   // When the whole pool last went down (valid while allDown()).

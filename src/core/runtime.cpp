@@ -231,8 +231,7 @@ std::string Runtime::statsJson() const {
     o += (first ? "" : ", ") + jsonString(be->name()) + ": {\"servers\": {";
     first = false;
     bool sfirst = true;
-    for (const auto& sp : be->servers()) {
-      const Server& sv = *sp;
+    for (const Server& sv : be->servers()) {
       o += (sfirst ? "" : ", ") + jsonString(sv.label()) + ": {";
       sfirst = false;
       o += "\"sessions\": " + std::to_string(sv.stats.sessions) + ", \"forwarded\": " + std::to_string(sv.stats.forwarded);

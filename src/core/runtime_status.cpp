@@ -98,10 +98,10 @@ std::string Runtime::statusJson() const {
     o += ", \"on_all_down\": " + quote(bc.on_all_down == OnAllDown::Drop ? "drop" : "forward");
     o += ", \"all_down\": " + boolean(be->allDown());
     std::size_t up = 0, in_pool = 0;
-    for (const auto& sp : be->servers()) {
-      if (sp->draining) continue;
+    for (const Server& sv : be->servers()) {
+      if (sv.draining) continue;
       ++in_pool;
-      up += sp->state.up() ? 1 : 0;
+      up += sv.state.up() ? 1 : 0;
     }
     o += ", \"state\": " + quote(in_pool == 0 ? "empty" : up == in_pool ? "up" : up == 0 ? "down" : "degraded");
     o += ", \"servers_up\": " + num(up) + ", \"servers_in_pool\": " + num(in_pool);
@@ -138,8 +138,7 @@ std::string Runtime::statusJson() const {
     }
     o += "}, \"servers\": {";
     bool sfirst = true;
-    for (const auto& sp : be->servers()) {
-      const Server& sv = *sp;
+    for (const Server& sv : be->servers()) {
       const ServerHealth& hh = sv.health;
       o += (sfirst ? "" : ", ") + quote(sv.label()) + ": {";
       sfirst = false;

@@ -42,7 +42,7 @@ std::vector<std::string> picks(Backend& b, int n) {
   return got;
 }
 
-Server& server(Backend& b, std::size_t i) { return *b.servers()[i]; }
+Server& server(Backend& b, std::size_t i) { return b.servers()[i]; }
 
 TEST(Backend, RoundRobinTakesServersInTurn) {
   Backend b(config(3), nullptr, nullptr);
@@ -80,13 +80,13 @@ TEST(Backend, FirstPrefersTheFirstHealthyServer) {
 
 TEST(Backend, FailsOpenWhenEveryServerIsDown) {
   Backend rr(config(2), nullptr, nullptr);
-  for (auto& s : rr.servers()) rr.markRefused(*s, t0);
+  for (Server& s : rr.servers()) rr.markRefused(s, t0);
   EXPECT_TRUE(rr.allDown());
   const auto got = picks(rr, 2);
   EXPECT_NE(got[0], got[1]);
   EXPECT_NE(got[0], "none");
   Backend first(config(2, Balance::First), nullptr, nullptr);
-  for (auto& s : first.servers()) first.markRefused(*s, t0);
+  for (Server& s : first.servers()) first.markRefused(s, t0);
   EXPECT_EQ(picks(first, 2), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.1:123"}));
 }
 
@@ -196,7 +196,7 @@ TEST(Backend, EmptyPoolPicksNothing) {
 
 TEST(Backend, ServersPointBackToTheirBackend) {
   Backend b(config(2), nullptr, nullptr);
-  for (const auto& s : b.servers()) EXPECT_EQ(s->backend, &b);
+  for (const Server& s : b.servers()) EXPECT_EQ(s.backend, &b);
 }
 
 }  // namespace

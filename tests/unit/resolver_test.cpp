@@ -60,9 +60,9 @@ TEST_F(ResolverTest, NamesFromTheHostsFileBecomeServersAtOnce) {
   r.start();
   EXPECT_TRUE(r.settled());
   ASSERT_EQ(be.servers().size(), 1u);
-  EXPECT_EQ(be.servers()[0]->label(), "192.0.2.7:123");
-  EXPECT_EQ(be.servers()[0]->origin(), "NTP.example.org:123");
-  EXPECT_EQ(be.servers()[0]->stateName(), "up");
+  EXPECT_EQ(be.servers()[0].label(), "192.0.2.7:123");
+  EXPECT_EQ(be.servers()[0].origin(), "NTP.example.org:123");
+  EXPECT_EQ(be.servers()[0].stateName(), "up");
   EXPECT_TRUE(r.names()[0]->from_hosts);
   EXPECT_EQ(r.source(), "global.resolvers (127.0.0.1:9)");
 }
