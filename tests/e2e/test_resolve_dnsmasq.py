@@ -13,7 +13,7 @@ from udpxtest import (DnsmasqHosts, UdpxTestCase, free_port, main, parse_echo, r
 
 NAME = "ntp.udpx.test"
 # dnsmasq gives a 1 s TTL; resolve_min lets udpx ask again that soon. Waits are generous.
-FOLLOW_TIMEOUT = 10.0
+FOLLOW_TIMEOUT = 20.0
 
 
 class FollowsHostName(UdpxTestCase):

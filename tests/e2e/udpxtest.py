@@ -555,10 +555,10 @@ class UdpxTestCase(unittest.TestCase):
         return done.returncode, done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
 
     def run_status(self, config_path, *extra, unprivileged=True, timeout=30):
-        """`udpx status -c config_path` as user nobody (as root when unprivileged=False);
-        returns (exit code, stdout + stderr)."""
+        """`udpx status -c config_path` as user nobody (when run as root; else as the test's own,
+        already unprivileged user); returns (exit code, stdout + stderr)."""
         argv = [udpx_binary(), "status", "-c", config_path, *extra]
-        if unprivileged:
+        if unprivileged and os.geteuid() == 0:
             # NOTE: the temp dir is root's and mode 0700, so nobody cannot even read the
             # config: udpx status must find the instance from the path alone.
             argv = [tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + argv
