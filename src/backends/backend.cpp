@@ -1,68 +1,321 @@
-// Backend: server choice (round-robin / first with passive failure skipping) and resolution.
+// Backend: server choice (round-robin / first, skipping servers that are down or draining,
+// failing open or dropping when all are down) and the health state changes of its servers.
 #include "backends/backend.h"
 
-#include <netdb.h>
+#include <algorithm>
+#include <ctime>
+#include <stdexcept>
+
+#include "backends/health.h"
 
 namespace udpx {
 
-Backend::Backend(std::string name, Balance balance, milliseconds fail_timeout, std::vector<Server> servers)
-    : name_(std::move(name)), balance_(balance), fail_timeout_(fail_timeout), servers_(std::move(servers)) {
-  for (Server& s : servers_) s.backend = this;
+std::int64_t unixMillisNow() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-Server* Backend::pick(TimePoint now) noexcept {
+// ---- Server ----
+
+Server::Server(SockAddr addr, std::string origin, Backend* be, const HealthConfig& hc, bool up, TimePoint now)
+    : state(hc.rise, hc.fall, up, now), backend(be), addr_(addr), label_(addr.toString()), origin_(std::move(origin)) {
+  health.up = up;
+}
+
+Server::~Server() = default;
+
+std::string_view Server::stateName() const noexcept {
+  if (draining) return "draining";
+  if (state.up()) return "up";
+  return pending ? "pending" : "down";
+}
+
+// ---- Backend ----
+
+Backend::Backend(const BackendConfig& cfg, event_base* base, std::mt19937_64* rng)
+    : cfg_(cfg), base_(base), rng_(rng), probes_active_(base != nullptr && probeIsActive(cfg.health.probe)) {
+  const TimePoint now = Clock::now();
+  if (base_ != nullptr) {
+    sweep_ev_.reset(evtimer_new(base_, &Backend::onSweep, this));
+    if (!sweep_ev_) throw std::runtime_error("cannot create a timer for backend " + cfg_.name);
+  }
+  for (const ServerConfig& sc : cfg_.servers) {
+    if (sc.literal) addServer(*sc.literal, sc.text, false, now);
+  }
+}
+
+Backend::~Backend() = default;
+
+Server& Backend::addServer(const SockAddr& addr, const std::string& origin, bool probe_first, TimePoint now) {
+  // Without probes nothing could ever vouch for a new address: it is used at once.
+  const bool up = !(probe_first && probes_active_);
+  auto s = std::make_unique<Server>(addr, origin, this, cfg_.health, up, now);
+  s->pending = !up;
+  if (!up) {
+    s->health.reason = "new address of " + origin + ", not used until a probe says it is healthy";
+  }
+  if (base_ != nullptr && rng_ != nullptr) {
+    s->prober = std::make_unique<Prober>(base_, *s, cfg_.health, *rng_);
+    if (probes_started_ && probes_active_) s->prober->start(milliseconds{0});
+  }
+  servers_.push_back(std::move(s));
+  return *servers_.back();
+}
+
+void Backend::applyAddresses(const std::string& origin, const std::vector<SockAddr>& addrs, bool later,
+                             TimePoint now) {
+  for (auto& s : servers_) {
+    if (s->origin() == origin && !s->draining &&
+        std::find(addrs.begin(), addrs.end(), s->addr()) == addrs.end()) {
+      drain(*s, now);
+    }
+  }
+  for (const SockAddr& a : addrs) {
+    const bool known = std::any_of(servers_.begin(), servers_.end(), [&](const auto& s) {
+      return s->origin() == origin && !s->draining && s->addr() == a;
+    });
+    if (!known) {
+      Server& s = addServer(a, origin, later, now);
+      LOG_INFO("backend \"%s\": new server %s from %s%s", cfg_.name.c_str(), s.label().c_str(), origin.c_str(),
+               s.pending ? ", used once a probe says it is healthy" : "");
+    }
+  }
+  updateAllDown(now);
+}
+
+void Backend::onSweep(evutil_socket_t, short, void* arg) noexcept {
+  auto* be = static_cast<Backend*>(arg);
+  if (be->sweep() > 0) {
+    const timeval tv{1, 0};
+    evtimer_add(be->sweep_ev_.get(), &tv);
+  }
+}
+
+void Backend::drain(Server& s, TimePoint now) {
+  if (s.draining) return;
+  s.draining = true;
+  s.prober.reset();  // no more probes: it takes no new sessions anyway
+  if (sweep_ev_) {
+    const timeval tv{1, 0};
+    evtimer_add(sweep_ev_.get(), &tv);
+  }
+  LOG_INFO("backend \"%s\": server %s (%s) is no longer in DNS: draining (%u sessions finish on it, no new ones)",
+           cfg_.name.c_str(), s.label().c_str(), s.origin().c_str(), s.active_sessions);
+  updateAllDown(now);
+}
+
+std::size_t Backend::sweep() noexcept {
+  std::size_t draining = 0;
+  for (std::size_t i = 0; i < servers_.size();) {
+    Server& s = *servers_[i];
+    if (s.draining && s.active_sessions == 0) {
+      LOG_DEBUG("backend \"%s\": drained server %s removed", cfg_.name.c_str(), s.label().c_str());
+      servers_.erase(servers_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (next_ > i) --next_;
+      continue;
+    }
+    if (s.draining) ++draining;
+    ++i;
+  }
+  return draining;
+}
+
+void Backend::startProbes(TimePoint) {
+  probes_started_ = true;
+  if (!probes_active_) return;
+  // Spread the first probes over the first interval (at most a second), so many servers are
+  // not all asked at the same instant, and a fresh start learns the pool's health quickly.
+  const auto spread = std::max<std::int64_t>(1, std::min<std::int64_t>(cfg_.health.interval.count(), 1000));
+  for (auto& s : servers_) {
+    if (s->prober && !s->draining) s->prober->start(milliseconds{static_cast<std::int64_t>((*rng_)() % static_cast<std::uint64_t>(spread))});
+  }
+}
+
+Server* Backend::pick(TimePoint) noexcept {
   const std::size_t n = servers_.size();
   if (n == 0) return nullptr;
-  if (balance_ == Balance::First) {
-    for (Server& s : servers_) {
-      if (!s.isDown(now)) return &s;
+  if (cfg_.balance == Balance::First) {
+    for (auto& s : servers_) {
+      if (s->eligible()) return s.get();
     }
-    // All down: keep the configured preference so the primary is retried first.
-    return &servers_[0];
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      Server& s = *servers_[(next_ + i) % n];
+      if (s.eligible()) {
+        next_ = (next_ + i + 1) % n;
+        return &s;
+      }
+    }
   }
+  // Nothing is up.
+  if (cfg_.on_all_down == OnAllDown::Drop) return nullptr;
+  // Fail open: prefer the servers still in the pool over draining ones.
   for (std::size_t i = 0; i < n; ++i) {
-    Server& s = servers_[(next_ + i) % n];
-    if (!s.isDown(now)) {
+    Server& s = *servers_[(next_ + i) % n];
+    if (!s.draining) {
+      if (cfg_.balance == Balance::First) return &s;  // keep the preference: the primary is retried first
       next_ = (next_ + i + 1) % n;
       return &s;
     }
   }
-  Server& s = servers_[next_ % n];
+  Server& s = *servers_[next_ % n];
   next_ = (next_ + 1) % n;
   return &s;
 }
 
-std::vector<Server> resolveServers(const BackendConfig& cfg, std::vector<std::string>& problems) {
-  std::vector<Server> out;
-  for (const ServerConfig& sc : cfg.servers) {
-    if (sc.literal) {
-      SockAddr a = *sc.literal;
-      a.setPort(sc.port);
-      out.emplace_back(a, sc.text);
-      continue;
-    }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    addrinfo* res = nullptr;
-    int rc = getaddrinfo(sc.host.c_str(), nullptr, &hints, &res);
-    if (rc != 0) {
-      problems.push_back("backend \"" + cfg.name + "\": cannot resolve " + sc.host + ": " + gai_strerror(rc) +
-                         " (check the name and /etc/resolv.conf; the server is skipped)");
-      continue;
-    }
-    std::size_t before = out.size();
-    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-      SockAddr a(ai->ai_addr, ai->ai_addrlen);
-      if (a.empty()) continue;
-      a.setPort(sc.port);
-      bool dup = false;
-      for (std::size_t i = before; i < out.size(); ++i) dup = dup || out[i].addr() == a;
-      if (!dup) out.emplace_back(a, sc.text);
-    }
-    freeaddrinfo(res);
+bool Backend::allDown() const noexcept {
+  bool any = false;
+  for (const auto& s : servers_) {
+    if (s->draining) continue;
+    if (s->state.up()) return false;
+    any = true;
   }
-  return out;
+  return any;
+}
+
+std::string_view Backend::noReplyHint() const noexcept {
+  switch (cfg_.health.probe.type) {
+    case ProbeType::Ntp:
+      return "is it running, and does it allow queries from this host? (chrony: `allow`, ntpd: `restrict`)";
+    case ProbeType::Dns:
+      return "is it running, and does it allow queries from this host? (bind: allow-query, unbound: "
+             "access-control, dnsmasq: --listen-address)";
+    case ProbeType::Raw:
+    case ProbeType::None: break;
+  }
+  return "is it running, and does it accept datagrams from this host? (check its access rules and firewalls)";
+}
+
+void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {
+  s.health.reason = std::move(reason);
+  s.health.hint = std::string(hint);
+}
+
+// ---- passive signals ----
+
+void Backend::markRefused(Server& s, TimePoint now) noexcept {
+  ++s.stats.refused;
+  const bool was_up = s.state.up();
+  const auto c = s.state.forceDown(now);
+  if (was_up || s.health.reason.empty()) {
+    try {
+      setProblem(s, s.label() + " refused a request: nothing listens on that port (ICMP port unreachable)",
+                 "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+    } catch (...) {
+    }
+  }
+  changed(s, c, now);
+  // Without probes, nothing else will ever find out that it is back: try it after fail_timeout.
+  if (!probes_active_ && c == HealthState::Change::WentDown && s.prober) s.prober->retryAfter(cfg_.fail_timeout);
+}
+
+void Backend::passiveReplySlow(Server& s, TimePoint now) noexcept {
+  if (s.state.up() || !probes_active_) changed(s, s.state.success(now), now);
+}
+
+void Backend::passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now, bool failure) noexcept {
+  s.health.unanswered += requests;
+  if (!failure) return;
+  const auto c = s.state.failure(now);
+  // Only when it matters: this runs once per silent session, so no string work for each.
+  if (c == HealthState::Change::WentDown || s.health.reason.empty()) {
+    try {
+      setProblem(s, std::to_string(s.health.unanswered) + " request(s) from clients got no reply from " + s.label(),
+                 noReplyHint());
+    } catch (...) {
+    }
+  }
+  changed(s, c, now);
+  if (!probes_active_ && c == HealthState::Change::WentDown && s.prober) s.prober->retryAfter(cfg_.fail_timeout);
+}
+
+void Backend::retry(Server& s, TimePoint now) noexcept {
+  if (s.draining) return;
+  const auto c = s.state.forceUp(now);
+  if (c == HealthState::Change::WentUp) {
+    LOG_INFO("backend \"%s\": trying server %s again after fail_timeout %lld ms (no active health probe)",
+             cfg_.name.c_str(), s.label().c_str(), static_cast<long long>(cfg_.fail_timeout.count()));
+  }
+  changed(s, c, now);
+}
+
+// ---- probes ----
+
+void Backend::probeSucceeded(Server& s, TimePoint now, double) noexcept {
+  const auto c = s.state.success(now);
+  if (c == HealthState::Change::WentUp) s.pending = false;
+  changed(s, c, now);
+}
+
+void Backend::probeFailed(Server& s, TimePoint now, Problem p, std::string_view reason, std::string_view hint,
+                          bool definitive) noexcept {
+  const auto c = definitive ? s.state.forceDown(now) : s.state.failure(now);
+  try {
+    switch (p) {
+      case Problem::NoReply:
+        setProblem(s, "no reply from " + s.label() + " to " + std::to_string(s.state.failures()) + " probe" +
+                          (s.state.failures() == 1 ? "" : "s"),
+                   noReplyHint());
+        break;
+      case Problem::Refused:
+        setProblem(s, s.label() + " refused the probe: nothing listens on that port (ICMP port unreachable)",
+                   "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+        break;
+      case Problem::Judged:
+        setProblem(s, s.label() + ": " + std::string(reason), hint);
+        break;
+      case Problem::Unanswered:
+      case Problem::SendError:
+        setProblem(s, std::string(reason), hint);
+        break;
+    }
+  } catch (...) {
+  }
+  changed(s, c, now);
+}
+
+// ---- state changes: one log line each ----
+
+void Backend::changed(Server& s, HealthState::Change c, TimePoint now) noexcept {
+  if (c == HealthState::Change::None) return;
+  {
+    s.health.up = s.state.up();
+    s.health.since_unix_ms = unixMillisNow();
+    if (c == HealthState::Change::WentDown) {
+      LOG_WARN("backend \"%s\": server %s is DOWN: %s — %s", cfg_.name.c_str(), s.label().c_str(),
+               s.health.reason.c_str(), s.health.hint.c_str());
+    } else {
+      const std::string rtt = s.health.last_rtt_seconds >= 0
+                                  ? ", probe round trip " + std::to_string(s.health.last_rtt_seconds * 1000).substr(0, 6) + " ms"
+                                  : "";
+      LOG_INFO("backend \"%s\": server %s is UP%s", cfg_.name.c_str(), s.label().c_str(), rtt.c_str());
+      s.health.reason.clear();
+      s.health.hint.clear();
+    }
+  }
+  updateAllDown(now);
+}
+
+void Backend::updateAllDown(TimePoint now) noexcept {
+  const bool all = allDown();
+  if (all && !all_down_) {
+    all_down_ = true;
+    all_down_since_ = now;
+    if (cfg_.on_all_down == OnAllDown::Drop) {
+      LOG_ERROR("backend \"%s\": ALL %zu servers are down — new sessions are DROPPED (on_all_down = \"drop\") "
+                "until one comes back; see `udpx status` for why each one is down",
+                cfg_.name.c_str(), servers_.size());
+    } else {
+      LOG_ERROR("backend \"%s\": ALL %zu servers are down — forwarding to all of them anyway (fail open) until one "
+                "comes back; see `udpx status` for why each one is down (on_all_down = \"drop\" drops instead)",
+                cfg_.name.c_str(), servers_.size());
+    }
+  } else if (!all && all_down_) {
+    all_down_ = false;
+    LOG_INFO("backend \"%s\": a server is up again; no longer %s", cfg_.name.c_str(),
+             cfg_.on_all_down == OnAllDown::Drop ? "dropping" : "failing open");
+  }
 }
 
 }  // namespace udpx

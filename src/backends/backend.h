@@ -1,77 +1,165 @@
-// Backend: a named pool of upstream servers and the choice of a server for each new session.
+// Backend: a named pool of upstream servers, their health, and the choice of a server for each
+// new session.
 #pragma once
 
+#include <event2/event.h>
+
 #include <cstdint>
+#include <memory>
+#include <random>
+#include <ranges>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "backends/health_state.h"
 #include "core/address.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/event_ptr.h"
+#include "core/log.h"
 #include "core/stats.h"
 
 namespace udpx {
 
 class Backend;
+class Prober;
 
 // One upstream address. A host name that resolves to several addresses gives one Server each
-// (like chrony's `pool`).
+// (like chrony's `pool`). Sessions point at their Server: it is freed only when none does.
 class Server {
  public:
-  Server(SockAddr addr, std::string origin) : addr_(addr), label_(addr.toString()), origin_(std::move(origin)) {}
+  Server(SockAddr addr, std::string origin, Backend* backend, const HealthConfig& hc, bool up, TimePoint now);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   const SockAddr& addr() const noexcept { return addr_; }
   const std::string& label() const noexcept { return label_; }    // "127.0.0.1:123"
   const std::string& origin() const noexcept { return origin_; }  // as written in the config
 
-  // Passively down: the server answered with ICMP port unreachable until `until`.
-  bool isDown(TimePoint now) const noexcept { return now < down_until_; }
-  void markRefused(TimePoint now, milliseconds fail_timeout) noexcept {
-    ++stats.refused;
-    down_until_ = now + fail_timeout;
-  }
+  // May take new sessions: up, and still in the pool (not drained after re-resolution).
+  bool eligible() const noexcept { return state.up() && !draining; }
+  // Not eligible (the name the passive-only checks had; `now` is no longer needed: the
+  // state changes on events and timers, not on reading).
+  bool isDown(TimePoint /*now*/) const noexcept { return !eligible(); }
+  // The state in one word for status and logs: up, down, pending (new, not yet probed
+  // healthy), draining (gone from DNS; existing sessions finish).
+  std::string_view stateName() const noexcept;
 
   ServerStats stats;
   ServerHealth health;
-  Backend* backend = nullptr;  // the pool it belongs to
+  HealthState state;
+  Backend* backend;              // the pool it belongs to
+  std::uint32_t active_sessions = 0;  // sessions pointing here
+  bool draining = false;
+  bool pending = false;          // added by re-resolution and not yet up
+  std::unique_ptr<Prober> prober;
 
  private:
   SockAddr addr_;
   std::string label_;
   std::string origin_;
-  TimePoint down_until_{};
+};
+
+// What went wrong with a server, for its reason and hint (one per state change in the log).
+enum class Problem : std::uint8_t {
+  NoReply,     // a probe got no reply within its timeout
+  Refused,     // ICMP port unreachable (probe or real traffic)
+  Judged,      // the reply said something is wrong (not synchronised, SERVFAIL, KoD DENY)
+  Unanswered,  // requests on real traffic got no reply before their session ended
+  SendError,   // the probe could not be sent
 };
 
 class Backend {
  public:
-  Backend(std::string name, Balance balance, milliseconds fail_timeout, std::vector<Server> servers);
+  // `base` runs the probes and `rng` makes their identities; both nullptr: no probes (tests).
+  Backend(const BackendConfig& cfg, event_base* base, std::mt19937_64* rng);
+  ~Backend();
   // Servers point back here and sessions point at servers: a Backend never moves.
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
 
   // Picks the server for a new session: round-robin or the first, skipping servers that are
-  // down. When every server is down it still picks one (fail open): a dead pool answers
-  // nothing either way, and a server that came back is found at once. nullptr: no servers.
+  // down or draining. When every server is down it fails open (picks among all of them: a
+  // dead pool answers nothing either way, and a server that came back is found at once),
+  // unless on_all_down = "drop". nullptr: no server to use.
   Server* pick(TimePoint now) noexcept;
 
-  void markRefused(Server& s, TimePoint now) noexcept { s.markRefused(now, fail_timeout_); }
+  // Adds a server. `probe_first`: a new address found by re-resolution, not used before a
+  // probe says it is healthy (when there are probes). Probes start at once if running.
+  Server& addServer(const SockAddr& addr, const std::string& origin, bool probe_first, TimePoint now);
+  // Marks a server as gone from DNS: no new sessions; freed once its sessions have ended.
+  void drain(Server& s, TimePoint now);
+  // The addresses a host name (`origin`) resolves to now: new ones are added (`later`: after
+  // the first resolution, so probed before use), vanished ones drained.
+  void applyAddresses(const std::string& origin, const std::vector<SockAddr>& addrs, bool later, TimePoint now);
+  // Frees drained servers without sessions. Returns how many are still draining.
+  std::size_t sweep() noexcept;
 
-  const std::string& name() const noexcept { return name_; }
-  Balance balance() const noexcept { return balance_; }
-  std::vector<Server>& servers() noexcept { return servers_; }
-  const std::vector<Server>& servers() const noexcept { return servers_; }
+  // Starts the probes (at random offsets within the first interval, so a pool is not probed
+  // in lockstep).
+  void startProbes(TimePoint now);
+
+  // ---- passive signals from the data path: cheap, log only on a state change ----
+  // The server answered a datagram with ICMP port unreachable.
+  void markRefused(Server& s, TimePoint now) noexcept;
+  // A valid reply came from the server on real traffic.
+  void passiveReply(Server& s, TimePoint now) noexcept {
+    if (s.state.failures() == 0 && s.state.up()) return;
+    passiveReplySlow(s, now);
+  }
+  // A session ended with `requests` requests to the server unanswered; `failure`: its
+  // frontend expects replies, so this counts as a failure (else only into `unanswered`).
+  void passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now, bool failure) noexcept;
+
+  // ---- results from the probes ----
+  void probeSucceeded(Server& s, TimePoint now, double rtt_seconds) noexcept;
+  void probeFailed(Server& s, TimePoint now, Problem p, std::string_view reason, std::string_view hint,
+                   bool definitive) noexcept;
+  // Passive checks only: a server down for fail_timeout is tried again.
+  void retry(Server& s, TimePoint now) noexcept;
+
+  const std::string& name() const noexcept { return cfg_.name; }
+  const BackendConfig& config() const noexcept { return cfg_; }
+  Balance balance() const noexcept { return cfg_.balance; }
+  bool probesActive() const noexcept { return probes_active_; }
+  // The servers, in order, as Server& (they are owned through unique_ptr so that their
+  // addresses stay put while the pool grows and shrinks).
+  auto servers() noexcept {
+    return std::views::transform(servers_, [](const std::unique_ptr<Server>& p) -> Server& { return *p; });
+  }
+  auto servers() const noexcept {
+    return std::views::transform(servers_, [](const std::unique_ptr<Server>& p) -> const Server& { return *p; });
+  }
+  // Every server that is not draining is down (false for an empty pool).
+  bool allDown() const noexcept;
+  // When the whole pool last went down (valid while allDown()).
+  TimePoint allDownSince() const noexcept { return all_down_since_; }
+
+  // The hint for "no reply" from this backend's servers ("does it allow queries from this host?").
+  std::string_view noReplyHint() const noexcept;
 
  private:
-  std::string name_;
-  Balance balance_;
-  milliseconds fail_timeout_;
-  std::vector<Server> servers_;
+  static void onSweep(evutil_socket_t fd, short what, void* arg) noexcept;
+  void passiveReplySlow(Server& s, TimePoint now) noexcept;
+  void changed(Server& s, HealthState::Change c, TimePoint now) noexcept;
+  void updateAllDown(TimePoint now) noexcept;
+  void setProblem(Server& s, std::string reason, std::string_view hint);
+
+  BackendConfig cfg_;
+  event_base* base_;
+  std::mt19937_64* rng_;
+  bool probes_active_;
+  bool probes_started_ = false;
+  std::vector<std::unique_ptr<Server>> servers_;
   std::size_t next_ = 0;  // round-robin cursor
+  bool all_down_ = false;
+  TimePoint all_down_since_{};
+  EventPtr sweep_ev_;  // frees drained servers once their sessions have ended
 };
 
-// Turns the configured servers into addresses: literals as they are, host names through the
-// system resolver (at startup; never on the data path). A name that does not resolve is
-// reported in `problems` ("cannot resolve ...: check /etc/resolv.conf") and skipped.
-std::vector<Server> resolveServers(const BackendConfig& cfg, std::vector<std::string>& problems);
+// Wall-clock milliseconds since the epoch, for "since" fields people read.
+std::int64_t unixMillisNow() noexcept;
 
 }  // namespace udpx

@@ -28,6 +28,9 @@ const char* usageText() {
   return "usage:\n"
          "  udpx [-c FILE] [--log-level LEVEL]     run the proxy (default config /etc/udpx.toml)\n"
          "  udpx check [-c FILE]                   validate a config: prints 'configuration OK' or every error\n"
+         "  udpx status [-c FILE] [--json]         what the udpx running with FILE is doing, what is wrong and how\n"
+         "                                         to fix it; any user may ask. Exit 0 all well, 1 something is down\n"
+         "                                         or wrong, 2 udpx not reachable. --socket NAME: ask that socket\n"
          "  udpx --preset ntp|dns|syslog|raw --listen ADDR:PORT --upstream HOST[:PORT] [options]\n"
          "                                         run one frontend without a config file; options:\n"
          "      --listen ADDR:PORT     listen address, repeatable ([::]:123 for IPv6)\n"
@@ -40,7 +43,7 @@ const char* usageText() {
          "\n"
          "example, replacing `socat UDP4-RECVFROM:123,fork UDP-SENDTO:192.168.1.1:123`:\n"
          "  udpx --preset ntp --listen 192.168.0.1:123 --upstream 192.168.1.1\n"
-         "signals: SIGTERM/SIGINT stop, SIGUSR1 writes the counters to stderr as one 'stats {json}' line\n";
+         "signals: SIGTERM/SIGINT stop, SIGUSR1 writes the status to stderr as one 'stats {json}' line\n";
 }
 
 std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& error) {
@@ -48,6 +51,9 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
   int i = 1;
   if (i < argc && std::strcmp(argv[i], "check") == 0) {
     o.mode = CliOptions::Mode::Check;
+    ++i;
+  } else if (i < argc && std::strcmp(argv[i], "status") == 0) {
+    o.mode = CliOptions::Mode::Status;
     ++i;
   } else if (i < argc && std::strcmp(argv[i], "run") == 0) {
     ++i;
@@ -87,6 +93,11 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
     } else if (a == "-c" || a == "--config") {
       if (!need(o.config_path)) return std::nullopt;
       have_config = true;
+    } else if (a == "--json" && o.mode == CliOptions::Mode::Status && !inline_value) {
+      o.json = true;
+    } else if (a == "--socket" && o.mode == CliOptions::Mode::Status) {
+      if (!need(v)) return std::nullopt;
+      o.status_socket = v;
     } else if (a == "--log-level") {
       if (!need(v)) return std::nullopt;
       o.log_level = v;
@@ -119,6 +130,10 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
   bool any_one_line = !o.listen.empty() || !o.upstream.empty() || !o.allow.empty() || o.timeout || o.responses || o.balance;
   if (any_one_line && !o.one_line) {
     error = "--listen, --upstream, --allow, --timeout, --responses and --balance need --preset";
+    return std::nullopt;
+  }
+  if (o.mode == CliOptions::Mode::Status && (o.one_line || o.log_level)) {
+    error = "udpx status takes only -c FILE, --socket NAME and --json";
     return std::nullopt;
   }
   if (o.one_line) {

@@ -12,6 +12,7 @@
 #include <set>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "core/duration.h"
@@ -28,11 +29,19 @@ constexpr milliseconds kMaxDuration = std::chrono::hours{24 * 365};
 constexpr std::size_t kMaxSuggestDistance = 2;
 
 constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "backend"};
-constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics"};
+constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics", "resolvers", "status"};
 constexpr std::string_view kFrontendKeys[] = {
     "listen", "preset", "backend", "allow", "session_timeout", "max_sessions", "responses",
     "max_datagram"};
-constexpr std::string_view kBackendKeys[] = {"servers", "balance", "fail_timeout"};
+constexpr std::string_view kBackendKeys[] = {"servers", "balance", "fail_timeout", "health",
+                                             "on_all_down", "resolve_min", "resolve_max"};
+constexpr std::string_view kHealthKeys[] = {"type", "interval", "timeout", "rise", "fall",
+                                            "query", "send", "expect"};
+constexpr std::string_view kProbeTypes[] = {"ntp", "dns", "raw", "syslog", "none"};
+constexpr std::string_view kOnAllDown[] = {"forward", "drop"};
+constexpr std::int64_t kMaxRiseFall = 100;
+// A socket name in the abstract namespace or a file path: sockaddr_un's sun_path holds 108.
+constexpr std::size_t kMaxStatusLen = 107;
 constexpr std::string_view kLogLevels[] = {"error", "warn", "info", "debug"};
 static_assert(static_cast<int>(LogLevel::Error) == 0 && static_cast<int>(LogLevel::Debug) == 3,
               "kLogLevels is indexed by LogLevel");
@@ -172,9 +181,21 @@ struct ServerDraft {
   bool port_given = false;
 };
 
+// What [backend.NAME.health] said explicitly; the rest is filled in once the frontends using
+// the backend (and so the probe type) are known.
+struct HealthDraft {
+  std::optional<ProbeType> type;
+  std::optional<std::chrono::milliseconds> interval, timeout;
+  std::optional<std::uint32_t> rise, fall;
+  SourcePos table_pos, timeout_pos, query_pos, send_pos, expect_pos;
+  bool query_given = false, send_given = false, expect_given = false;
+};
+
 struct BackendDraft {
   BackendConfig config;
   std::vector<ServerDraft> servers;
+  HealthDraft health;
+  SourcePos resolve_min_pos;
 };
 
 struct FrontendDraft {
@@ -486,6 +507,39 @@ class Loader {
         global.metrics = checkMetricsAddress(*s, posOf(n->source()));
       }
     }
+    if (const auto* n = table.get("resolvers")) {
+      constexpr const char* kHint = "write IP:PORT or [IPv6]:PORT, e.g. \"127.0.0.1:53\"";
+      const auto items = readStringList(*n, "global.resolvers",
+                                        "list at least one resolver, or remove the key to use /etc/resolv.conf");
+      for (const ListItem& item : items.value_or(std::vector<ListItem>{})) {
+        std::string host;
+        std::optional<std::uint16_t> port;
+        std::string why;
+        if (!splitHostPort(item.text, host, port, why)) {
+          error(item.pos, item.path, "bad resolver " + quoted(item.text) + ": " + why, kHint);
+          continue;
+        }
+        auto addr = SockAddr::parseIp(host, port.value_or(53));
+        if (!addr) {
+          error(item.pos, item.path, quoted(host) + " is not a literal IP address",
+                std::string("a resolver cannot itself be a host name; ") + kHint);
+          continue;
+        }
+        global.resolvers.push_back(*addr);
+      }
+    }
+    if (const auto* n = table.get("status")) {
+      if (auto v = readString(*n, "global.status")) {
+        const bool ok = *v == "off" || (v->size() > 1 && v->size() <= kMaxStatusLen && ((*v)[0] == '@' || (*v)[0] == '/'));
+        if (ok) {
+          global.status = *v;
+        } else {
+          error(posOf(n->source()), "global.status", "bad status endpoint " + quoted(*v),
+                "write \"@NAME\" (an abstract unix socket), an absolute socket path such as "
+                "\"/run/udpx.sock\" (at most 107 characters), or \"off\"; remove the key for the default");
+        }
+      }
+    }
   }
 
   // The HTTP endpoint's address: a literal IP and an explicit TCP port.
@@ -538,7 +592,137 @@ class Loader {
     if (const auto* n = table.get("fail_timeout")) {
       if (const auto d = readDuration(*n, path + ".fail_timeout")) draft.config.fail_timeout = *d;
     }
+    if (const auto* n = table.get("on_all_down")) {
+      if (const auto i = readEnum(*n, path + ".on_all_down", "on_all_down", kOnAllDown)) {
+        draft.config.on_all_down = *i == 0 ? OnAllDown::Forward : OnAllDown::Drop;
+      }
+    }
+    if (const auto* n = table.get("resolve_min")) {
+      if (const auto d = readDuration(*n, path + ".resolve_min")) draft.config.resolve_min = *d;
+      draft.resolve_min_pos = posOf(n->source());
+    }
+    if (const auto* n = table.get("resolve_max")) {
+      if (const auto d = readDuration(*n, path + ".resolve_max")) draft.config.resolve_max = *d;
+    }
+    if (draft.config.resolve_min > draft.config.resolve_max) {
+      error(draft.resolve_min_pos.line ? draft.resolve_min_pos : nt.pos, path + ".resolve_min",
+            "resolve_min " + formatDuration(draft.config.resolve_min) + " is longer than resolve_max " +
+                formatDuration(draft.config.resolve_max),
+            "make resolve_min <= resolve_max");
+    }
+    if (const auto* n = table.get("health")) {
+      if (const auto* t = n->as_table()) {
+        checkHealth(*t, path + ".health", draft.config.health, draft.health);
+      } else {
+        wrongType(*n, path + ".health", "a table", "write [" + path + ".health] followed by its keys");
+      }
+    }
     return draft;
+  }
+
+  void checkHealth(const toml::table& table, const std::string& path, HealthConfig& h, HealthDraft& d) {
+    checkKeys(table, path, kHealthKeys);
+    d.table_pos = posOf(table.source());
+    if (const auto* n = table.get("type")) {
+      if (const auto i = readEnum(*n, path + ".type", "probe type", kProbeTypes)) {
+        d.type = probeTypeFromName(kProbeTypes[*i]);
+      }
+    }
+    if (const auto* n = table.get("interval")) d.interval = readDuration(*n, path + ".interval");
+    if (const auto* n = table.get("timeout")) {
+      d.timeout = readDuration(*n, path + ".timeout");
+      d.timeout_pos = posOf(n->source());
+    }
+    if (const auto* n = table.get("rise")) {
+      if (const auto v = readInt(*n, path + ".rise", 1, kMaxRiseFall)) d.rise = static_cast<std::uint32_t>(*v);
+    }
+    if (const auto* n = table.get("fall")) {
+      if (const auto v = readInt(*n, path + ".fall", 1, kMaxRiseFall)) d.fall = static_cast<std::uint32_t>(*v);
+    }
+    if (const auto* n = table.get("query")) {
+      d.query_given = true;
+      d.query_pos = posOf(n->source());
+      if (auto q = readString(*n, path + ".query")) {
+        if (*q == "." || isValidHostName(*q)) {
+          h.probe.query = *q;
+        } else {
+          error(d.query_pos, path + ".query", quoted(*q) + " is not a valid DNS name",
+                "write a name the resolver answers, e.g. \"example.org\", or \".\" for the root");
+        }
+      }
+    }
+    auto readHex = [&](const char* key, std::vector<std::uint8_t>& out, bool& given, SourcePos& pos) {
+      const auto* n = table.get(key);
+      if (n == nullptr) return;
+      given = true;
+      pos = posOf(n->source());
+      auto text = readString(*n, path + "." + key);
+      if (!text) return;
+      auto bytes = parseHex(*text);
+      if (!bytes || bytes->size() > kMaxProbeLen) {
+        error(pos, path + "." + key, "bad hex payload " + quoted(*text),
+              "write pairs of hex digits, optionally separated by spaces, at most " +
+                  std::to_string(kMaxProbeLen) + " bytes: \"0a 1b 2c\"");
+        return;
+      }
+      out = std::move(*bytes);
+    };
+    readHex("send", h.probe.send, d.send_given, d.send_pos);
+    readHex("expect", h.probe.expect, d.expect_given, d.expect_pos);
+  }
+
+  // Completes a backend's health checks once its users are known: the probe type (given, or
+  // agreed by the presets of the frontends using it), the type's defaults, consistency.
+  void finishHealth(BackendDraft& b, const std::vector<const FrontendDraft*>& users) {
+    const std::string path = "backend." + b.config.name + ".health";
+    HealthDraft& d = b.health;
+    HealthConfig& h = b.config.health;
+    if (d.type) {
+      h.probe.type = *d.type;
+    } else {
+      std::set<ProbeType> types;
+      std::string list;
+      for (const FrontendDraft* f : users) {
+        const ProbeType t = defaultProbeType(f->config.preset);
+        types.insert(t);
+        if (!list.empty()) list += ", ";
+        list += f->config.name + " (" + std::string(presetDefaults(f->config.preset).name) + ": " +
+                std::string(probeTypeName(t)) + ")";
+      }
+      if (types.size() > 1) {
+        error(d.table_pos.line ? d.table_pos : b.config.pos, path,
+              "the frontends using backend " + b.config.name + " imply different health probes: " + list,
+              "set the probe explicitly: [" + path + "] type = \"ntp\" | \"dns\" | \"raw\" | \"none\"");
+        return;
+      }
+      h.probe.type = types.empty() ? ProbeType::None : *types.begin();
+    }
+    const ProbeDefaults& def = probeDefaults(h.probe.type);
+    h.interval = d.interval.value_or(def.interval);
+    h.timeout = d.timeout.value_or(std::min(def.timeout, h.interval));
+    h.rise = d.rise.value_or(def.rise);
+    h.fall = d.fall.value_or(def.fall);
+    if (h.timeout > h.interval) {
+      error(d.timeout_pos, path + ".timeout",
+            "timeout " + formatDuration(h.timeout) + " is longer than interval " + formatDuration(h.interval),
+            "a probe must be answered before the next one is sent: make timeout <= interval");
+    }
+    if (d.query_given && h.probe.type != ProbeType::Dns) {
+      error(d.query_pos, path + ".query", "query is only used by dns probes (this backend's probe is " +
+                                              std::string(probeTypeName(h.probe.type)) + ")",
+            "remove it, or set type = \"dns\"");
+    }
+    for (auto [given, pos, key] : {std::tuple{d.send_given, d.send_pos, "send"}, std::tuple{d.expect_given, d.expect_pos, "expect"}}) {
+      if (given && h.probe.type != ProbeType::Raw) {
+        error(pos, path + "." + key, std::string(key) + " is only used by raw probes (this backend's probe is " +
+                                         std::string(probeTypeName(h.probe.type)) + ")",
+              "remove it, or set type = \"raw\"");
+      }
+    }
+    if (d.expect_given && !d.send_given && h.probe.type == ProbeType::Raw) {
+      error(d.expect_pos, path + ".expect", "expect without send: nothing is sent, so nothing can be expected",
+            "add send = \"HEX\" with the probe's payload");
+    }
   }
 
   std::optional<ServerDraft> checkServer(const ListItem& item) {
@@ -763,6 +947,7 @@ class Loader {
                     "\" in a [frontend.NAME] table, or remove it");
       }
       if (usersUncertain) continue;
+      finishHealth(b, users);
 
       for (std::size_t i = 0; i < b.servers.size(); ++i) {
         ServerDraft& s = b.servers[i];

@@ -9,12 +9,15 @@
 #include <vector>
 
 #include "core/address.h"
+#include "protocols/probe.h"
 #include "protocols/protocol.h"
 
 namespace udpx {
 
 enum class LogLevel : std::uint8_t { Error, Warn, Info, Debug };
 enum class Balance : std::uint8_t { RoundRobin, First };
+// What a backend does with new sessions when every server is down.
+enum class OnAllDown : std::uint8_t { Forward, Drop };
 
 // Where something was written: file:line:col (1-based; 0 when unknown).
 struct SourcePos {
@@ -27,6 +30,12 @@ struct GlobalConfig {
   std::uint32_t max_sessions = 65536;  // whole-process cap
   // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
   std::optional<SockAddr> metrics;
+  // DNS servers for host names in backends (IP:PORT); empty: those of /etc/resolv.conf.
+  std::vector<SockAddr> resolvers;
+  // The status endpoint `udpx status` reads: "" = the default abstract unix socket derived
+  // from the config file's path, "@NAME" another abstract socket, "/PATH" a socket file
+  // (mode 0666), "off" none.
+  std::string status;
 };
 
 // One upstream server as written: a literal address or a host name, and its port.
@@ -38,13 +47,29 @@ struct ServerConfig {
   SourcePos pos;
 };
 
+// [backend.NAME.health]: active probes and the rise/fall thresholds. The loader fills every
+// field: the probe type from the frontends' presets when not given, the rest from the
+// probe type's defaults (protocols/probe.h).
+struct HealthConfig {
+  ProbeSpec probe;
+  std::chrono::milliseconds interval{10000};
+  std::chrono::milliseconds timeout{1000};
+  std::uint32_t rise = 2;
+  std::uint32_t fall = 3;
+};
+
 struct BackendConfig {
   std::string name;
   std::vector<ServerConfig> servers;
   Balance balance = Balance::RoundRobin;
-  // A server whose socket reports "connection refused" (ICMP port unreachable) is skipped
-  // for this long when choosing a server for new sessions (like nginx's fail_timeout).
+  // A server whose socket reports "connection refused" (ICMP port unreachable) is down at
+  // once; without active probes it is tried again after this long (like nginx's fail_timeout).
   std::chrono::milliseconds fail_timeout{10000};
+  HealthConfig health;
+  OnAllDown on_all_down = OnAllDown::Forward;
+  // Host names are re-resolved when their TTL expires, within these bounds.
+  std::chrono::milliseconds resolve_min{10000};
+  std::chrono::milliseconds resolve_max{3600000};
   SourcePos pos;
 };
 

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "core/status_client.h"
 #include "core/version.h"
 
 namespace {
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
   if (opt->mode == CliOptions::Mode::Version) {
     std::printf("udpx %s\n", UDPX_VERSION);
     return 0;
+  }
+
+  if (opt->mode == CliOptions::Mode::Status) {
+    return runStatusCommand(opt->config_path, opt->status_socket, opt->json);
   }
 
   LoadResult loaded = opt->one_line ? loadConfigString(oneLineConfig(*opt), "<command line>")

@@ -175,6 +175,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   ++fe.stats.forwarded;
   fe.stats.forwarded_bytes += len;
   ++s->server->stats.forwarded;
+  if (budget != 0 && s->awaiting < UINT16_MAX) ++s->awaiting;
 }
 
 Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {
@@ -183,9 +184,15 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   if (server == nullptr) {
     fe.stats.drop(Drop::NoBackend);
     if (no_backend_log_.allow(now)) {
-      LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
-                "servers resolve%s",
-                fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
+      if (be->servers().empty()) {
+        LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
+                  "servers resolve (udpx status)%s",
+                  fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
+      } else {
+        LOG_ERROR("frontend \"%s\": dropping requests: every server of backend \"%s\" is down and on_all_down = "
+                  "\"drop\" — see `udpx status` for why%s",
+                  fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
+      }
     }
     return nullptr;
   }
@@ -220,6 +227,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   event_add(&s->ev, nullptr);
   ++fe.stats.sessions_created;
   ++server->stats.sessions;
+  ++server->active_sessions;
   armExpiry(now + fe.config().session_timeout, now);
   return s;
 }
@@ -271,6 +279,13 @@ void Proxy::receiveReply(Session& s) noexcept {
     return;
   }
   ++s.server->stats.replied;
+  // Token protocols answer request by request; for the others any reply answers them all.
+  if (usesTokens(fe.preset())) {
+    if (s.awaiting > 0) --s.awaiting;
+  } else {
+    s.awaiting = 0;
+  }
+  s.server->backend->passiveReply(*s.server, now);
 
   // Stage the reply: destination = the client, source = the address the client used.
   slot.listener = s.listener;
@@ -370,12 +385,24 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
     ::close(s.fd);
     s.fd = -1;
   }
+  if (s.server != nullptr) {
+    --s.server->active_sessions;
+    // Requests still unanswered when the session idles out were lost upstream (or the server
+    // is not answering this host): passive health counts them against the server.
+    // Only a frontend with a reply budget promises an answer per request; "unlimited" (raw)
+    // may be one-way traffic, so there its silence is counted but not held against the server.
+    if (why == SessionEnd::Expired && s.awaiting > 0 && s.frontend != nullptr) {
+      s.server->backend->passiveUnanswered(*s.server, s.awaiting, Clock::now(),
+                                           s.frontend->config().responses != kUnlimitedResponses);
+    }
+  }
   if (s.frontend == nullptr) return;
   FrontendStats& st = s.frontend->stats;
   switch (why) {
     case SessionEnd::Expired: ++st.sessions_expired; break;
     case SessionEnd::Evicted: {
       ++st.sessions_evicted;
+      s.frontend->last_eviction = Clock::now();
       if (evict_log_.allow(Clock::now())) {
         LOG_WARN("frontend \"%s\": session table full (max_sessions %u here, %u for the process): evicting the "
                  "least recently used sessions — raise max_sessions if clients lose replies%s",

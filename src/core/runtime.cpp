@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "core/duration.h"
 #include "core/log.h"
+#include "core/status_socket.h"
 #include "core/version.h"
 
 namespace udpx {
@@ -33,7 +36,8 @@ std::string jsonString(const std::string& s) {
 
 }  // namespace
 
-Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
+Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
+  started_unix_ms_ = unixMillisNow();
   // NOTE: not EVENT_BASE_FLAG_PRECISE_TIMER: it re-arms a timerfd on every loop iteration (one
   // more system call per wake-up). epoll's millisecond timeout, which libevent rounds up, is
   // the millisecond precision session_timeout promises, and never fires early.
@@ -44,14 +48,9 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
   event_base_priority_init(base_.get(), 3);
 
   for (const BackendConfig& bc : cfg_.backends) {
-    std::vector<std::string> problems;
-    std::vector<Server> servers = resolveServers(bc, problems);
-    for (const std::string& p : problems) LOG_WARN("%s", p.c_str());
-    if (servers.empty()) {
-      LOG_ERROR("backend \"%s\": no server address at all — requests through it will be dropped", bc.name.c_str());
-    }
-    backends_.push_back(std::make_unique<Backend>(bc.name, bc.balance, bc.fail_timeout, std::move(servers)));
+    backends_.push_back(std::make_unique<Backend>(bc, base_.get(), &rng_));
   }
+  resolveAtStartup();
   std::uint32_t max_datagram = 1;
   for (const FrontendConfig& fc : cfg_.frontends) {
     Backend* be = nullptr;
@@ -69,6 +68,49 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg) {
     if (!process_->problem().empty()) LOG_WARN("metrics: %s", process_->problem().c_str());
   }
   metrics_ = std::make_unique<MetricsCollector>(frontends_, backends_, reloads_, process_.get());
+  status_endpoint_ = udpx::statusEndpoint(cfg_);
+  if (status_endpoint_ != "off") {
+    std::string why;
+    UniqueFd fd = listenStatus(status_endpoint_, why);
+    if (!fd.valid()) {
+      throw std::runtime_error("cannot open the status socket " + status_endpoint_ + ": " + why);
+    }
+    status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson() + "\n"; });
+    status_->attach(base_.get());
+  }
+}
+
+// Host names: resolved on the loop with evdns. Start-up waits (a bounded while) for the first
+// answers, so udpx is ready with its servers; re-resolution then runs on the loop by itself.
+void Runtime::resolveAtStartup() {
+  bool any = false;
+  for (const BackendConfig& bc : cfg_.backends) {
+    for (const ServerConfig& sc : bc.servers) any = any || !sc.literal;
+  }
+  if (!any) return;
+  resolver_ = std::make_unique<Resolver>(base_.get(), cfg_.global.resolvers);
+  for (const std::string& w : resolver_->warnings()) LOG_WARN("%s", w.c_str());
+  for (std::size_t i = 0; i < cfg_.backends.size(); ++i) {
+    for (const ServerConfig& sc : cfg_.backends[i].servers) {
+      if (!sc.literal) resolver_->watch(*backends_[i], sc);
+    }
+  }
+  resolver_->start();
+  // evdns gives up on a name after timeout x attempts (4s); this bound only guards against
+  // a loop that never settles.
+  const TimePoint deadline = Clock::now() + std::chrono::seconds(6);
+  EventPtr tick(evtimer_new(base_.get(), [](evutil_socket_t, short, void*) {}, nullptr));
+  while (!resolver_->settled() && Clock::now() < deadline) {
+    const timeval tv{0, 100000};
+    evtimer_add(tick.get(), &tv);
+    event_base_loop(base_.get(), EVLOOP_ONCE);
+  }
+  for (std::size_t i = 0; i < cfg_.backends.size(); ++i) {
+    if (backends_[i]->servers().empty()) {
+      LOG_ERROR("backend \"%s\": no server address yet — requests through it are dropped until a name resolves",
+                cfg_.backends[i].name.c_str());
+    }
+  }
 }
 
 Runtime::~Runtime() {
@@ -76,8 +118,11 @@ Runtime::~Runtime() {
   // Sessions reference frontends and servers: end them first.
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
+  status_.reset();
+  resolver_.reset();
   signals_.clear();
   frontends_.clear();
+  backends_.clear();
 }
 
 bool Runtime::bindAll(std::vector<std::string>& errors) {
@@ -101,7 +146,7 @@ void Runtime::bindMetrics(std::vector<std::string>& errors) {
   const SockAddr& addr = *cfg_.global.metrics;
   std::vector<HttpServer::Route> routes;
   routes.push_back({"/metrics", MetricsCollector::kContentType, [this] { return metrics_->text(); }});
-  routes.push_back({"/status", "application/json", [this] { return statsJson() + "\n"; }});
+  routes.push_back({"/status", "application/json", [this] { return statusJson() + "\n"; }});
   std::string why;
   http_ = HttpServer::open(base_.get(), addr, std::move(routes), why);
   if (!http_) errors.push_back("metrics endpoint (global.metrics): cannot listen on " + addr.toString() + ": " + why);
@@ -116,7 +161,7 @@ void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
       event_base_loopexit(rt->base_.get(), nullptr);
       break;
     case SIGUSR1: {
-      std::string line = "stats " + rt->statsJson() + "\n";
+      std::string line = "stats " + rt->statusJson() + "\n";
       ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
       (void)ignored;
       break;
@@ -139,6 +184,8 @@ int Runtime::run() {
     signals_.push_back(std::move(ev));
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
+  const TimePoint now = Clock::now();
+  for (auto& be : backends_) be->startProbes(now);
 
   for (auto& fe : frontends_) {
     std::string addrs;
@@ -155,10 +202,27 @@ int Runtime::run() {
     const std::string a = http_->address().toString();
     LOG_INFO("metrics on http://%s/metrics, status on http://%s/status", a.c_str(), a.c_str());
   }
+  for (auto& be : backends_) {
+    const HealthConfig& h = be->config().health;
+    if (be->probesActive()) {
+      LOG_INFO("backend \"%s\": %s health probes every %s (timeout %s, down after %u failures, up after %u successes)",
+               be->name().c_str(), std::string(probeTypeName(h.probe.type)).c_str(), formatDuration(h.interval).c_str(),
+               formatDuration(h.timeout).c_str(), h.fall, h.rise);
+    } else {
+      LOG_INFO("backend \"%s\": no active health probe; passive checks only (ICMP port unreachable, unanswered "
+               "requests), a failed server is tried again after fail_timeout %s",
+               be->name().c_str(), formatDuration(be->config().fail_timeout).c_str());
+    }
+  }
+  if (status_) {
+    LOG_INFO("status for any local user: udpx status %s (socket %s)",
+             cfg_.file == "<command line>" ? ("--socket " + status_endpoint_).c_str() : ("-c " + cfg_.file).c_str(),
+             status_endpoint_.c_str());
+  }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
   event_base_dispatch(base_.get());
   proxy_->shutdown();
-  std::string line = "stats " + statsJson() + "\n";
+  std::string line = "stats " + statusJson() + "\n";
   LOG_INFO("stopped; final counters follow");
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
@@ -185,7 +249,6 @@ std::string Runtime::statsJson() const {
   }
   o += "}, \"backends\": {";
   first = true;
-  const TimePoint now = Clock::now();
   for (const auto& be : backends_) {
     o += (first ? "" : ", ") + jsonString(be->name()) + ": {\"servers\": {";
     first = false;
@@ -195,7 +258,7 @@ std::string Runtime::statsJson() const {
       sfirst = false;
       o += "\"sessions\": " + std::to_string(sv.stats.sessions) + ", \"forwarded\": " + std::to_string(sv.stats.forwarded);
       o += ", \"replied\": " + std::to_string(sv.stats.replied) + ", \"refused\": " + std::to_string(sv.stats.refused);
-      o += std::string(", \"down\": ") + (sv.isDown(now) ? "true" : "false") + "}";
+      o += std::string(", \"down\": ") + (sv.eligible() ? "false" : "true") + "}";
     }
     o += "}}";
   }

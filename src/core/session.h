@@ -57,6 +57,9 @@ struct Session {
   std::array<Token, kPending> pending{};
   std::uint8_t pending_count = 0;
   std::uint8_t pending_next = 0;
+  // Requests forwarded and not (yet) answered: at the session's idle end they count against
+  // the server (passive health). Only for frontends that expect replies.
+  std::uint16_t awaiting = 0;
 
   void addPending(Token t) noexcept {
     pending[pending_next] = t;

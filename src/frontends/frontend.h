@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/event_ptr.h"
 #include "core/stats.h"
@@ -51,6 +52,7 @@ class Frontend {
   std::uint32_t lane = 0;    // this frontend's lane in the session table
   Proxy* proxy = nullptr;    // the data path serving it (set by Proxy::attach)
   FrontendStats stats;
+  TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
 
  private:
   FrontendConfig cfg_;

@@ -26,4 +26,73 @@ Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   return Check::Ok;
 }
 
+// ---- health probe ----
+
+namespace {
+
+constexpr std::uint16_t kTypeA = 1;
+constexpr std::uint16_t kTypeNs = 2;
+constexpr std::uint16_t kClassIn = 1;
+constexpr std::uint8_t kRcodeServfail = 2;
+constexpr std::uint8_t kRcodeRefused = 5;
+
+void putBe16(std::span<std::uint8_t> out, std::size_t at, std::uint16_t v) noexcept {
+  out[at] = static_cast<std::uint8_t>(v >> 8);
+  out[at + 1] = static_cast<std::uint8_t>(v);
+}
+
+}  // namespace
+
+std::size_t buildProbe(std::string_view query, std::uint64_t random, std::span<std::uint8_t> out,
+                       Token& token) noexcept {
+  if (!query.empty() && query.back() == '.') query.remove_suffix(1);
+  // header + name (at most 255 bytes encoded) + type + class
+  if (out.size() < kHeaderLen + 255 + 4 || query.size() > 253) return 0;
+  const auto id = static_cast<std::uint16_t>(random);
+  putBe16(out, kIdAt, id);
+  putBe16(out, kFlagsAt, 0x0100);  // a standard query, recursion desired
+  putBe16(out, 4, 1);              // one question
+  putBe16(out, 6, 0);
+  putBe16(out, 8, 0);
+  putBe16(out, 10, 0);
+  std::size_t at = kHeaderLen;
+  std::size_t start = 0;
+  while (start < query.size()) {
+    std::size_t end = query.find('.', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::size_t len = end - start;
+    if (len == 0 || len > 63) return 0;
+    out[at++] = static_cast<std::uint8_t>(len);
+    for (std::size_t i = start; i < end; ++i) out[at++] = static_cast<std::uint8_t>(query[i]);
+    start = end + 1;
+  }
+  out[at++] = 0;
+  // The root's NS set is what every resolver can answer; a named probe asks for its address.
+  putBe16(out, at, query.empty() ? kTypeNs : kTypeA);
+  putBe16(out, at + 2, kClassIn);
+  token = id;
+  return at + 4;
+}
+
+ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token) noexcept {
+  if (reply.size() < kHeaderLen || (reply[kFlagsAt] & kQrBit) == 0) {
+    return {ProbeVerdict::Unhealthy, "the reply is not a DNS response",
+            "is this address and port really a DNS server?"};
+  }
+  if (wire::readBe16(reply, kIdAt) != token) return {};
+  const auto rcode = static_cast<std::uint8_t>(reply[kFlagsAt + 1] & 0x0F);
+  if (rcode == kRcodeRefused) {
+    return {ProbeVerdict::Unhealthy, "the resolver answered REFUSED",
+            "the resolver's ACL refuses this host: allow it (bind: allow-query/allow-recursion, unbound: "
+            "access-control, dnsmasq: --listen-address/--interface), or it has no upstream for the probe's "
+            "query (set health.query to a name it serves)"};
+  }
+  if (rcode == kRcodeServfail) {
+    return {ProbeVerdict::Unhealthy, "the resolver answered SERVFAIL",
+            "it cannot resolve the probe's query: check its upstream servers and DNSSEC, or set "
+            "health.query to a name it serves"};
+  }
+  return {ProbeVerdict::Healthy, "", ""};
+}
+
 }  // namespace udpx::dns

@@ -52,4 +52,72 @@ Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   return Check::Ok;
 }
 
+// ---- health probe ----
+
+namespace {
+
+constexpr std::size_t kStratumAt = 1;
+constexpr std::size_t kRefIdAt = 12;
+constexpr std::uint8_t kLeapUnsynchronised = 3;
+constexpr std::uint8_t kStratumUnsynchronised = 16;
+
+constexpr std::string_view kNotSyncHint =
+    "it has no usable time source, so clients would reject its time: check its sources "
+    "(chronyc sources -v; ntpq -p), or give it a local reference (chrony: `local stratum 10`)";
+
+bool kissCodeIs(std::span<const std::uint8_t> pkt, std::string_view code) noexcept {
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (pkt[kRefIdAt + i] != static_cast<std::uint8_t>(code[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t buildProbe(std::uint64_t random, std::span<std::uint8_t> out, Token& token) noexcept {
+  if (out.size() < kHeaderLen) return 0;
+  for (std::size_t i = 0; i < kHeaderLen; ++i) out[i] = 0;
+  // LI 0, version 4, mode 3; like chrony, the transmit timestamp is random rather than the
+  // clock: it is only the request's identity, and it reveals nothing about this host.
+  out[0] = static_cast<std::uint8_t>((4 << 3) | kModeClient);
+  // A zero timestamp would make the reply's origin 0, which servers treat as "no request".
+  if (random == 0) random = 1;
+  for (std::size_t i = 0; i < 8; ++i) out[kTransmitTimestampAt + i] = static_cast<std::uint8_t>(random >> (56 - 8 * i));
+  token = random;
+  return kHeaderLen;
+}
+
+ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token) noexcept {
+  Token origin = 0;
+  const Check c = checkReply(reply, origin);
+  if (c != Check::Ok) {
+    return {ProbeVerdict::Unhealthy, "the reply is not an NTP server reply (mode 4)",
+            "is this address and port really an NTP server?"};
+  }
+  // A reply (a kiss-o'-death included) that does not echo our transmit timestamp answers
+  // someone else's request, or is forged: it says nothing about this probe.
+  if (origin != token) return {};
+  const std::uint8_t leap = static_cast<std::uint8_t>(reply[0] >> 6);
+  const std::uint8_t stratum = reply[kStratumAt];
+  if (stratum == 0) {
+    if (kissCodeIs(reply, "DENY") || kissCodeIs(reply, "RSTR")) {
+      return {ProbeVerdict::Refuses, "the server refuses this host (kiss-o'-death DENY/RSTR)",
+              "its access rules deny this host: allow it on the server (chrony: `allow`, ntpd: `restrict`)"};
+    }
+    if (kissCodeIs(reply, "RATE")) {
+      return {ProbeVerdict::SlowDown, "the server asks to be queried less often (kiss-o'-death RATE)",
+              "udpx probes it less often now; raise health.interval, or relax the server's rate limit "
+              "(chrony: `ratelimit`, ntpd: `discard`)"};
+    }
+    return {ProbeVerdict::Unhealthy, "the server is not synchronised (stratum 0)", kNotSyncHint};
+  }
+  if (leap == kLeapUnsynchronised) {
+    return {ProbeVerdict::Unhealthy, "the server is not synchronised (leap indicator 3)", kNotSyncHint};
+  }
+  if (stratum >= kStratumUnsynchronised) {
+    return {ProbeVerdict::Unhealthy, "the server is not synchronised (stratum 16)", kNotSyncHint};
+  }
+  return {ProbeVerdict::Healthy, "", ""};
+}
+
 }  // namespace udpx::ntp

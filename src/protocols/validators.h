@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <span>
 
+#include <string_view>
+
+#include "protocols/probe.h"
 #include "protocols/protocol.h"
 
 namespace udpx::wire {
@@ -49,4 +52,21 @@ inline constexpr bool kUsesTokens = false;
 inline constexpr bool kRepliesBoundedByRequest = false;
 Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) noexcept;
 Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept;
+}  // namespace udpx::raw
+
+// Health probes (probe.h): per-protocol builders and judges.
+namespace udpx::ntp {
+std::size_t buildProbe(std::uint64_t random, std::span<std::uint8_t> out, Token& token) noexcept;
+ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token) noexcept;
+}  // namespace udpx::ntp
+
+namespace udpx::dns {
+std::size_t buildProbe(std::string_view query, std::uint64_t random, std::span<std::uint8_t> out,
+                       Token& token) noexcept;
+ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token) noexcept;
+}  // namespace udpx::dns
+
+namespace udpx::raw {
+std::size_t buildProbe(std::span<const std::uint8_t> send, std::span<std::uint8_t> out) noexcept;
+ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> expect, std::span<const std::uint8_t> reply) noexcept;
 }  // namespace udpx::raw

@@ -10,15 +10,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (MONLIST_48, MONLIST_8, ChronyServer, UdpxTestCase, chrony_client_query,
+from udpxtest import (MONLIST_48, MONLIST_8, NO_PROBES, ChronyServer, UdpxTestCase, chrony_client_query,
                       tool, free_port, frontend_stats, hostport, main, ntp_control_read_variables,
                       ntp_fields, ntp_reply, ntp_request, render_config, server_stats)
 
 
-def ntp_proxy_config(listen, servers, **frontend):
+def ntp_proxy_config(listen, servers, probes=True, **frontend):
     return render_config(
         frontends={"ntp": {"listen": listen, "preset": "ntp", "backend": "time", **frontend}},
-        backends={"time": {"servers": servers}},
+        backends={"time": {"servers": servers, **({} if probes else {"health": NO_PROBES})}},
         global_={"log_level": "debug"})
 
 
@@ -112,7 +112,8 @@ class NtpPresetPolicy(UdpxTestCase):
         self.port = free_port()
         self.listen = ("127.0.0.1", self.port)
         extra = {} if responses is None else {"responses": responses}
-        return self.start_udpx(ntp_proxy_config([hostport(*self.listen)], [upstream.text], **extra))
+        # The fake server records every datagram: no health probes among them.
+        return self.start_udpx(ntp_proxy_config([hostport(*self.listen)], [upstream.text], probes=False, **extra))
 
     def test_ControlQueriesAreDroppedAndNeverReachUpstream(self):
         def answer_mode3(data, addr):

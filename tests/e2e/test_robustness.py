@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (Client, UdpxTestCase, dns_query, free_port, frontend_stats, main, ntp_request,
+from udpxtest import (NO_PROBES, Client, UdpxTestCase, dns_query, free_port, frontend_stats, main, ntp_request,
                       parse_echo, render_config, wait_until)
 
 REQUEST_DROPS = ("acl", "malformed", "wrong_kind", "control", "too_large", "no_backend",
@@ -26,7 +26,8 @@ class Robustness(UdpxTestCase):
         config = render_config(
             frontends={"f": {"listen": [f"127.0.0.1:{self.listen[1]}"], "preset": preset,
                              "backend": "b", **frontend}},
-            backends={"b": {"servers": [upstream.text]}})
+            # The fake server counts every datagram: no health probes among them.
+            backends={"b": {"servers": [upstream.text], "health": NO_PROBES}})
         if prlimit_nofile is None:
             return self.start_udpx(config)
         # Start udpx with a tiny open-files limit: prlimit wraps the exec, the pid stays udpx's.

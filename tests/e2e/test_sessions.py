@@ -97,6 +97,10 @@ class Sessions(UdpxTestCase):
         self.assertNotEqual(self.upstream_port_of(b), port_b, "b was evicted: it needs a new session")
         sessions = self.sessions(udpx)
         self.assertEqual((sessions["created"], sessions["active"], sessions["evicted"]), (4, 2, 2))
+        code, output = self.run_status(udpx.argv[-1])
+        self.assertEqual(code, 1, output)
+        self.assertIn("frontend app: session table full: 2 sessions evicted so far (max_sessions 2 here", output)
+        self.assertIn("hint: raise frontend.app.max_sessions", output)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,10 @@ def toml_value(value):
 
 
 def render_config(frontends, backends, global_=None):
-    """A udpx TOML config from {name: {key: value}} tables, in the order given."""
+    """A udpx TOML config from {name: {key: value}} tables, in the order given.
+
+    A dict value is a sub-table: {"health": {"interval": "200ms"}} in backend b gives
+    [backend.b.health]."""
     lines = []
     if global_:
         lines.append("[global]")
@@ -141,9 +144,18 @@ def render_config(frontends, backends, global_=None):
     for kind, tables in (("frontend", frontends), ("backend", backends)):
         for name, keys in tables.items():
             lines.append(f"[{kind}.{name}]")
-            lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
+            lines += [f"{k} = {toml_value(v)}" for k, v in keys.items() if not isinstance(v, dict)]
             lines.append("")
+            for sub, subkeys in ((k, v) for k, v in keys.items() if isinstance(v, dict)):
+                lines.append(f"[{kind}.{name}.{sub}]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in subkeys.items()]
+                lines.append("")
     return "\n".join(lines)
+
+
+# A backend's health table that turns active probes off, for tests that count exactly what
+# reaches a fake upstream.
+NO_PROBES = {"type": "none"}
 
 
 def tail(path, lines=40):
@@ -550,6 +562,20 @@ class UdpxTestCase(unittest.TestCase):
             raise AssertionError(f"udpx {' '.join(args)} did not finish within {timeout}s")
         return done.returncode, done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
 
+    def run_status(self, config_path, *extra, unprivileged=True, timeout=30):
+        """`udpx status -c config_path` as user nobody (when run as root; else as the test's own,
+        already unprivileged user); returns (exit code, stdout + stderr)."""
+        argv = [udpx_binary(), "status", "-c", config_path, *extra]
+        if unprivileged and os.geteuid() == 0:
+            # NOTE: the temp dir is root's and mode 0700, so nobody cannot even read the
+            # config: udpx status must find the instance from the path alone.
+            argv = [tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + argv
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, cwd="/")
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{' '.join(argv)} did not finish within {timeout}s")
+        return done.returncode, done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+
     def wait_for_stats(self, udpx, predicate, what, timeout=REPLY_TIMEOUT + 2):
         """Polls udpx's stats until predicate(stats) holds; returns those stats."""
         last = {}
@@ -629,28 +655,61 @@ def wait_answering(proc, address, name, make_probe):
 
 
 class ChronyServer:
-    """chronyd answering NTP on 127.0.0.1:port as a stratum-8 local server, no clock control."""
+    """chronyd answering NTP on 127.0.0.1:port as a stratum-8 local server, no clock control.
 
-    def __init__(self, test):
+    allow is the subnet it serves: another one than loopback makes it silently ignore udpx
+    (chronyd opens no NTP socket at all without any `allow`); local=False leaves out `local`
+    (no time source: it answers unsynchronised). Either makes it never answer validly, so
+    start-up then waits only for its socket, not for a valid reply.
+    """
+
+    def __init__(self, test, name="chronyd-server", allow="127.0.0.0/8", local=True):
+        self.test = test
+        self.name = name
         self.port = free_port("127.0.0.1")
         self.address = ("127.0.0.1", self.port)
-        conf = test.write_file("chronyd-server.conf", "\n".join([
+        self.text = hostport(*self.address)
+        self.answers = allow == "127.0.0.0/8" and local
+        self.conf = test.write_file(f"{name}.conf", "\n".join([
             f"port {self.port}",
             "bindaddress 127.0.0.1",
             "cmdport 0",
-            "local stratum 8",
-            "allow 127.0.0.0/8",
-            f"pidfile {test.path('chronyd-server.pid')}",
+            *(["local stratum 8"] if local else []),
+            f"allow {allow}",
+            f"pidfile {test.path(name + '.pid')}",
             "",
         ]))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        """Starts chronyd (again, on the same port) and waits until it is ready."""
         # -x: never touch the system clock; -d: foreground, log to stderr; -u root: no
         # privilege drop, so it can write its pid file in our temp dir.
-        self.proc = test.start_process("chronyd-server", [tool("chronyd"), "-x", "-d", "-u", "root", "-f", conf])
+        self.proc = self.test.start_process(self.name, [tool("chronyd"), "-x", "-d", "-u", "root", "-f", self.conf])
+        if self.answers:
+            def valid_reply():
+                request, transmit = ntp_request()
+                return request, lambda reply: ntp_fields(reply)["origin"] == transmit
+            wait_answering(self.proc, self.address, self.name, valid_reply)
+        else:
+            wait_until(lambda: udp_port_bound(self.port), START_TIMEOUT, f"{self.name} to bind port {self.port}")
 
-        def valid_reply():
-            request, transmit = ntp_request()
-            return request, lambda reply: ntp_fields(reply)["origin"] == transmit
-        wait_answering(self.proc, self.address, "chronyd", valid_reply)
+    def stop(self):
+        """Stops chronyd: its port then answers with ICMP port unreachable."""
+        self.proc.terminate()
+
+
+def udp_port_bound(port, host="127.0.0.1"):
+    """True if some process has UDP host:port bound (binding it ourselves fails)."""
+    s = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    try:
+        s.bind((host, port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
 
 
 def chrony_client_query(test, host, port, timeout_s=10):
@@ -685,6 +744,41 @@ class Dnsmasq:
     def queries_logged(self, name):
         """How many queries for `name` dnsmasq logged (--log-queries)."""
         return sum(1 for line in self.proc.log().splitlines() if f"query[A] {name} " in line)
+
+
+class DnsmasqHosts:
+    """dnsmasq on 127.0.0.1:port answering only the names of a hosts file it re-reads on SIGHUP,
+    with a 1 s TTL: the resolver udpx's host names are pointed at (global.resolvers)."""
+
+    def __init__(self, test, hosts):
+        self.test = test
+        self.port = free_port("127.0.0.1")
+        self.address = ("127.0.0.1", self.port)
+        self.text = hostport(*self.address)
+        self.hosts_file = test.path("dnsmasq.hosts")
+        self.hosts = dict(hosts)
+        self._write()
+        self.proc = test.start_process("dnsmasq-hosts", [
+            tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
+            f"--addn-hosts={self.hosts_file}", "--local-ttl=1", f"--pid-file={test.path('dnsmasq-hosts.pid')}",
+            "--user=root", "--log-facility=-", "--log-queries"])
+        name, address = next(iter(self.hosts.items()))
+
+        def valid_reply():
+            query, ident = dns_query(name)
+            return query, lambda reply: dns_header(reply)["id"] == ident and dns_first_a(reply) == address
+        wait_answering(self.proc, self.address, "dnsmasq", valid_reply)
+
+    def _write(self):
+        with open(self.hosts_file, "w") as f:
+            f.write("".join(f"{address} {name}\n" for name, address in self.hosts.items()))
+
+    def change(self, name, address):
+        """Points `name` at `address` and makes dnsmasq re-read its hosts file (SIGHUP)."""
+        self.hosts[name] = address
+        self._write()
+        self.proc.proc.send_signal(signal.SIGHUP)
 
 
 def dig(test, server, port, name, timeout_s=3):

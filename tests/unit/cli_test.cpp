@@ -97,5 +97,23 @@ TEST(CommandLine, QuotesInFlagsCannotInjectConfig) {
   EXPECT_EQ(flagForPath(r.errors[0].path), "--listen #1");
 }
 
+
+TEST(CommandLine, StatusTakesConfigSocketAndJson) {
+  std::string err;
+  auto o = parse({"status"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->mode, CliOptions::Mode::Status);
+  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  EXPECT_FALSE(o->json);
+  o = parse({"status", "-c", "/tmp/x.toml", "--json", "--socket", "@udpx:x"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->config_path, "/tmp/x.toml");
+  EXPECT_TRUE(o->json);
+  EXPECT_EQ(o->status_socket, "@udpx:x");
+  EXPECT_FALSE(parse({"status", "--preset", "ntp", "--listen", "127.0.0.1:1", "--upstream", "1.2.3.4"}, err));
+  EXPECT_FALSE(parse({"--json"}, err));
+  EXPECT_EQ(err, "unknown argument \"--json\"");
+}
+
 }  // namespace
 }  // namespace udpx

@@ -193,14 +193,15 @@ servers = ["127.0.0.1:123"]
 balanse = "first"
 )");
   EXPECT_EQ(errorAt(r, "global.log-level").hint,
-            "did you mean \"log_level\"? valid keys: log_level, max_sessions, metrics");
+            "did you mean \"log_level\"? valid keys: log_level, max_sessions, metrics, resolvers, status");
   EXPECT_EQ(errorAt(r, "global.max_sesions").hint,
-            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions, metrics");
-  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions, metrics");
+            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions, metrics, resolvers, status");
+  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions, metrics, resolvers, status");
   EXPECT_EQ(errorAt(r, "frontend.f.sesion_timeot").hint.substr(0, 34),
             "did you mean \"session_timeout\"? va");
   EXPECT_EQ(errorAt(r, "backend.b.balanse").hint,
-            "did you mean \"balance\"? valid keys: servers, balance, fail_timeout");
+            "did you mean \"balance\"? valid keys: servers, balance, fail_timeout, health, on_all_down, "
+            "resolve_min, resolve_max");
   EXPECT_EQ(r.errors.size(), 5u);
 }
 
@@ -384,7 +385,7 @@ TEST(ConfigLoader, ReportsBadMetricsAddressesWithTheirPosition) {
 TEST(ConfigLoader, SuggestsMetricsForAMisspelledKey) {
   const LoadResult r = load("[global]\nmetric = \"127.0.0.1:9123\"\n" + std::string(kMinimal));
   const ConfigError e = errorAt(r, "global.metric");
-  EXPECT_EQ(e.hint, "did you mean \"metrics\"? valid keys: log_level, max_sessions, metrics");
+  EXPECT_EQ(e.hint, "did you mean \"metrics\"? valid keys: log_level, max_sessions, metrics, resolvers, status");
 }
 
 TEST(ConfigLoader, ReportsMissingBackendListingDefinedOnes) {
@@ -669,6 +670,8 @@ preset = "dns"
 backend = "b"
 [backend.b]
 servers = ["both.example"]
+[backend.b.health]
+type = "none"
 )");
   EXPECT_EQ(formatAll(r.errors),
             std::vector<std::string>{
@@ -886,6 +889,146 @@ TEST(ConfigLoader, DefaultConfigListensOnAnUnprivilegedLoopbackPort) {
   ASSERT_EQ(b->servers.size(), 1u);
   EXPECT_EQ(b->servers[0].literal->toString(), "127.0.0.1:123");
 #endif
+}
+
+
+// ---- health checks, on_all_down, resolution, status ----
+
+TEST(ConfigLoader, HealthDefaultsComeFromTheFrontendsPreset) {
+  const LoadResult r = load(kMinimal);
+  ASSERT_TRUE(r.config.has_value());
+  const BackendConfig& b = r.config->backends[0];
+  EXPECT_EQ(b.health.probe.type, ProbeType::Ntp);
+  EXPECT_EQ(b.health.interval, probeDefaults(ProbeType::Ntp).interval);
+  EXPECT_EQ(b.health.timeout, probeDefaults(ProbeType::Ntp).timeout);
+  EXPECT_EQ(b.health.rise, probeDefaults(ProbeType::Ntp).rise);
+  EXPECT_EQ(b.health.fall, probeDefaults(ProbeType::Ntp).fall);
+  EXPECT_EQ(b.on_all_down, OnAllDown::Forward);
+  EXPECT_EQ(b.resolve_min, seconds{10});
+  EXPECT_EQ(b.resolve_max, seconds{3600});
+  EXPECT_TRUE(r.config->global.resolvers.empty());
+  EXPECT_EQ(r.config->global.status, "");
+}
+
+TEST(ConfigLoader, ReadsHealthTableAndBackendHealthKeys) {
+  const LoadResult r = load(R"([global]
+resolvers = ["127.0.0.1:5353", "[::1]"]
+status = "/run/udpx.sock"
+[frontend.f]
+listen = ["127.0.0.1:5300"]
+preset = "dns"
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1"]
+on_all_down = "drop"
+resolve_min = "200ms"
+resolve_max = "5m"
+[backend.b.health]
+interval = "200ms"
+timeout = "100ms"
+rise = 1
+fall = 5
+query = "example.test"
+)");
+  ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
+  const Config& c = *r.config;
+  ASSERT_EQ(c.global.resolvers.size(), 2u);
+  EXPECT_EQ(c.global.resolvers[0].toString(), "127.0.0.1:5353");
+  EXPECT_EQ(c.global.resolvers[1].toString(), "[::1]:53");
+  EXPECT_EQ(c.global.status, "/run/udpx.sock");
+  const BackendConfig& b = c.backends[0];
+  EXPECT_EQ(b.on_all_down, OnAllDown::Drop);
+  EXPECT_EQ(b.resolve_min, milliseconds{200});
+  EXPECT_EQ(b.resolve_max, seconds{300});
+  EXPECT_EQ(b.health.probe.type, ProbeType::Dns);
+  EXPECT_EQ(b.health.probe.query, "example.test");
+  EXPECT_EQ(b.health.interval, milliseconds{200});
+  EXPECT_EQ(b.health.timeout, milliseconds{100});
+  EXPECT_EQ(b.health.rise, 1u);
+  EXPECT_EQ(b.health.fall, 5u);
+}
+
+TEST(ConfigLoader, RawProbeReadsHexPayloads) {
+  const LoadResult r = load(R"([frontend.f]
+listen = ["127.0.0.1:9000"]
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1:9001"]
+[backend.b.health]
+type = "raw"
+send = "70 69 6e 67"
+expect = "706f6e67"
+)");
+  ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
+  const ProbeSpec& p = r.config->backends[0].health.probe;
+  EXPECT_EQ(p.type, ProbeType::Raw);
+  EXPECT_EQ(p.send, (std::vector<std::uint8_t>{'p', 'i', 'n', 'g'}));
+  EXPECT_EQ(p.expect, (std::vector<std::uint8_t>{'p', 'o', 'n', 'g'}));
+}
+
+TEST(ConfigLoader, FrontendsImplyingDifferentProbesNeedAnExplicitType) {
+  constexpr std::string_view kShared = R"([frontend.t]
+listen = ["127.0.0.1:1123"]
+preset = "ntp"
+backend = "b"
+[frontend.d]
+listen = ["127.0.0.1:1153"]
+preset = "dns"
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1:9000"]
+)";
+  const LoadResult r = load(kShared);
+  const ConfigError e = errorAt(r, "backend.b.health");
+  EXPECT_EQ(e.pos.line, 9u);
+  EXPECT_NE(e.message.find("t (ntp: ntp), d (dns: dns)"), std::string::npos) << e.format();
+  EXPECT_NE(e.hint.find("type ="), std::string::npos);
+  EXPECT_FALSE(r.config.has_value());
+
+  const LoadResult fixed = load(std::string(kShared) + "[backend.b.health]\ntype = \"none\"\n");
+  ASSERT_TRUE(fixed.config.has_value()) << ::testing::PrintToString(formatAll(fixed.errors));
+  EXPECT_EQ(fixed.config->backends[0].health.probe.type, ProbeType::None);
+}
+
+TEST(ConfigLoader, ReportsInconsistentHealthKeysWithPositions) {
+  const LoadResult r = load(R"([frontend.f]
+listen = ["127.0.0.1:1123"]
+preset = "ntp"
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1:9000"]
+resolve_min = "2h"
+resolve_max = "1h"
+on_all_down = "panic"
+[backend.b.health]
+interval = "1s"
+timeout = "2s"
+rise = 0
+query = "example.org"
+send = "00"
+typo = 1
+)");
+  EXPECT_FALSE(r.config.has_value());
+  EXPECT_EQ(errorAt(r, "backend.b.resolve_min").pos.line, 7u);
+  EXPECT_EQ(errorAt(r, "backend.b.on_all_down").pos.line, 9u);
+  const ConfigError timeout = errorAt(r, "backend.b.health.timeout");
+  EXPECT_EQ(timeout.pos.line, 12u);
+  EXPECT_EQ(timeout.pos.col, 11u);
+  EXPECT_EQ(errorAt(r, "backend.b.health.rise").pos.line, 13u);
+  EXPECT_NE(errorAt(r, "backend.b.health.query").message.find("only used by dns probes"), std::string::npos);
+  EXPECT_EQ(errorAt(r, "backend.b.health.send").pos.line, 15u);
+  EXPECT_EQ(errorAt(r, "backend.b.health.typo").pos.line, 16u);
+}
+
+TEST(ConfigLoader, ReportsBadResolversAndStatus) {
+  const LoadResult r = load(std::string(R"([global]
+resolvers = ["dns.example.org", "127.0.0.1:99999"]
+status = "relative.sock"
+)") + std::string(kMinimal));
+  EXPECT_FALSE(r.config.has_value());
+  EXPECT_NE(errorAt(r, "global.resolvers[0]").hint.find("cannot itself be a host name"), std::string::npos);
+  EXPECT_EQ(errorAt(r, "global.resolvers[1]").pos.line, 2u);
+  EXPECT_EQ(errorAt(r, "global.status").pos.line, 3u);
 }
 
 }  // namespace

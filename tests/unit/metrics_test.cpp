@@ -22,9 +22,16 @@ using std::chrono::milliseconds;
 class MetricsCollectorTest : public ::testing::Test {
  protected:
   MetricsCollectorTest() {
-    std::vector<Server> servers;
-    for (const char* a : {"127.0.0.1:123", "[::1]:123"}) servers.emplace_back(*SockAddr::parse(a), a);
-    backends_.push_back(std::make_unique<Backend>("up", Balance::RoundRobin, milliseconds(10000), std::move(servers)));
+    BackendConfig bc;
+    bc.name = "up";
+    bc.fail_timeout = milliseconds(10000);
+    for (const char* a : {"127.0.0.1:123", "[::1]:123"}) {
+      ServerConfig sc;
+      sc.text = a;
+      sc.literal = *SockAddr::parse(a);
+      bc.servers.push_back(sc);
+    }
+    backends_.push_back(std::make_unique<Backend>(bc, nullptr, nullptr));
     FrontendConfig fc;
     fc.name = "lan";
     fc.backend = "up";
@@ -129,12 +136,14 @@ TEST_F(MetricsCollectorTest, ExportsServerTrafficAndHealth) {
             (std::vector<std::string>{"udpx_server_replied_packets_total" + l1 + " 38"}));
 }
 
-TEST_F(MetricsCollectorTest, RefusingServerIsDownUntilFailTimeoutPasses) {
+TEST_F(MetricsCollectorTest, RefusingServerIsDownUntilTriedAgain) {
   Server& a = backends_[0]->servers()[0];
   backends_[0]->markRefused(a, t0_);
   const std::string l1 = "{backend=\"up\",server=\"127.0.0.1:123\"}";
   EXPECT_EQ(lines("udpx_server_up" + l1, t0_ + milliseconds(9999)),
             (std::vector<std::string>{"udpx_server_up" + l1 + " 0"}));
+  // Without probes, the fail_timeout timer tries it again (Backend::retry).
+  backends_[0]->retry(a, t0_ + milliseconds(10000));
   EXPECT_EQ(lines("udpx_server_up" + l1, t0_ + milliseconds(10000)),
             (std::vector<std::string>{"udpx_server_up" + l1 + " 1"}));
   EXPECT_EQ(lines("udpx_server_refused_total" + l1), (std::vector<std::string>{"udpx_server_refused_total" + l1 + " 1"}));

@@ -1,0 +1,77 @@
+// Health probes: what each protocol sends to ask a server "are you well?", how it judges the
+// answer (healthy, unhealthy with a reason and a hint, or not an answer at all), and the
+// preset defaults of the checks. Packet formats stay in src/protocols/.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocols/protocol.h"
+
+namespace udpx {
+
+// None: no active probe; the server is judged by passive signals only (ICMP port unreachable
+// and unanswered requests on real traffic). syslog never answers, so it is always None.
+enum class ProbeType : std::uint8_t { None, Ntp, Dns, Raw };
+
+std::string_view probeTypeName(ProbeType t) noexcept;
+std::optional<ProbeType> probeTypeFromName(std::string_view name) noexcept;  // "syslog" = None
+
+// The probe a frontend's preset implies (ntp -> ntp, dns -> dns, syslog and raw -> none).
+ProbeType defaultProbeType(Preset p) noexcept;
+
+struct ProbeDefaults {
+  std::chrono::milliseconds interval;  // between probes
+  std::chrono::milliseconds timeout;   // for one reply
+  std::uint32_t rise;                  // consecutive successes to come back up
+  std::uint32_t fall;                  // consecutive failures to go down
+};
+const ProbeDefaults& probeDefaults(ProbeType t) noexcept;
+
+struct ProbeSpec {
+  ProbeType type = ProbeType::None;
+  std::string query = ".";            // dns: the name asked; "." asks for the root NS, others A
+  std::vector<std::uint8_t> send;     // raw: the probe's payload (empty: no active probe)
+  std::vector<std::uint8_t> expect;   // raw: a healthy reply starts with these bytes (empty: any reply)
+};
+
+// Largest probe buildProbe writes (a DNS query for a 253-character name fits with room).
+inline constexpr std::size_t kMaxProbeLen = 512;
+
+enum class ProbeVerdict : std::uint8_t {
+  Ignore,     // not an answer to this probe (another origin timestamp or ID): keep waiting
+  Healthy,
+  Unhealthy,  // counts toward `fall`
+  Refuses,    // the server says it refuses this host (NTP KoD DENY/RSTR): down at once
+  SlowDown,   // the server asks to be asked less often (NTP KoD RATE): alive, probe slower
+};
+
+// reason and hint are static text: judging never allocates.
+struct ProbeJudgement {
+  ProbeVerdict verdict = ProbeVerdict::Ignore;
+  std::string_view reason;  // "the server is not synchronised (leap indicator 3)"
+  std::string_view hint;    // how to fix it
+};
+
+// True if the spec sends anything (None and raw without `send` do not).
+bool probeIsActive(const ProbeSpec& spec) noexcept;
+
+// Writes one probe into `out` (at least kMaxProbeLen bytes), using `random` for its identity
+// (NTP transmit timestamp, DNS ID). Returns its length (0: nothing to send); `token`
+// identifies it for judgeProbeReply.
+std::size_t buildProbe(const ProbeSpec& spec, std::uint64_t random, std::span<std::uint8_t> out,
+                       Token& token) noexcept;
+
+// Judges a datagram received on the probe's connected socket.
+ProbeJudgement judgeProbeReply(const ProbeSpec& spec, std::span<const std::uint8_t> reply, Token token) noexcept;
+
+// "0a1b 2c" -> bytes; spaces and colons between byte pairs are allowed. nullopt: not hex.
+std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text);
+
+}  // namespace udpx
