@@ -29,7 +29,8 @@ constexpr milliseconds kMaxDuration = std::chrono::hours{24 * 365};
 constexpr std::size_t kMaxSuggestDistance = 2;
 
 constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "backend"};
-constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics", "resolvers", "status"};
+constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics", "resolvers", "status",
+                                            "user", "group", "chroot"};
 constexpr std::string_view kFrontendKeys[] = {
     "listen", "preset", "backend", "allow", "session_timeout", "max_sessions", "responses",
     "max_datagram"};
@@ -218,6 +219,7 @@ class Loader {
 
   LoadResult load(std::string_view text) {
     LoadResult result;
+    result.text = std::string(text);
     std::optional<toml::table> root;
 #if TOML_EXCEPTIONS
     try {
@@ -540,6 +542,19 @@ class Loader {
         }
       }
     }
+    readAccountName(table, "user", global.user, global.user_pos);
+    readAccountName(table, "group", global.group, global.group_pos);
+    if (const auto* n = table.get("chroot")) {
+      if (auto dir = readString(*n, "global.chroot")) {
+        if (dir->empty() || dir->front() != '/') {
+          error(posOf(n->source()), "global.chroot", "chroot directory " + quoted(*dir) + " is not an absolute path",
+                "write an absolute path such as \"/var/empty\", or remove the key");
+        } else {
+          global.chroot = *dir;
+          global.chroot_pos = posOf(n->source());
+        }
+      }
+    }
   }
 
   // The HTTP endpoint's address: a literal IP and an explicit TCP port.
@@ -565,6 +580,26 @@ class Loader {
       return std::nullopt;
     }
     return addr;
+  }
+
+  // global.user / global.group: a name as in /etc/passwd or /etc/group (checked at startup).
+  void readAccountName(const toml::table& table, std::string_view key, std::string& out, SourcePos& pos) {
+    const auto* n = table.get(key);
+    if (n == nullptr) return;
+    const std::string path = "global." + std::string(key);
+    auto name = readString(*n, path);
+    if (!name) return;
+    const bool ok = !name->empty() && name->size() <= 32 && std::all_of(name->begin(), name->end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+             c == '.';
+    }) && name->front() != '-';
+    if (!ok) {
+      error(posOf(n->source()), path, quoted(*name) + " is not a valid " + std::string(key) + " name",
+            "write an account name such as \"udpx\" (letters, digits, '_', '-', '.')");
+      return;
+    }
+    out = *name;
+    pos = posOf(n->source());
   }
 
   BackendDraft checkBackend(const NamedTable& nt) {

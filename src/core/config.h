@@ -36,6 +36,12 @@ struct GlobalConfig {
   // from the config file's path, "@NAME" another abstract socket, "/PATH" a socket file
   // (mode 0666), "off" none.
   std::string status;
+  // Privilege separation (src/privsep/): who the binder and the worker run as once the
+  // listening sockets are open, and the worker's optional chroot. Empty: the defaults
+  // (user "udpx" if it exists, else "nobody"; the user's primary group; no chroot).
+  // Whether the user and group exist is checked at startup, not by the loader.
+  std::string user, group, chroot;
+  SourcePos user_pos, group_pos, chroot_pos;
 };
 
 // One upstream server as written: a literal address or a host name, and its port.
@@ -108,6 +114,7 @@ struct ConfigError {
 
 struct LoadResult {
   std::optional<Config> config;           // set only when errors is empty
+  std::string text;                       // the text it was loaded from (the binder hands it to the worker)
   std::vector<ConfigError> errors;        // every error found, in file order
   std::vector<ConfigError> warnings;      // suspicious but valid (an unused backend)
 };

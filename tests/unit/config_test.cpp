@@ -193,10 +193,10 @@ servers = ["127.0.0.1:123"]
 balanse = "first"
 )");
   EXPECT_EQ(errorAt(r, "global.log-level").hint,
-            "did you mean \"log_level\"? valid keys: log_level, max_sessions, metrics, resolvers, status");
+            "did you mean \"log_level\"? valid keys: log_level, max_sessions, metrics, resolvers, status, user, group, chroot");
   EXPECT_EQ(errorAt(r, "global.max_sesions").hint,
-            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions, metrics, resolvers, status");
-  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions, metrics, resolvers, status");
+            "did you mean \"max_sessions\"? valid keys: log_level, max_sessions, metrics, resolvers, status, user, group, chroot");
+  EXPECT_EQ(errorAt(r, "global.verbosity").hint, "valid keys: log_level, max_sessions, metrics, resolvers, status, user, group, chroot");
   EXPECT_EQ(errorAt(r, "frontend.f.sesion_timeot").hint.substr(0, 34),
             "did you mean \"session_timeout\"? va");
   EXPECT_EQ(errorAt(r, "backend.b.balanse").hint,
@@ -385,7 +385,7 @@ TEST(ConfigLoader, ReportsBadMetricsAddressesWithTheirPosition) {
 TEST(ConfigLoader, SuggestsMetricsForAMisspelledKey) {
   const LoadResult r = load("[global]\nmetric = \"127.0.0.1:9123\"\n" + std::string(kMinimal));
   const ConfigError e = errorAt(r, "global.metric");
-  EXPECT_EQ(e.hint, "did you mean \"metrics\"? valid keys: log_level, max_sessions, metrics, resolvers, status");
+  EXPECT_EQ(e.hint, "did you mean \"metrics\"? valid keys: log_level, max_sessions, metrics, resolvers, status, user, group, chroot");
 }
 
 TEST(ConfigLoader, ReportsMissingBackendListingDefinedOnes) {
@@ -1029,6 +1029,57 @@ status = "relative.sock"
   EXPECT_NE(errorAt(r, "global.resolvers[0]").hint.find("cannot itself be a host name"), std::string::npos);
   EXPECT_EQ(errorAt(r, "global.resolvers[1]").pos.line, 2u);
   EXPECT_EQ(errorAt(r, "global.status").pos.line, 3u);
+}
+
+TEST(ConfigLoader, ReadsPrivilegeSeparationKeysWithPositions) {
+  const LoadResult r = load(R"([global]
+user = "udpx"
+group = "nogroup"
+chroot = "/var/empty"
+[frontend.f]
+listen = ["127.0.0.1:1123"]
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1:123"]
+)");
+  ASSERT_TRUE(r.errors.empty()) << ::testing::PrintToString(formatAll(r.errors));
+  const GlobalConfig& g = r.config->global;
+  EXPECT_EQ(g.user, "udpx");
+  EXPECT_EQ(g.group, "nogroup");
+  EXPECT_EQ(g.chroot, "/var/empty");
+  EXPECT_EQ(g.user_pos.line, 2u);
+  EXPECT_EQ(g.user_pos.col, 8u);
+  EXPECT_EQ(g.chroot_pos.line, 4u);
+  EXPECT_NE(r.text.find("chroot = \"/var/empty\""), std::string::npos);
+}
+
+TEST(ConfigLoader, PrivilegeSeparationKeysDefaultToEmpty) {
+  const LoadResult r = load(kMinimal);
+  ASSERT_TRUE(r.config.has_value());
+  EXPECT_EQ(r.config->global.user, "");
+  EXPECT_EQ(r.config->global.group, "");
+  EXPECT_EQ(r.config->global.chroot, "");
+}
+
+TEST(ConfigLoader, RejectsBadUserGroupAndRelativeChroot) {
+  const LoadResult r = load(R"([global]
+user = "root:0"
+group = ""
+chroot = "var/empty"
+[frontend.f]
+listen = ["127.0.0.1:1123"]
+backend = "b"
+[backend.b]
+servers = ["127.0.0.1:123"]
+)");
+  EXPECT_EQ(formatAll(r.errors),
+            (std::vector<std::string>{
+                "t.toml:2:8: global.user: \"root:0\" is not a valid user name (write an account name such as "
+                "\"udpx\" (letters, digits, '_', '-', '.'))",
+                "t.toml:3:9: global.group: \"\" is not a valid group name (write an account name such as "
+                "\"udpx\" (letters, digits, '_', '-', '.'))",
+                "t.toml:4:10: global.chroot: chroot directory \"var/empty\" is not an absolute path (write an "
+                "absolute path such as \"/var/empty\", or remove the key)"}));
 }
 
 }  // namespace
