@@ -22,6 +22,12 @@ std::string tomlArray(const std::vector<std::string>& v) {
   return out + "]";
 }
 
+// A file descriptor number as written on the command line: digits only, 0..INT_MAX.
+std::optional<int> parseFd(const std::string& s) {
+  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoi(s);
+}
+
 }  // namespace
 
 const char* usageText() {
@@ -39,10 +45,14 @@ const char* usageText() {
          "      --timeout DURATION     idle session timeout, e.g. 2s, 250ms (default: the preset's)\n"
          "      --responses N          replies per request, 0 (one-way) or 'unlimited'\n"
          "      --balance MODE         round-robin (default) or first\n"
+         "  --listen-fd FRONTEND=N                 use the inherited, bound UDP socket N for FRONTEND (repeatable;\n"
+         "                                         systemd socket activation via LISTEN_FDS needs no flag)\n"
          "  udpx --help | --version\n"
          "\n"
          "example, replacing `socat UDP4-RECVFROM:123,fork UDP-SENDTO:192.168.1.1:123`:\n"
          "  udpx --preset ntp --listen 192.168.0.1:123 --upstream 192.168.1.1\n"
+         "started as root, udpx binds its ports, then serves from an unprivileged, sandboxed worker\n"
+         "(global.user, global.group, global.chroot)\n"
          "signals: SIGTERM/SIGINT stop, SIGUSR1 writes the status to stderr as one 'stats {json}' line\n";
 }
 
@@ -101,6 +111,22 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
     } else if (a == "--log-level") {
       if (!need(v)) return std::nullopt;
       o.log_level = v;
+    } else if (a == "--listen-fd") {
+      if (!need(v)) return std::nullopt;
+      auto eq = v.find('=');
+      std::optional<int> fd = eq == std::string::npos ? std::nullopt : parseFd(v.substr(eq + 1));
+      if (eq == 0 || !fd) {
+        error = "--listen-fd \"" + v + "\": expected FRONTEND=N, e.g. --listen-fd lan_ntp=3";
+        return std::nullopt;
+      }
+      o.listen_fds.emplace_back(v.substr(0, eq), *fd);
+    } else if (a == "--worker-fd") {
+      if (!need(v)) return std::nullopt;
+      o.worker_fd = parseFd(v);
+      if (!o.worker_fd) {
+        error = "--worker-fd \"" + v + "\": expected a file descriptor number";
+        return std::nullopt;
+      }
     } else if (a == "--preset") {
       if (!need(o.preset)) return std::nullopt;
       o.one_line = true;

@@ -19,6 +19,11 @@ struct CliOptions {
   std::string preset;
   std::vector<std::string> listen, upstream, allow;
   std::optional<std::string> timeout, responses, balance;
+  // --listen-fd FRONTEND=N, repeatable: an inherited, already bound socket for FRONTEND.
+  std::vector<std::pair<std::string, int>> listen_fds;
+  // Hidden --worker-fd N: this process is the worker started by the binder (src/privsep/),
+  // N its end of the socketpair the config and the sockets arrive on.
+  std::optional<int> worker_fd;
 };
 
 // Parses argv. On a usage error returns nullopt with `error` set.

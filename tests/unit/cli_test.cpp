@@ -115,5 +115,31 @@ TEST(CommandLine, StatusTakesConfigSocketAndJson) {
   EXPECT_EQ(err, "unknown argument \"--json\"");
 }
 
+TEST(CommandLine, ListenFdTakesFrontendAndNumber) {
+  std::string err;
+  auto o = parse({"-c", "x.toml", "--listen-fd", "lan_ntp=3", "--listen-fd=dns=4"}, err);
+  ASSERT_TRUE(o) << err;
+  ASSERT_EQ(o->listen_fds.size(), 2u);
+  EXPECT_EQ(o->listen_fds[0], (std::pair<std::string, int>{"lan_ntp", 3}));
+  EXPECT_EQ(o->listen_fds[1], (std::pair<std::string, int>{"dns", 4}));
+}
+
+TEST(CommandLine, RejectsMalformedListenFd) {
+  for (const char* bad : {"3", "=3", "ntp=", "ntp=x", "ntp=-1", "ntp=99999999999"}) {
+    std::string err;
+    EXPECT_FALSE(parse({"--listen-fd", bad}, err)) << bad;
+    EXPECT_NE(err.find("expected FRONTEND=N"), std::string::npos) << err;
+  }
+}
+
+TEST(CommandLine, WorkerFdIsHiddenButParsed) {
+  std::string err;
+  auto o = parse({"--worker-fd", "3"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->worker_fd, 3);
+  EXPECT_FALSE(parse({"--worker-fd", "three"}, err));
+  EXPECT_EQ(std::string(usageText()).find("--worker-fd"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace udpx
