@@ -2,8 +2,10 @@
 #include "core/runtime.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <stdexcept>
 
@@ -152,6 +154,71 @@ void Runtime::bindMetrics(std::vector<std::string>& errors) {
   if (!http_) errors.push_back("metrics endpoint (global.metrics): cannot listen on " + addr.toString() + ": " + why);
 }
 
+bool Runtime::adoptListeners(std::vector<UniqueFd> fds, std::vector<std::string>& errors) {
+  for (UniqueFd& fd : fds) {
+    std::string why;
+    const SockAddr bound = boundUdpAddress(fd.get(), why);
+    if (bound.empty()) {
+      errors.push_back("socket " + std::to_string(fd.get()) + " cannot be used: " + why);
+      continue;
+    }
+    Frontend* owner = nullptr;
+    SockAddr configured;
+    for (auto& fe : frontends_) {
+      for (const SockAddr& a : fe->config().listen) {
+        if (!listenAddressMatches(a, bound)) continue;
+        bool taken = false;
+        for (auto& l : fe->listeners()) taken = taken || l->addr == a;
+        if (taken) continue;
+        owner = fe.get();
+        configured = a;
+      }
+    }
+    if (owner == nullptr) {
+      errors.push_back("socket " + std::to_string(fd.get()) + " is bound to " + bound.toString() +
+                       ", which is not (or no longer) a listen address of any frontend — add it to a frontend's "
+                       "listen list, or stop passing this socket");
+      continue;
+    }
+    owner->listeners().push_back(std::make_unique<Listener>(*owner, configured, std::move(fd)));
+  }
+  for (auto& fe : frontends_) {
+    for (const SockAddr& a : fe->config().listen) {
+      bool have = false;
+      for (auto& l : fe->listeners()) have = have || l->addr == a;
+      if (!have) {
+        errors.push_back("frontend \"" + fe->name() + "\": no socket for listen address " + a.toString() +
+                         " was handed over — pass one (systemd ListenDatagram=, --listen-fd) or let udpx bind it");
+      }
+    }
+  }
+  // The metrics endpoint is opened here, by the worker itself, still privileged (before the
+  // drop), like everything else prepared before the sandbox.
+  bindMetrics(errors);
+  return errors.empty();
+}
+
+void Runtime::stopWhenClosed(UniqueFd fd, std::string who) {
+  peer_fd_ = std::move(fd);
+  peer_name_ = std::move(who);
+  peer_ev_.reset(event_new(base_.get(), peer_fd_.get(), EV_READ | EV_PERSIST, &Runtime::onPeerReadable, this));
+  if (!peer_ev_ || event_add(peer_ev_.get(), nullptr) != 0) throw std::runtime_error("cannot watch the " + peer_name_);
+  event_priority_set(peer_ev_.get(), 0);
+}
+
+void Runtime::onPeerReadable(evutil_socket_t fd, short, void* arg) noexcept {
+  auto* rt = static_cast<Runtime*>(arg);
+  char buf[64];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  // Nothing is ever sent on this socket after the handover: data is as fatal as end of file.
+  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(),
+            n == 0 ? "exited (its socket closed)" : n < 0 ? "socket failed" : "sent an unexpected message");
+  rt->exit_code_ = 1;
+  event_del(rt->peer_ev_.get());
+  event_base_loopexit(rt->base_.get(), nullptr);
+}
+
 void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
   auto* rt = static_cast<Runtime*>(arg);
   switch (sig) {
@@ -174,7 +241,9 @@ void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
   }
 }
 
-int Runtime::run() {
+void Runtime::prepare() {
+  if (prepared_) return;
+  prepared_ = true;
   signal(SIGPIPE, SIG_IGN);
   for (int sig : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) {
     EventPtr ev(evsignal_new(base_.get(), sig, &Runtime::onSignal, this));
@@ -186,7 +255,10 @@ int Runtime::run() {
   for (auto& fe : frontends_) proxy_->attach(*fe);
   const TimePoint now = Clock::now();
   for (auto& be : backends_) be->startProbes(now);
+}
 
+int Runtime::run() {
+  prepare();
   for (auto& fe : frontends_) {
     std::string addrs;
     for (auto& l : fe->listeners()) addrs += (addrs.empty() ? "" : ", ") + l->addr.toString();
@@ -226,7 +298,7 @@ int Runtime::run() {
   LOG_INFO("stopped; final counters follow");
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
-  return 0;
+  return exit_code_;
 }
 
 std::string Runtime::statsJson() const {

@@ -17,10 +17,22 @@
 #include "core/proxy.h"
 #include "core/stats.h"
 #include "core/status_server.h"
+#include "core/unique_fd.h"
 #include "frontends/frontend.h"
 
 namespace udpx {
 
+// Lifecycle, in this order (main.cpp; the worker of src/privsep/ does the same):
+//   Runtime rt(cfg);             builds backends (resolves names) and frontends
+//   rt.bindAll() or              opens the listening sockets itself, or
+//   rt.adoptListeners(fds);      takes over sockets from the binder / systemd / --listen-fd
+//   rt.prepare();                EVERYTHING that needs files, privilege or new listening sockets:
+//                                signals, events, and (added by other parts) metrics/status
+//                                listeners, resolver config, /proc fds kept open
+//   -- privilege drop, chroot, seccomp (privsep::enterSandbox): from here on no file can be
+//      opened, no process started, no privilege used; the seccomp allowlist in
+//      src/privsep/sandbox.cpp must cover every system call run() makes --
+//   rt.run();                    the event loop only
 class Runtime {
  public:
   // Builds backends and frontends, and opens everything the loop needs later (the status
@@ -36,6 +48,20 @@ class Runtime {
   // failure returns false with one line per failed listener:
   // `frontend "x": cannot listen on ADDR: why — hint`.
   bool bindAll(std::vector<std::string>& errors);
+
+  // Takes over sockets opened elsewhere (the binder, systemd socket activation, --listen-fd):
+  // each is matched to a configured listen address by getsockname. Every fd must match one
+  // address and every address must get one fd; otherwise returns false with one line per problem.
+  // Also opens the metrics endpoint (global.metrics) itself, as bindAll does.
+  bool adoptListeners(std::vector<UniqueFd> fds, std::vector<std::string>& errors);
+
+  // Stops the loop (exit code 1) when `fd` is closed at the other end: the worker's end of the
+  // socketpair to the binder, so the worker never outlives it. `who` names the peer in the log.
+  void stopWhenClosed(UniqueFd fd, std::string who);
+
+  // Sets up everything the loop needs before the sandbox closes (see the order above).
+  // Idempotent; run() calls it if nobody did.
+  void prepare();
 
   // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
   int run();
@@ -60,6 +86,7 @@ class Runtime {
   static void onSignal(evutil_socket_t sig, short what, void* arg) noexcept;
   void bindMetrics(std::vector<std::string>& errors);
   void resolveAtStartup();
+  static void onPeerReadable(evutil_socket_t fd, short what, void* arg) noexcept;
 
   Config cfg_;
   EventBasePtr base_;
@@ -77,6 +104,11 @@ class Runtime {
   std::string status_endpoint_;
   std::unique_ptr<StatusServer> status_;
   std::int64_t started_unix_ms_ = 0;
+  UniqueFd peer_fd_;
+  std::string peer_name_;
+  EventPtr peer_ev_;
+  bool prepared_ = false;
+  int exit_code_ = 0;
 };
 
 }  // namespace udpx

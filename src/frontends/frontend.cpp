@@ -20,6 +20,8 @@ void setBuffer(int fd, int force_opt, int opt, int bytes) noexcept {
   }
 }
 
+constexpr int kSocketBuffer = 4 << 20;
+
 std::string hintFor(int err, const SockAddr& addr) {
   switch (err) {
     case EACCES:
@@ -54,14 +56,79 @@ UniqueFd openListenSocket(const SockAddr& addr, std::string& error) {
   } else {
     setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
   }
-  setBuffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, 4 << 20);
-  setBuffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20);
+  setBuffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, kSocketBuffer);
+  setBuffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, kSocketBuffer);
   if (bind(fd.get(), addr.get(), addr.length()) != 0) {
     int e = errno;
     error = std::string(strerror(e)) + hintFor(e, addr);
     return {};
   }
   return fd;
+}
+
+SockAddr boundUdpAddress(int fd, std::string& error) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    error = std::string("not a socket: ") + strerror(errno);
+    return {};
+  }
+  if (type != SOCK_DGRAM) {
+    error = "not a datagram socket (SO_TYPE " + std::to_string(type) + ") — pass UDP sockets only (ListenDatagram=)";
+    return {};
+  }
+  sockaddr_in6 sa{};
+  len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    error = std::string("getsockname failed: ") + strerror(errno);
+    return {};
+  }
+  SockAddr a(reinterpret_cast<const sockaddr*>(&sa), len);
+  if (a.empty()) {
+    error = "not an IPv4 or IPv6 socket";
+    return {};
+  }
+  if (a.port() == 0) {
+    error = "the socket is not bound to a port";
+    return {};
+  }
+  return a;
+}
+
+bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, std::string& warning) {
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    error = std::string("cannot set O_NONBLOCK/FD_CLOEXEC: ") + strerror(errno);
+    return false;
+  }
+  int one = 1;
+  int rc = 0;
+  if (bound.family() == AF_INET6) {
+    rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    int v6only = 0;
+    socklen_t len = sizeof v6only;
+    if (bound.isWildcard() && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && !v6only) {
+      warning = bound.toString() + " is dual-stack: IPv4 clients arrive as ::ffff:a.b.c.d and must be allowed "
+                "as such — set BindIPv6Only=ipv6-only in the .socket unit to keep the families apart";
+    }
+  } else {
+    rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  }
+  if (rc != 0) {
+    error = std::string("cannot enable destination address reporting: ") + strerror(errno);
+    return false;
+  }
+  setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, kSocketBuffer);
+  setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, kSocketBuffer);
+  return true;
+}
+
+bool listenAddressMatches(const SockAddr& configured, const SockAddr& bound) noexcept {
+  if (configured == bound) return true;
+  if (configured.port() != 0) return false;
+  SockAddr c = configured;
+  c.setPort(bound.port());
+  return c == bound;
 }
 
 }  // namespace udpx

@@ -1,0 +1,146 @@
+// Socket activation, --listen-fd, and binding whatever is left.
+// Runs in: the binder, or udpx started without privilege.
+#include "privsep/activation.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "frontends/frontend.h"
+
+namespace udpx::privsep {
+namespace {
+
+constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
+constexpr long kMaxListenFds = 1024;
+
+std::optional<long> number(const char* s) {
+  if (s == nullptr || *s == '\0') return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+std::vector<InheritedSocket> takeSystemdSockets(std::vector<std::string>& errors) {
+  std::vector<InheritedSocket> out;
+  const char* pid_text = std::getenv("LISTEN_PID");
+  const char* fds_text = std::getenv("LISTEN_FDS");
+  const auto pid = number(pid_text);
+  const auto count = number(fds_text);
+  const bool for_us = pid && *pid == static_cast<long>(getpid());
+  if (fds_text != nullptr && for_us) {
+    if (!count || *count > kMaxListenFds) {
+      errors.push_back(std::string("LISTEN_FDS=\"") + fds_text + "\" is not a socket count — start udpx from a systemd "
+                       ".socket unit or systemd-socket-activate, which set it");
+    } else {
+      for (long i = 0; i < *count; ++i) {
+        const int fd = kListenFdsStart + static_cast<int>(i);
+        if (fcntl(fd, F_GETFD) < 0) {
+          errors.push_back("LISTEN_FDS promises socket " + std::to_string(fd) + ", but it is not open");
+          continue;
+        }
+        out.push_back(InheritedSocket{UniqueFd(fd), "LISTEN_FDS socket " + std::to_string(fd), ""});
+      }
+    }
+  }
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  return out;
+}
+
+std::vector<InheritedSocket> takeListenFds(const std::vector<std::pair<std::string, int>>& flags,
+                                           std::vector<std::string>& errors) {
+  std::vector<InheritedSocket> out;
+  for (const auto& [frontend, fd] : flags) {
+    const std::string source = "--listen-fd " + frontend + "=" + std::to_string(fd);
+    if (fd <= STDERR_FILENO) {
+      errors.push_back(source + ": " + std::to_string(fd) + " is stdin, stdout or stderr, not a socket to listen on");
+      continue;
+    }
+    bool twice = false;
+    for (const InheritedSocket& s : out) twice = twice || s.fd.get() == fd;
+    if (twice) {
+      errors.push_back(source + ": descriptor " + std::to_string(fd) + " is given twice");
+      continue;
+    }
+    if (fcntl(fd, F_GETFD) < 0) {
+      errors.push_back(source + ": descriptor " + std::to_string(fd) + " is not open (" + strerror(errno) +
+                       ") — the program starting udpx must pass it, e.g. passfd or systemd-socket-activate");
+      continue;
+    }
+    out.push_back(InheritedSocket{UniqueFd(fd), source, frontend});
+  }
+  return out;
+}
+
+std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSocket> inherited,
+                                    std::vector<std::string>& errors, std::vector<std::string>& notes) {
+  struct Slot {
+    const FrontendConfig* frontend;
+    SockAddr addr;
+    UniqueFd fd;
+    std::string source;
+  };
+  std::vector<Slot> slots;
+  for (const FrontendConfig& f : cfg.frontends) {
+    for (const SockAddr& a : f.listen) slots.push_back(Slot{&f, a, {}, ""});
+  }
+  for (InheritedSocket& s : inherited) {
+    std::string why;
+    const SockAddr bound = boundUdpAddress(s.fd.get(), why);
+    if (bound.empty()) {
+      errors.push_back(s.source + ": " + why);
+      continue;
+    }
+    Slot* match = nullptr;
+    for (Slot& slot : slots) {
+      if (!slot.fd.valid() && listenAddressMatches(slot.addr, bound)) {
+        match = &slot;
+        break;
+      }
+    }
+    if (match == nullptr) {
+      errors.push_back(s.source + " is bound to " + bound.toString() +
+                       ", which is no listen address of any frontend (or is passed twice) — add it to a frontend's "
+                       "listen list, or stop passing it");
+      continue;
+    }
+    if (!s.frontend.empty() && s.frontend != match->frontend->name) {
+      errors.push_back(s.source + " is bound to " + bound.toString() + ", a listen address of frontend \"" +
+                       match->frontend->name + "\", not \"" + s.frontend + "\" — name the right frontend");
+      continue;
+    }
+    std::string warning;
+    if (!prepareInheritedSocket(s.fd.get(), bound, why, warning)) {
+      errors.push_back(s.source + " (" + bound.toString() + "): " + why);
+      continue;
+    }
+    if (!warning.empty()) notes.push_back(s.source + ": " + warning);
+    match->fd = std::move(s.fd);
+    match->source = s.source;
+  }
+  std::vector<UniqueFd> out;
+  for (Slot& slot : slots) {
+    if (!slot.fd.valid()) {
+      std::string why;
+      slot.fd = openListenSocket(slot.addr, why);
+      if (!slot.fd.valid()) {
+        errors.push_back("frontend \"" + slot.frontend->name + "\": cannot listen on " + slot.addr.toString() + ": " +
+                         why);
+        continue;
+      }
+    }
+    out.push_back(std::move(slot.fd));
+  }
+  return out;
+}
+
+}  // namespace udpx::privsep

@@ -1,0 +1,37 @@
+// The binder: the only udpx code that runs with privilege once the sockets are open. It starts
+// the worker (this binary, in worker mode), hands it the config text and the listening sockets,
+// drops to the unprivileged account keeping only CAP_NET_BIND_SERVICE, then only forwards
+// signals and watches the worker. It parses no packets and opens no sockets for the worker:
+// it hands over exactly the sockets of its own parsed config.
+// Runs in: the binder.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/unique_fd.h"
+#include "privsep/drop.h"
+
+namespace udpx::privsep {
+
+struct BinderPlan {
+  std::string config_name;  // for messages
+  std::string config_text;  // exactly what the binder parsed; the worker parses it again
+  std::vector<UniqueFd> listeners;  // one per listen address, in config order
+  Identity identity;
+  bool change_identity = true;   // false when started without root (only CAP_NET_BIND_SERVICE)
+  std::vector<std::string> worker_args;  // extra arguments (--log-level)
+  // Restart a worker that died unexpectedly (bounded). Off with a chroot: an unprivileged
+  // binder cannot start a worker that chroots.
+  bool restart = true;
+};
+
+// Starts the worker, drops privilege, forwards SIGTERM/SIGINT/SIGHUP/SIGUSR1 to it and reports
+// how it ended. Returns the process exit code: 0 after a requested stop, 1 otherwise.
+int runBinder(BinderPlan plan);
+
+// "exited with status 3", "was killed by SIGSEGV (Segmentation fault)", and for SIGSYS the
+// sandbox explanation. Exposed for tests.
+std::string describeWorkerEnd(int wait_status);
+
+}  // namespace udpx::privsep

@@ -1,0 +1,49 @@
+// File descriptor passing over a SOCK_SEQPACKET unix socket, and the one message the binder
+// sends the worker (the config text it parsed plus the listening sockets it opened).
+// Runs in: the binder (send) and the worker (receive).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/unique_fd.h"
+
+namespace udpx::privsep {
+
+// SCM_MAX_FD: the kernel refuses more descriptors in one message.
+constexpr std::size_t kMaxFdsPerMessage = 253;
+// Largest config text handed over; a SEQPACKET message must fit the socket buffer whole.
+constexpr std::size_t kMaxConfigText = 128 * 1024;
+
+// Sends `data` and `fds` as one message. Returns false with `error` set on failure.
+bool sendWithFds(int sock, std::span<const std::uint8_t> data, std::span<const int> fds, std::string& error);
+
+struct Message {
+  std::vector<std::uint8_t> data;
+  std::vector<UniqueFd> fds;  // close-on-exec (MSG_CMSG_CLOEXEC)
+};
+
+// Receives one message of at most `max_bytes` bytes and `max_fds` descriptors. A longer message
+// (MSG_TRUNC), more descriptors (MSG_CTRUNC), or any control message other than SCM_RIGHTS is an
+// error; every descriptor that did arrive is closed then. End of file is an error too.
+std::optional<Message> receiveWithFds(int sock, std::size_t max_bytes, std::size_t max_fds, std::string& error);
+
+// The handover: the config exactly as the binder parsed it, and one socket per listen address.
+struct Handover {
+  std::string config_name;  // the file name, for messages
+  std::string config_text;
+  std::vector<UniqueFd> listeners;
+};
+
+// Binder side. Checks the limits above before sending.
+bool sendHandover(int sock, const std::string& name, const std::string& text, std::span<const int> fds,
+                  std::string& error);
+// Worker side: one message whose header announces exactly the descriptor count and lengths that
+// arrived; anything else is an error.
+std::optional<Handover> receiveHandover(int sock, std::string& error);
+
+}  // namespace udpx::privsep
