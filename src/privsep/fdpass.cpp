@@ -68,8 +68,8 @@ bool sendWithFds(int sock, std::span<const std::uint8_t> data, std::span<const i
 
 std::optional<Message> receiveWithFds(int sock, std::size_t max_bytes, std::size_t max_fds, std::string& error) {
   Message m;
-  // One byte more than allowed: a message of exactly max_bytes is fine, a longer one sets MSG_TRUNC.
-  m.data.resize(max_bytes + 1);
+  // A message longer than the buffer sets MSG_TRUNC (SEQPACKET keeps message boundaries).
+  m.data.resize(max_bytes);
   iovec iov{m.data.data(), m.data.size()};
   const std::size_t space = CMSG_SPACE((max_fds == 0 ? 1 : max_fds) * sizeof(int));
   auto control = std::make_unique<std::uint8_t[]>(space);
