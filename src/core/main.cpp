@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     if (!errors.empty()) return reportStartErrors(errors, "listener problem");
 
     if (!privileged) {
-      LOG_DEBUG("started without privilege: no binder; sandboxing this process");
+      LOG_DEBUG("started without privilege: one process (no binder), sandboxed like a worker");
       return serve(cfg, std::move(listeners), UniqueFd(), nullptr);
     }
     privsep::BinderPlan plan;
