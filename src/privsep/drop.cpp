@@ -89,7 +89,12 @@ void setCapabilities(int keep) {
     cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
     cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET);
   }
-  if (cap_set_proc(caps) != 0) {
+  // Already so (udpx started without privilege): no capset, which a service manager's system
+  // call filter may forbid.
+  cap_t current = cap_get_proc();
+  const bool same = current != nullptr && cap_compare(current, caps) == 0;
+  if (current != nullptr) cap_free(current);
+  if (!same && cap_set_proc(caps) != 0) {
     const int e = errno;
     cap_free(caps);
     fatal(keep >= 0 ? "keeping only CAP_NET_BIND_SERVICE (capset)" : "clearing every capability (capset)", e);
