@@ -48,4 +48,8 @@ void dropEverything(const Identity& id, bool change_identity);
 // set is reduced to it), no_new_privs, not dumpable. Verifies the result.
 void dropKeepingBindService(const Identity& id, bool change_identity);
 
+// AddressSanitizer builds only: make the process dumpable again, so the leak checker's tracer
+// may attach to it at exit. Never called in a normal build.
+void allowLeakCheck();
+
 }  // namespace udpx::privsep

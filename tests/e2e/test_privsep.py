@@ -23,6 +23,14 @@ from udpxtest import (Udpx, UdpxTestCase, free_port, frontend_stats, main, parse
                       tool, udpx_binary, wait_until)
 
 CAP_NET_BIND_SERVICE = 1 << 10
+
+
+def sanitizer_build():
+    """An AddressSanitizer build skips seccomp (its leak check at exit needs clone, ptrace, /proc).
+    Decided from the binary itself, not from what udpx logs, so a normal build can never pass
+    the seccomp checks by skipping them."""
+    with open(udpx_binary(), "rb") as f:
+        return b"libasan.so" in f.read()
 NOBODY = pwd.getpwnam("nobody")
 NOGROUP = grp.getgrgid(NOBODY.pw_gid)
 
@@ -111,7 +119,7 @@ class PrivsepTestCase(UdpxTestCase):
         for field in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
             self.assertEqual(int(status[field], 16), 0, f"{field}: {status[field]}")
         self.assertEqual(status["NoNewPrivs"], "1")
-        self.assertEqual(status["Seccomp"], "2")
+        self.assertEqual(status["Seccomp"], "0" if sanitizer_build() else "2")
 
 
 class BinderAndWorker(PrivsepTestCase):
@@ -178,6 +186,8 @@ class BinderAndWorker(PrivsepTestCase):
         return {int(line.split()[column]) for line in lines if len(line.split()) > column}
 
     def test_ForbiddenSystemCallKillsWorkerAndBinderSaysWhy(self):
+        if sanitizer_build():
+            self.skipTest("AddressSanitizer build: no seccomp sandbox (the normal build runs this test)")
         self.upstream = self.start_upstream("echo")
         port = free_port()
         config = self.write_file("udpx.toml", self.echo_config([f"127.0.0.1:{port}"], self.upstream, user="nobody"))
@@ -235,7 +245,10 @@ class BinderAndWorker(PrivsepTestCase):
     def test_WorkerChrootsIntoRootOwnedDirectory(self):
         root = self.path("empty")
         os.mkdir(root, 0o755)
-        udpx = self.start_privileged(chroot=root)
+        # LeakSanitizer's exit-time check needs /proc, which a chroot does not have: off for this
+        # one test in the AddressSanitizer build (every other test runs the same worker code).
+        env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"} if sanitizer_build() else {}
+        udpx = self.start_privileged(env_extra=env, chroot=root)
         worker = self.worker_of(udpx)
 
         self.assertEqual(os.readlink(f"/proc/{worker}/root"), root)
