@@ -78,9 +78,10 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
   rt.prepare();
 
   if (drop_to != nullptr && !cfg.global.chroot.empty()) privsep::enterChroot(cfg.global.chroot);
-  // A worker restarted by the (already unprivileged) binder starts as the target user: its
-  // ids are right and there is nothing to change.
-  const bool change = drop_to != nullptr && (privsep::canChangeIdentity() || getuid() == drop_to->uid);
+  // A worker restarted by the (already unprivileged) binder starts as the target user, and one
+  // started by a binder that only had CAP_NET_BIND_SERVICE keeps that binder's user: only a
+  // worker that can switch does.
+  const bool change = drop_to != nullptr && privsep::canChangeIdentity();
   privsep::dropEverything(drop_to != nullptr ? *drop_to : privsep::Identity{}, change);
   // NOTE: the parent-death signal is cleared by every credential change: arm it afterwards.
   if (binder.valid() || drop_to != nullptr) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -164,6 +165,13 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (opt->mode == CliOptions::Mode::Check) {
+      // The accounts are checked too: a missing user would only show at startup otherwise.
+      if (!loaded.config->global.user.empty() || !loaded.config->global.group.empty()) {
+        if (!privsep::resolveIdentity(*loaded.config, error)) {
+          std::fprintf(stderr, "%s\n", error.c_str());
+          return 1;
+        }
+      }
       std::printf("configuration OK\n");
       return 0;
     }
@@ -178,25 +186,30 @@ int main(int argc, char** argv) {
 
     const bool privileged = privsep::canBindPrivilegedPorts();
     const bool can_switch = privsep::canChangeIdentity();
-    std::optional<privsep::Identity> id;
-    if (privileged || !cfg.global.user.empty() || !cfg.global.group.empty()) {
-      id = privsep::resolveIdentity(cfg, error);
-      if (!id) return reportStartErrors({error}, "account problem");
-    }
-    if (!can_switch) {
-      // Started without root: udpx keeps its own user and can neither switch nor chroot.
+    privsep::Identity id;
+    if (can_switch) {
+      auto resolved = privsep::resolveIdentity(cfg, error);
+      if (!resolved) return reportStartErrors({error}, "account problem");
+      id = *resolved;
+    } else {
+      // Started without root (perhaps with CAP_NET_BIND_SERVICE alone): udpx keeps its own user
+      // and group, and cannot chroot.
       if (!cfg.global.chroot.empty()) {
         return reportStartErrors({"global.chroot is set, but only root can chroot — start udpx as root, or remove "
                                   "global.chroot"},
                                  "privilege problem");
       }
-      if (id && (id->uid != getuid() || id->gid != getgid())) {
-        return reportStartErrors({"udpx runs as uid " + std::to_string(getuid()) + " without the privilege to become " +
-                                  id->user + ":" + id->group + " (global.user/global.group) — start it as root, or "
-                                  "remove those keys"},
-                                 "privilege problem");
+      id = privsep::currentIdentity();
+      if (!cfg.global.user.empty() || !cfg.global.group.empty()) {
+        auto wanted = privsep::resolveIdentity(cfg, error);
+        if (!wanted) return reportStartErrors({error}, "account problem");
+        if (wanted->uid != id.uid || wanted->gid != id.gid) {
+          return reportStartErrors({"udpx runs as " + id.user + ":" + id.group + " without the privilege to become " +
+                                    wanted->user + ":" + wanted->group + " (global.user, global.group) — start it as "
+                                    "root, or remove those keys"},
+                                   "privilege problem");
+        }
       }
-      if (id) id->user = id->group = "";
     }
     if (!cfg.global.chroot.empty()) {
       std::string why;
@@ -215,11 +228,7 @@ int main(int argc, char** argv) {
     plan.config_name = loaded.config->file;
     plan.config_text = loaded.text;
     plan.listeners = std::move(listeners);
-    if (id) plan.identity = *id;
-    if (!can_switch) {
-      plan.identity.uid = getuid();
-      plan.identity.gid = getgid();
-    }
+    plan.identity = id;
     plan.change_identity = can_switch;
     if (opt->log_level) plan.worker_args = {"--log-level", *opt->log_level};
     plan.restart = cfg.global.chroot.empty();

@@ -186,6 +186,22 @@ std::optional<Identity> resolveIdentity(const Config& cfg, std::string& error) {
   return id;
 }
 
+Identity currentIdentity() {
+  Identity id;
+  id.uid = getuid();
+  id.gid = getgid();
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* pwp = nullptr;
+  group gr{};
+  group* grp = nullptr;
+  id.user = getpwuid_r(id.uid, &pw, buf.data(), buf.size(), &pwp) == 0 && pwp != nullptr ? pw.pw_name
+                                                                                          : std::to_string(id.uid);
+  id.group = getgrgid_r(id.gid, &gr, buf.data(), buf.size(), &grp) == 0 && grp != nullptr ? gr.gr_name
+                                                                                          : std::to_string(id.gid);
+  return id;
+}
+
 bool canBindPrivilegedPorts() { return geteuid() == 0 || hasEffective(CAP_NET_BIND_SERVICE); }
 
 bool canChangeIdentity() {

@@ -24,6 +24,9 @@ struct Identity {
 // user's primary group). A missing account, or one that is root, is an error naming the key.
 std::optional<Identity> resolveIdentity(const Config& cfg, std::string& error);
 
+// The account this process runs as now (names from the user and group databases, else numbers).
+Identity currentIdentity();
+
 // True if this process may bind ports below 1024 (root, or CAP_NET_BIND_SERVICE effective).
 bool canBindPrivilegedPorts();
 // True if this process can change its user (root, or CAP_SETUID and CAP_SETGID effective).

@@ -237,10 +237,16 @@ class BinderAndWorker(PrivsepTestCase):
         upstream = self.start_upstream("echo")
         config = self.write_file("bad.toml", self.echo_config([f"127.0.0.1:{free_port()}"], upstream,
                                                               user="udpx-no-such-user"))
+        expected = (f"{config}:3:8: global.user: user \"udpx-no-such-user\" does not exist (create it: useradd "
+                    "--system --no-create-home --shell /usr/sbin/nologin udpx-no-such-user")
         code, out = self.run_udpx(["-c", config])
         self.assertEqual(code, 1, out)
-        self.assertIn(f"{config}:3:8: global.user: user \"udpx-no-such-user\" does not exist (create it: useradd "
-                      "--system --no-create-home --shell /usr/sbin/nologin udpx-no-such-user", out)
+        self.assertIn(expected, out)
+        # `udpx check` finds it too.
+        code, out = self.run_udpx(["check", "-c", config])
+        self.assertEqual(code, 1, out)
+        self.assertIn(expected, out)
+        self.assertNotIn("configuration OK", out)
 
     def test_WorkerChrootsIntoRootOwnedDirectory(self):
         root = self.path("empty")
@@ -290,6 +296,45 @@ class Unprivileged(PrivsepTestCase):
         self.assertSandboxedUnprivileged(proc_status(udpx.pid), NOBODY.pw_uid, NOBODY.pw_gid)
         self.assertEchoes(("127.0.0.1", port))
         self.assertEqual(frontend_stats(udpx.stats(), "f")["replied"], 1)
+
+    def test_BindServiceCapabilityAloneMakesABinderThatKeepsItsUser(self):
+        # Started as nobody with CAP_NET_BIND_SERVICE (ambient, as systemd's AmbientCapabilities=
+        # gives it): binder + worker, neither changes user; only the binder keeps the capability.
+        upstream = self.start_upstream("echo")
+        address = random_loopback()
+        config = self.write_file("udpx.toml", self.echo_config([f"{address}:123"], upstream))
+        os.chmod(config, 0o644)
+        argv = (self.as_nobody()[:-1] + ["--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", "--"]
+                + [udpx_binary(), "-c", config])
+        argv.remove("--inh-caps=-all")
+        udpx = self.spawn(argv)
+        udpx.wait_ready()
+
+        worker = self.worker_of(udpx)
+        self.assertSandboxedUnprivileged(proc_status(worker), NOBODY.pw_uid, NOBODY.pw_gid)
+        binder = proc_status(udpx.pid)
+        self.assertEqual(binder["Uid"].split(), [str(NOBODY.pw_uid)] * 4)
+        self.assertEqual(int(binder["CapEff"], 16), CAP_NET_BIND_SERVICE)
+        self.assertEqual(int(binder["CapAmb"], 16), 0)
+        self.assertEqual(int(binder["CapInh"], 16), 0)
+        self.assertEchoes((address, 123))
+
+    def test_OrdinaryUserCannotSwitchToAnotherUser(self):
+        upstream = self.start_upstream("echo")
+        config = self.write_file("udpx.toml", self.echo_config([f"127.0.0.1:{free_port()}"], upstream, user="root"))
+        os.chmod(config, 0o644)
+        done = subprocess.run(self.as_nobody() + [udpx_binary(), "-c", config], capture_output=True, timeout=30)
+        out = done.stdout.decode() + done.stderr.decode()
+        self.assertEqual(done.returncode, 1, out)
+        self.assertIn('global.user: user "root" is root, so nothing would be given up', out)
+        config = self.write_file("udpx2.toml", self.echo_config([f"127.0.0.1:{free_port()}"], upstream,
+                                                                user="daemon"))
+        os.chmod(config, 0o644)
+        done = subprocess.run(self.as_nobody() + [udpx_binary(), "-c", config], capture_output=True, timeout=30)
+        out = done.stdout.decode() + done.stderr.decode()
+        self.assertEqual(done.returncode, 1, out)
+        self.assertIn(f"udpx runs as nobody:{NOGROUP.gr_name} without the privilege to become daemon:daemon "
+                      "(global.user, global.group)", out)
 
     def test_OrdinaryUserCannotListenOnPort123ByItself(self):
         upstream = self.start_upstream("echo")
