@@ -96,8 +96,9 @@ bool startWorker(const BinderPlan& plan, int exe, Worker& w) {
   for (const UniqueFd& l : plan.listeners) fds.push_back(l.get());
   std::string error;
   if (!sendHandover(mine.get(), plan.config_name, plan.config_text, fds, error)) {
-    // The worker gets end of file instead and exits; its end is reported as usual.
+    // Closing our end gives the worker end of file instead; its exit is reported as usual.
     LOG_ERROR("binder: cannot hand the sockets to the worker: %s", error.c_str());
+    mine.reset();
   }
   w.pid = pid;
   w.sock = std::move(mine);
@@ -128,6 +129,11 @@ int runBinder(BinderPlan plan) {
   sigaddset(&handled, SIGCHLD);
   if (sigprocmask(SIG_BLOCK, &handled, nullptr) != 0) {
     LOG_ERROR("binder: sigprocmask: %s", strerror(errno));
+    return 1;
+  }
+  std::string error;
+  if (!handoverFits(plan.config_text.size(), plan.listeners.size(), error)) {
+    LOG_ERROR("binder: %s", error.c_str());
     return 1;
   }
   // The worker is this very binary, reached through a descriptor so a replaced file on disk (an

@@ -125,18 +125,23 @@ std::optional<Message> receiveWithFds(int sock, std::size_t max_bytes, std::size
   return m;
 }
 
-bool sendHandover(int sock, const std::string& name, const std::string& text, std::span<const int> fds,
-                  std::string& error) {
-  if (text.size() > kMaxConfigText) {
-    error = "the configuration is " + std::to_string(text.size()) + " bytes; at most " +
+bool handoverFits(std::size_t text_bytes, std::size_t fd_count, std::string& error) {
+  if (text_bytes > kMaxConfigText) {
+    error = "the configuration is " + std::to_string(text_bytes) + " bytes; at most " +
             std::to_string(kMaxConfigText) + " can be handed to the worker — shorten it";
     return false;
   }
-  if (fds.size() > kMaxFdsPerMessage) {
-    error = std::to_string(fds.size()) + " listen addresses; at most " + std::to_string(kMaxFdsPerMessage) +
+  if (fd_count > kMaxFdsPerMessage) {
+    error = std::to_string(fd_count) + " listen addresses; at most " + std::to_string(kMaxFdsPerMessage) +
             " sockets can be handed to the worker — use wildcard addresses (0.0.0.0:PORT, [::]:PORT)";
     return false;
   }
+  return true;
+}
+
+bool sendHandover(int sock, const std::string& name, const std::string& text, std::span<const int> fds,
+                  std::string& error) {
+  if (!handoverFits(text.size(), fds.size(), error)) return false;
   const std::string n = name.substr(0, kMaxName);
   Header h{kMagic, kVersion, static_cast<std::uint32_t>(fds.size()), static_cast<std::uint32_t>(n.size()),
            static_cast<std::uint32_t>(text.size())};

@@ -39,6 +39,8 @@ struct Handover {
   std::vector<UniqueFd> listeners;
 };
 
+// Whether a handover of this size can be sent; `error` says why not and what to change.
+bool handoverFits(std::size_t text_bytes, std::size_t fd_count, std::string& error);
 // Binder side. Checks the limits above before sending.
 bool sendHandover(int sock, const std::string& name, const std::string& text, std::span<const int> fds,
                   std::string& error);

@@ -248,6 +248,16 @@ class BinderAndWorker(PrivsepTestCase):
         self.assertIn(expected, out)
         self.assertNotIn("configuration OK", out)
 
+    def test_ConfigTooLargeToHandOverIsRefusedBeforeTheWorkerStarts(self):
+        upstream = self.start_upstream("echo")
+        text = self.echo_config([f"127.0.0.1:{free_port()}"], upstream) + ("# padding\n" * 14000)
+        config = self.write_file("big.toml", text)
+        code, out = self.run_udpx(["-c", config])
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"binder: the configuration is {len(text)} bytes; at most 131072 can be handed to the worker "
+                      "— shorten it", out)
+        self.assertNotIn("worker started", out)
+
     def test_WorkerChrootsIntoRootOwnedDirectory(self):
         root = self.path("empty")
         os.mkdir(root, 0o755)
