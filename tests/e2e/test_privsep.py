@@ -169,15 +169,28 @@ class BinderAndWorker(PrivsepTestCase):
         others = {fd: target for fd, target in links.items() if fd > 2}
         sockets = {fd: int(t[len("socket:["):-1]) for fd, t in others.items() if t.startswith("socket:[")}
         udp = self.socket_inodes(worker, "udp") | self.socket_inodes(worker, "udp6")
-        unix = self.socket_inodes(worker, "unix")
+        unix = self.unix_sockets(worker)
         listeners = [fd for fd, inode in sockets.items() if inode in udp]
-        binder_link = [fd for fd, inode in sockets.items() if inode in unix]
         self.assertEqual(len(listeners), 1, f"one listening UDP socket: {others}")
-        self.assertEqual(binder_link, [3], f"fd 3 is the socketpair to the binder: {others}")
-        self.assertEqual(len(sockets), 2, f"no other socket: {others}")
+        # fd 3: the socketpair to the binder (no name); the status socket `udpx status` reads,
+        # in the abstract namespace, named after the config file.
+        status_name = "@udpx:" + os.path.realpath(self.path("udpx.toml"))
+        named = {fd: unix[inode] for fd, inode in sockets.items() if inode in unix}
+        self.assertEqual([fd for fd, name in named.items() if name == ""], [3], f"unix sockets: {named}")
+        self.assertEqual(len([fd for fd, name in named.items() if name == status_name]), 1, f"unix sockets: {named}")
+        self.assertEqual(len(sockets), 3, f"no other socket: {others}")
         kinds = sorted(re.sub(r"\[\d+\]$", "", t) for fd, t in others.items() if fd not in sockets)
         # libevent: the epoll instance and its signal pipe (both ends). No file, no directory.
         self.assertEqual(kinds, ["anon_inode:[eventpoll]", "pipe:", "pipe:"], others)
+
+    def unix_sockets(self, pid):
+        """{inode: path} of the unix sockets in /proc/PID/net/unix ("" when unnamed)."""
+        out = {}
+        with open(f"/proc/{pid}/net/unix") as f:
+            for line in f.read().splitlines()[1:]:
+                parts = line.split()
+                out[int(parts[6])] = parts[7] if len(parts) > 7 else ""
+        return out
 
     def socket_inodes(self, pid, table):
         with open(f"/proc/{pid}/net/{table}") as f:
