@@ -26,12 +26,15 @@ namespace {
   std::_Exit(1);
 }
 
-// System calls allowed without conditions, grouped by who needs them. Found by running every
-// end-to-end test with udpx under `strace -D -f -ff` and listing what each sandboxed process
-// called after seccomp(): epoll_ctl epoll_wait recvmmsg sendmmsg recvfrom sendto socket connect
-// close read write rt_sigaction rt_sigreturn getpid brk munmap exit_group; then reading the
-// code paths tests cannot reach (malloc growth, abort, restarted calls). Anything else kills the
-// process; the binder reports it as SIGSYS.
+// System calls allowed without conditions, grouped by who needs them. Found by running the
+// end-to-end tests with udpx under `strace -D -f -ff` and listing what each sandboxed process
+// called after seccomp(). The proxy alone: epoll_ctl epoll_wait recvmmsg sendmmsg recvfrom
+// sendto socket connect close read write rt_sigaction rt_sigreturn getpid brk munmap
+// exit_group. With metrics, status socket, health probes and evdns (merged since): also
+// accept4 ioctl(FIONREAD) readv writev shutdown getrandom getdents64 pread64 lseek getrusage
+// prlimit64 futex. The rest covers paths tests cannot reach (malloc growth, abort, restarted
+// calls, vDSO fallbacks) or is named in its group. Anything else kills the process; the binder
+// reports it as SIGSYS.
 constexpr std::string_view kAllowed[] = {
     // libevent's loop (epoll backend) and its signal handling (a pipe its handler writes to).
     "epoll_wait", "epoll_pwait", "epoll_ctl", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall",
