@@ -271,7 +271,47 @@ class Socat(Peer):
         return port
 
 
-PEERS = {"direct": Direct, "udpx": Udpx, "nginx": Nginx, "socat": Socat}
+class UdpxBase(Udpx):
+    """Another udpx binary ($UDPX_BASE_BIN), to compare a data-path change in the same run."""
+    name = "udpx-base"
+
+    def start(self, upstream, sc):
+        saved = self.ctx.udpx
+        self.ctx.udpx = os.environ["UDPX_BASE_BIN"]
+        try:
+            return super().start(upstream, sc)
+        finally:
+            self.ctx.udpx = saved
+
+
+PEERS = {"direct": Direct, "udpx": Udpx, "udpx-base": UdpxBase, "nginx": Nginx, "socat": Socat}
+
+SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write",
+            "epoll_wait", "epoll_pwait", "epoll_ctl", "socket", "connect", "close", "ioctl",
+            "getsockopt", "setsockopt", "gettimeofday", "clock_gettime"]
+
+
+def start_syscall_count(pids, seconds, tmp):
+    """perf stat on the syscall tracepoints of these processes for `seconds` (exact counts, far
+    less overhead than strace)."""
+    events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{n}" for n in SYSCALLS]
+    out = os.path.join(tmp, "perf-syscalls.csv")
+    p = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events), "-p",
+                          ",".join(str(x) for x in pids), "--", "sleep", str(seconds)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p, out
+
+
+def finish_syscall_count(p, out):
+    p.wait(60)
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) > 2 and parts[0].isdigit():
+                name = parts[2].split(":")[-1].replace("sys_enter_", "").replace("sys_enter", "total")
+                counts[name] = int(parts[0])
+    return counts
 
 
 # ---- scenarios --------------------------------------------------------------------------------
@@ -333,6 +373,9 @@ class Bench:
             time.sleep(sc.get("warmup", 0))
             cpu0 = cpu_ns(root) if root else 0
             t0 = time.monotonic()
+            perf = None
+            if root and sc.get("rate") and self.args.syscalls and peer.name != "socat":
+                perf = start_syscall_count(descendants(root), sc["duration"], self.tmp)
             peak_rss = rss0
             peak_procs = 1
             cpu1 = None
@@ -353,6 +396,9 @@ class Bench:
                 cpu1, t1 = (cpu_ns(root) if root else 0), time.monotonic()
             lg.stop()
             res = json.loads(lg.stdout().strip().splitlines()[-1])
+            if perf:
+                served = res["pps"] * sc["duration"]
+                res["syscalls_per_req"] = {k: v / served for k, v in finish_syscall_count(*perf).items() if v}
             if root:
                 hwm = tree_kb(root, "VmHWM")
                 res["peak_rss_kb"] = max(peak_rss, hwm if peak_procs <= 2 else 0)
@@ -414,6 +460,8 @@ def main():
     ap.add_argument("--proxy-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--json", help="also write every run's raw results here")
+    ap.add_argument("--no-syscalls", dest="syscalls", action="store_false",
+                    help="skip counting system calls (perf stat) in the open-loop runs")
     args = ap.parse_args()
     build = os.environ.get("UDPX_BUILD", os.path.join(REPO, "build"))
     args.udpx = os.environ.get("UDPX_BIN", os.path.join(build, "udpx"))
@@ -424,6 +472,7 @@ def main():
     if args.smoke:
         args.reps, args.duration, args.warmup, args.timeout = 1, 1.5, 0.0, 5.0
         args.peers = "direct,udpx"
+        args.syscalls = False
         args.scenarios = "2-throughput,4-ntp"
 
     bench = Bench(args)
@@ -516,6 +565,19 @@ def main():
                 b = one["base"]
                 lines.append(f"| {name} | 0 (just started) | | | {b['rss'] / 1024:.2f} MiB (peak {b['hwm'] / 1024:.2f}) "
                              f"| {b['anon'] / 1024:.2f} MiB | |")
+    sys_rows = []
+    for key in wanted:
+        for pc in peers:
+            runs = [r for r in bench.results.get((key, pc.name), []) if "syscalls_per_req" in r]
+            if not runs:
+                continue
+            names = sorted({n for r in runs for n in r["syscalls_per_req"]},
+                           key=lambda n: (n != "total", n))
+            cells = ", ".join(f"{n} {median([r['syscalls_per_req'].get(n, 0) for r in runs]):.3f}" for n in names)
+            sys_rows.append(f"| {key} | {pc.name} | {cells} |")
+    if sys_rows:
+        lines += ["", "| scenario | proxy | system calls per request (perf stat, syscall tracepoints) |",
+                  "|---|---|---|"] + sys_rows
     # Ratios the targets are about.
     def med(key, peer, field):
         return median([r.get(field) for r in bench.results.get((key, peer), [])])
