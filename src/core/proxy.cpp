@@ -70,6 +70,8 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
     h.msg_name = &rx_names_[i];
     h.msg_control = rx_control_[i].bytes;
     tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
+    up_msgs_[i].msg_hdr.msg_iov = &up_iov_[i];
+    up_msgs_[i].msg_hdr.msg_iovlen = 1;
   }
   flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
   expiry_ev_.reset(evtimer_new(base_, &Proxy::onExpiryTimer, this));
@@ -237,11 +239,19 @@ void Proxy::onUpstreamReadable(evutil_socket_t, short, void* arg) noexcept {
 void Proxy::receiveReply(Session& s) noexcept {
   Frontend& fe = *s.frontend;
   if (tx_count_ == kBatch) flushReplies();
-  ReplySlot& slot = tx_slots_[tx_count_];
-  std::uint8_t* buf = tx_data_.get() + tx_count_ * slot_size_;
   const std::uint32_t limit = fe.config().max_datagram;
-  // MSG_TRUNC makes recv return the real length, so an oversized reply is recognised.
-  ssize_t n = recv(s.fd, buf, limit, MSG_DONTWAIT | MSG_TRUNC);
+  // One receive call per readable socket, straight into the free reply slots: several replies
+  // queued on one session (a client with requests in flight) cost one system call. A session
+  // with a reply budget reads no more than the budget, as one recv at a time would.
+  std::size_t want = kBatch - tx_count_;
+  if (s.replies_left != kUnlimitedResponses) want = std::clamp<std::size_t>(s.replies_left, 1, want);
+  const std::size_t base = tx_count_;
+  for (std::size_t k = 0; k < want; ++k) {
+    up_iov_[k].iov_base = tx_data_.get() + (base + k) * slot_size_;
+    up_iov_[k].iov_len = limit;
+  }
+  // MSG_TRUNC makes each length the real one, so an oversized reply is recognised.
+  int n = recvmmsg(s.fd, up_msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT | MSG_TRUNC, nullptr);
   if (n < 0) {
     if (errno == ECONNREFUSED) {
       s.server->backend->markRefused(*s.server, Clock::now());
@@ -250,32 +260,52 @@ void Proxy::receiveReply(Session& s) noexcept {
     return;
   }
   const TimePoint now = Clock::now();
-  const auto len = static_cast<std::uint32_t>(n);
+  bool staged = false;
+  for (int k = 0; k < n; ++k) {
+    switch (stageReply(s, base + static_cast<std::size_t>(k), up_msgs_[static_cast<std::size_t>(k)].msg_len)) {
+      case Staged::Dropped: break;
+      case Staged::Queued: staged = true; break;
+      case Staged::SessionEnded:
+        // The budget was used up by the last datagram asked for; nothing can follow it.
+        for (int rest = k + 1; rest < n; ++rest) fe.stats.drop(Drop::ReplyUnexpected);
+        return;
+    }
+  }
+  if (staged) table_.touch(s, now);
+}
+
+Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t len) noexcept {
+  Frontend& fe = *s.frontend;
+  const std::uint32_t limit = fe.config().max_datagram;
+  std::uint8_t* buf = tx_data_.get() + buffer * slot_size_;
   if (len > limit) {
     fe.stats.drop(Drop::ReplyTooLarge);
-    return;
+    return Staged::Dropped;
   }
   if (s.replies_left == 0) {
     fe.stats.drop(Drop::ReplyUnexpected);
-    return;
+    return Staged::Dropped;
   }
   Token token = 0;
   const Check c = checkReply(fe.preset(), std::span<const std::uint8_t>(buf, len), token);
   if (c != Check::Ok) {
     fe.stats.drop(replyDrop(c));
-    return;
+    return Staged::Dropped;
   }
   if (usesTokens(fe.preset()) && !s.takePending(token)) {
     fe.stats.drop(Drop::ReplyUnmatched);
-    return;
+    return Staged::Dropped;
   }
   if (repliesBoundedByRequest(fe.preset()) && len > s.max_request_len) {
     fe.stats.drop(Drop::ReplyTooLarge);
-    return;
+    return Staged::Dropped;
   }
   ++s.server->stats.replied;
 
   // Stage the reply: destination = the client, source = the address the client used.
+  // A dropped datagram earlier in the batch leaves a gap: the slot index trails the buffer.
+  if (buffer != tx_count_) std::memcpy(tx_data_.get() + tx_count_ * slot_size_, buf, len);
+  ReplySlot& slot = tx_slots_[tx_count_];
   slot.listener = s.listener;
   slot.frontend = &fe;
   slot.len = len;
@@ -316,10 +346,10 @@ void Proxy::receiveReply(Session& s) noexcept {
     if (s.replies_left == 0) {
       // Budget used up (NTP/DNS: one reply per request): free the socket at once.
       table_.remove(s, SessionEnd::Closed);
-      return;
+      return Staged::SessionEnded;
     }
   }
-  table_.touch(s, now);
+  return Staged::Queued;
 }
 
 void Proxy::onFlush(evutil_socket_t, short, void* arg) noexcept { static_cast<Proxy*>(arg)->flushReplies(); }

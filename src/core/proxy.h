@@ -63,6 +63,9 @@ class Proxy {
   void handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept;
   Session* openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept;
   void receiveReply(Session& s) noexcept;
+  enum class Staged { Dropped, Queued, SessionEnded };
+  // Checks reply datagram `len` bytes long in tx buffer `buffer` and stages it for the flush.
+  Staged stageReply(Session& s, std::size_t buffer, std::uint32_t len) noexcept;
   void flushReplies() noexcept;
   void endSession(Session& s, SessionEnd why) noexcept;
   void armExpiry(TimePoint deadline, TimePoint now) noexcept;
@@ -89,6 +92,9 @@ class Proxy {
   std::size_t tx_count_ = 0;
   std::array<mmsghdr, kBatch> tx_msgs_{};
   std::array<iovec, kBatch> tx_iov_{};
+  // Upstream receive: recvmmsg into the free reply slots of tx_data_.
+  std::array<mmsghdr, kBatch> up_msgs_{};
+  std::array<iovec, kBatch> up_iov_{};
   EventPtr flush_ev_;
   bool flush_pending_ = false;
 
