@@ -71,6 +71,8 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
     h.msg_control = rx_control_[i].bytes;
     tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
     up_msgs_[i].msg_hdr.msg_iov = &up_iov_[i];
+    req_msgs_[i].msg_hdr.msg_iov = &req_iov_[i];
+    req_msgs_[i].msg_hdr.msg_iovlen = 1;
     up_msgs_[i].msg_hdr.msg_iovlen = 1;
   }
   flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
@@ -122,6 +124,7 @@ void Proxy::receiveRequests(Listener& l) noexcept {
   if (n <= 0) return;
   const TimePoint now = Clock::now();
   for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
+  sendRun(now);
 }
 
 void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
@@ -147,6 +150,8 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     return;
   }
   Session* s = table_.find(fe.lane, client);
+  // Another session's run leaves first (and before openSession, which may evict a session).
+  if (s != run_) sendRun(now);
   if (s == nullptr) {
     s = openSession(fe, l, client, now);
     if (s == nullptr) return;  // counted in openSession
@@ -167,19 +172,45 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   // A UDP payload is at most 65507 bytes, so it always fits.
   s->max_request_len = std::max(s->max_request_len, static_cast<std::uint16_t>(len));
 
-  ssize_t sent = send(s->fd, pkt.data(), pkt.size(), 0);
-  if (sent < 0) {
-    fe.stats.drop(Drop::SendError);
-    if (errno == ECONNREFUSED) {
-      // The previous datagram drew an ICMP port unreachable: the server is not listening.
-      s->server->backend->markRefused(*s->server, now);
-      table_.remove(*s, SessionEnd::Closed);
+  // Consecutive requests of one session (a client with several in flight) are sent together.
+  req_iov_[run_len_].iov_base = rx_iov_[i].iov_base;
+  req_iov_[run_len_].iov_len = len;
+  run_ = s;
+  ++run_len_;
+}
+
+void Proxy::sendRun(TimePoint now) noexcept {
+  if (run_len_ == 0) return;
+  Session& s = *run_;
+  Frontend& fe = *s.frontend;
+  std::size_t done = 0;
+  while (done < run_len_) {
+    int n = 0;
+    if (run_len_ - done == 1) {
+      n = send(s.fd, req_iov_[done].iov_base, req_iov_[done].iov_len, 0) < 0 ? -1 : 1;
+    } else {
+      n = sendmmsg(s.fd, &req_msgs_[done], static_cast<unsigned>(run_len_ - done), 0);
     }
-    return;
+    if (n <= 0) {
+      fe.stats.drop(Drop::SendError);
+      ++done;
+      if (errno == ECONNREFUSED) {
+        // The previous datagram drew an ICMP port unreachable: the server is not listening.
+        s.server->backend->markRefused(*s.server, now);
+        table_.remove(s, SessionEnd::Closed);
+        for (; done < run_len_; ++done) fe.stats.drop(Drop::SendError);
+      }
+      continue;
+    }
+    for (std::size_t k = done; k < done + static_cast<std::size_t>(n); ++k) {
+      ++fe.stats.forwarded;
+      fe.stats.forwarded_bytes += req_iov_[k].iov_len;
+      ++s.server->stats.forwarded;
+    }
+    done += static_cast<std::size_t>(n);
   }
-  ++fe.stats.forwarded;
-  fe.stats.forwarded_bytes += len;
-  ++s->server->stats.forwarded;
+  run_ = nullptr;
+  run_len_ = 0;
 }
 
 Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {

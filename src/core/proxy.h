@@ -61,6 +61,8 @@ class Proxy {
 
   void receiveRequests(Listener& l) noexcept;
   void handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept;
+  // Sends the staged run of requests of one session (send, or sendmmsg for several).
+  void sendRun(TimePoint now) noexcept;
   Session* openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept;
   void receiveReply(Session& s) noexcept;
   enum class Staged { Dropped, Queued, SessionEnded };
@@ -85,6 +87,12 @@ class Proxy {
     std::uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
   };
   std::array<ControlBuf, kBatch> rx_control_{};
+
+  // Requests of one receive batch bound for the same session, in a row: one sendmmsg.
+  std::array<mmsghdr, kBatch> req_msgs_{};
+  std::array<iovec, kBatch> req_iov_{};
+  Session* run_ = nullptr;
+  std::size_t run_len_ = 0;
 
   // Replies staged during one loop iteration, sent with one sendmmsg per listener run.
   std::unique_ptr<std::uint8_t[]> tx_data_;
