@@ -374,7 +374,7 @@ class Bench:
             cpu0 = cpu_ns(root) if root else 0
             t0 = time.monotonic()
             perf = None
-            if root and sc.get("rate") and self.args.syscalls and peer.name != "socat":
+            if root and self.args.syscalls and peer.name != "socat":
                 perf = start_syscall_count(descendants(root), sc["duration"], self.tmp)
             peak_rss = rss0
             peak_procs = 1
@@ -461,7 +461,7 @@ def main():
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--json", help="also write every run's raw results here")
     ap.add_argument("--no-syscalls", dest="syscalls", action="store_false",
-                    help="skip counting system calls (perf stat) in the open-loop runs")
+                    help="skip counting system calls (perf stat on the proxy)")
     args = ap.parse_args()
     build = os.environ.get("UDPX_BUILD", os.path.join(REPO, "build"))
     args.udpx = os.environ.get("UDPX_BIN", os.path.join(build, "udpx"))
