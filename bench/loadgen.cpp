@@ -44,7 +44,7 @@ struct Options {
   bool ntp = false;                // NTP-shaped 48-byte requests
   double timeout = 1.0;            // a request unanswered this long is lost
   double idle_hold = -1;           // >= 0: one request per client, then hold the sockets idle
-  std::uint32_t ramp = 256;        // clients started per loop iteration (bounds the first burst)
+  std::uint32_t ramp = 128;        // at most this many clients waiting for their first reply
   double tick_us = 100;            // open loop: send interval granularity
 };
 
@@ -136,6 +136,7 @@ struct Client {
   std::uint64_t next_seq = 0;   // open loop: the next sequence number
   std::uint32_t outstanding = 0;
   bool started = false;
+  bool answered = false;        // its first reply has arrived
 };
 
 class LoadGen {
@@ -218,8 +219,9 @@ class LoadGen {
       if (!sending && (outstandingTotal() == 0 || now >= drain_until || g_stop)) break;
 
       if (sending && !open_loop) {
-        // Start clients a chunk at a time so the first burst stays within socket buffers.
-        for (std::uint32_t k = 0; k < o_.ramp && next_to_start < o_.clients; ++k) startClient(next_to_start++, now);
+        // Start clients while fewer than --ramp of them wait for their first reply, so the first
+        // burst stays within the proxy's socket buffer (nginx's default one holds ~250 datagrams).
+        while (next_to_start < o_.clients && first_pending_ < o_.ramp) startClient(next_to_start++, now);
       }
       if (sending && open_loop) {
         const double elapsed = static_cast<double>(now - start) / 1e9;
@@ -234,7 +236,7 @@ class LoadGen {
       }
       timespec wait{0, 0};
       if (open_loop && sending) wait.tv_nsec = static_cast<long>(o_.tick_us * 1000);
-      else wait.tv_nsec = next_to_start < o_.clients && sending ? 0 : 10000000;
+      else wait.tv_nsec = 10000000;  // replies wake it; timeouts are scanned every 50 ms
       int n = epoll_pwait2(ep_, events.data(), static_cast<int>(events.size()), &wait, nullptr);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -315,6 +317,7 @@ class LoadGen {
 
   void startClient(std::uint32_t c, std::uint64_t now) noexcept {
     clients_[c].started = true;
+    ++first_pending_;
     for (std::uint32_t s = 0; s < o_.inflight; ++s) {
       const std::size_t idx = static_cast<std::size_t>(c) * o_.inflight + s;
       slot_seq_[idx] = s;
@@ -426,6 +429,10 @@ class LoadGen {
         }
       }
       ++received_;
+      if (!clients_[c].answered) {
+        clients_[c].answered = true;
+        --first_pending_;
+      }
       if (now >= measure_from_) hist_.add(now - std::min(now, sent_at));
     }
     if (count > 0) flush(c, count);
@@ -436,6 +443,7 @@ class LoadGen {
   std::vector<Client> clients_;
   std::vector<std::uint64_t> slot_seq_, slot_sent_;
   std::uint64_t outstanding_ = 0;
+  std::uint32_t first_pending_ = 0;  // clients started, still waiting for their first reply
   std::uint64_t sent_ = 0, sent_total_ = 0, received_ = 0, late_ = 0, bad_ = 0, lost_ = 0, send_errors_ = 0;
   std::uint64_t measure_from_ = 0, measured_end_ = 0;
   Histogram hist_;
