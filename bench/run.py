@@ -302,6 +302,17 @@ def start_syscall_count(pids, seconds, tmp):
     return p, out
 
 
+def parse_strace(path):
+    """System call counts from the summary `strace -c` writes ("total" included)."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            t = line.split()
+            if len(t) >= 5 and t[0][0].isdigit() and t[3].isdigit():
+                counts[t[-1]] = int(t[3])
+    return counts
+
+
 def finish_syscall_count(p, out):
     p.wait(60)
     counts = {}
@@ -327,6 +338,13 @@ def scenarios(args):
                       warmup=w, ntp=True),
         "cpu-64": dict(title="open loop 40k req/s, 64 clients", clients=64, rate=args.rate, duration=d,
                        warmup=w, skip=("socat",)),
+        # The same comparison at half the rate: the proxy is nowhere near saturation at either size.
+        "cpu-64-half": dict(title="open loop 20k req/s, 64 clients", clients=64, rate=args.rate / 2,
+                            duration=d, warmup=w, skip=("socat", "nginx")),
+        "cpu-10k-half": dict(title="open loop 20k req/s, 10,000 clients", clients=10000, rate=args.rate / 2,
+                             duration=d, warmup=max(w, 2.0), skip=("socat", "nginx")),
+        "strace-64": dict(title="open loop 10k req/s, 64 clients, under strace -c -f", clients=64,
+                          rate=args.rate / 4, duration=d, warmup=w, strace=True, skip=("socat", "direct")),
         "cpu-10k": dict(title="open loop 40k req/s, 10,000 clients", clients=10000, rate=args.rate, duration=d,
                         warmup=max(w, 2.0), skip=("socat",)),
     }
@@ -373,8 +391,15 @@ class Bench:
             time.sleep(sc.get("warmup", 0))
             cpu0 = cpu_ns(root) if root else 0
             t0 = time.monotonic()
-            perf = None
-            if root and self.args.syscalls and peer.name != "socat":
+            perf = strace = None
+            if root and sc.get("strace"):
+                strace_out = os.path.join(self.tmp, f"strace-{peer.name}.txt")
+                argv = ["strace", "-c", "-f", "-o", strace_out]
+                for p in descendants(root):
+                    argv += ["-p", str(p)]
+                strace = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)
+            elif root and self.args.syscalls and peer.name != "socat":
                 perf = start_syscall_count(descendants(root), sc["duration"], self.tmp)
             peak_rss = rss0
             peak_procs = 1
@@ -389,6 +414,8 @@ class Bench:
                 if cpu1 is None and time.monotonic() - t0 >= sc["duration"]:
                     cpu1 = cpu_ns(root) if root else 0
                     t1 = time.monotonic()
+                    if strace:
+                        strace.send_signal(signal.SIGINT)  # detach, write the summary
             if lg.p.poll() is None:
                 lg.stop()
                 raise RuntimeError(f"{key}/{peer.name}: load generator did not finish")
@@ -396,6 +423,10 @@ class Bench:
                 cpu1, t1 = (cpu_ns(root) if root else 0), time.monotonic()
             lg.stop()
             res = json.loads(lg.stdout().strip().splitlines()[-1])
+            if strace:
+                strace.wait(30)
+                served = res["pps"] * sc["duration"]
+                res["syscalls_per_req"] = {k: v / served for k, v in parse_strace(strace_out).items()}
             if perf:
                 served = res["pps"] * sc["duration"]
                 res["syscalls_per_req"] = {k: v / served for k, v in finish_syscall_count(*perf).items() if v}
@@ -456,7 +487,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=40000)
     ap.add_argument("--peers", default="direct,udpx,nginx,socat")
-    ap.add_argument("--scenarios", default="1-latency,2-throughput,3-sessions,4-ntp,cpu-64,cpu-10k,5-memory")
+    ap.add_argument("--scenarios", default="1-latency,2-throughput,3-sessions,4-ntp,cpu-64,cpu-10k,cpu-64-half,"
+                    "cpu-10k-half,strace-64,5-memory")
     ap.add_argument("--proxy-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--json", help="also write every run's raw results here")
@@ -513,7 +545,9 @@ def main():
             for pc in peers:
                 if pc.name == "direct":
                     continue
-                counts = [1, 1000] if pc.name == "socat" else [1, 1000, 10000]
+                if pc.name == "socat":
+                    continue  # a process per datagram, gone after -T idle seconds: see the peak RSS column
+                counts = [1, 1000, 10000]
                 log(f"[5-memory] {pc.name} {counts} ...")
                 try:
                     mem[pc.name] = bench.memory(pc, counts)
@@ -553,12 +587,13 @@ def main():
     if mem:
         lines.append("")
         lines.append("| proxy | idle sessions | answered | processes | RSS | user-space (RssAnon) | "
-                     "RssAnon per session vs 1 session |")
+                     "RssAnon per answered session vs 1 session |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|")
         for name, by_n in mem.items():
             one = by_n.get(1)
             for n, m in by_n.items():
-                per = (m["anon"] - one["anon"]) * 1024 / (n - 1) if one and n > 1 else None
+                extra = m["answered"] - one["answered"] if one else 0
+                per = (m["anon"] - one["anon"]) * 1024 / extra if one and extra > 0 else None
                 lines.append(f"| {name} | {n:,} | {m['answered']:,} | {m['procs']} | {m['rss'] / 1024:.2f} MiB | "
                              f"{m['anon'] / 1024:.2f} MiB | {fmt(per, '{:.0f} B')} |")
             if one:
@@ -576,7 +611,8 @@ def main():
             cells = ", ".join(f"{n} {median([r['syscalls_per_req'].get(n, 0) for r in runs]):.3f}" for n in names)
             sys_rows.append(f"| {key} | {pc.name} | {cells} |")
     if sys_rows:
-        lines += ["", "| scenario | proxy | system calls per request (perf stat, syscall tracepoints) |",
+        lines += ["", "| scenario | proxy | system calls per request (perf stat on syscall tracepoints; strace -c -f "
+                      "for strace-64) |",
                   "|---|---|---|"] + sys_rows
     # Ratios the targets are about.
     def med(key, peer, field):
@@ -593,9 +629,10 @@ def main():
         if key == "1-latency" and up and np_ and c:
             cp = med(key, "direct", "p50_us")
             ratios.append(f"{key}: added p50 udpx {up - cp:.1f} µs, nginx {np_ - cp:.1f} µs")
-    a, b = med("cpu-10k", "udpx", "cpu_us_per_req"), med("cpu-64", "udpx", "cpu_us_per_req")
-    if a and b:
-        ratios.append(f"udpx CPU per request at 10,000 sessions / at 64 sessions: {a / b:.2f}")
+    for suffix in ("", "-half"):
+        a, b = med("cpu-10k" + suffix, "udpx", "cpu_us_per_req"), med("cpu-64" + suffix, "udpx", "cpu_us_per_req")
+        if a and b:
+            ratios.append(f"udpx CPU per request at 10,000 sessions / at 64 sessions (cpu-*{suffix}): {a / b:.2f}")
     table = "\n".join(lines + [""] + ["- " + r for r in ratios])
     print(table)
     if args.json:
