@@ -340,7 +340,7 @@ def scenarios(args):
                        warmup=w, skip=("socat",)),
         # The same comparison at half the rate: the proxy is nowhere near saturation at either size.
         "cpu-64-half": dict(title="open loop 20k req/s, 64 clients", clients=64, rate=args.rate / 2,
-                            duration=d, warmup=w, skip=("socat", "nginx")),
+                            duration=d, warmup=w, skip=("socat",)),
         "cpu-10k-half": dict(title="open loop 20k req/s, 10,000 clients", clients=10000, rate=args.rate / 2,
                              duration=d, warmup=max(w, 2.0), skip=("socat", "nginx")),
         "strace-64": dict(title="open loop 10k req/s, 64 clients, under strace -c -f", clients=64,
@@ -633,7 +633,13 @@ def main():
         a, b = med("cpu-10k" + suffix, "udpx", "cpu_us_per_req"), med("cpu-64" + suffix, "udpx", "cpu_us_per_req")
         if a and b:
             ratios.append(f"udpx CPU per request at 10,000 sessions / at 64 sessions (cpu-*{suffix}): {a / b:.2f}")
-    table = "\n".join(lines + [""] + ["- " + r for r in ratios])
+    uname = os.uname()
+    versions = subprocess.run(["bash", "-c", "dpkg-query -W -f='${Package} ${Version}, ' nginx socat libevent-2.1-7 "
+                               "2>/dev/null"], capture_output=True, text=True).stdout.rstrip(", ")
+    header = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {uname.sysname} {uname.release}, "
+              f"{os.cpu_count()} CPUs, proxy on CPU {args.proxy_cpu}, load on CPU {args.load_cpu}, "
+              f"{args.reps} reps (medians), {args.duration:g}s measured after {args.warmup:g}s warm-up; {versions}")
+    table = "\n".join([header, ""] + lines + [""] + ["- " + r for r in ratios])
     print(table)
     if args.json:
         with open(args.json, "w") as f:
