@@ -20,7 +20,12 @@ namespace udpx::bench {
 // origin timestamp (24..31) = the request's transmit timestamp (40..47), as a server would.
 //   16..23 sequence number (reference timestamp), 32..35 client index, 36..39 magic,
 //   40..47 send time (transmit timestamp, comes back as the origin timestamp).
+// DNS-shaped request (64 bytes, for the dns preset and dnsdist): a standard query, RD set, for
+// "<40 hex digits>.bench." A IN; the hex label is client (8), sequence (16), send time (16).
+// The responder answers it (QR, RA, no records).
 constexpr std::uint32_t kMagic = 0x55584231;  // "UXB1"
+constexpr std::size_t kDnsLen = 64;
+constexpr std::size_t kDnsLabel = 40;
 constexpr std::size_t kGenericHeader = 24;
 constexpr std::size_t kNtpLen = 48;
 
@@ -48,6 +53,11 @@ inline bool isNtpRequest(const std::uint8_t* p, std::size_t len) noexcept {
   if (len < kNtpLen) return false;
   const unsigned version = (p[0] >> 3) & 7u;
   return (p[0] & 7u) == 3u && version >= 1 && version <= 4;
+}
+
+// True for a DNS standard query with one question (opcode 0, QR clear, QDCOUNT 1).
+inline bool isDnsQuery(const std::uint8_t* p, std::size_t len) noexcept {
+  return len >= 17 && (p[2] & 0xf8) == 0 && p[4] == 0 && p[5] == 1;
 }
 
 // "127.0.0.1:5000" -> sockaddr_in. IPv4 only: the benchmark runs on loopback.

@@ -42,6 +42,7 @@ struct Options {
   std::uint64_t max_requests = 0;  // stop sending after this many (0: no limit)
   std::size_t size = 64;           // payload bytes (generic mode)
   bool ntp = false;                // NTP-shaped 48-byte requests
+  bool dns = false;                // DNS-shaped 64-byte queries
   double timeout = 1.0;            // a request unanswered this long is lost
   double idle_hold = -1;           // >= 0: one request per client, then hold the sockets idle
   std::uint32_t ramp = 128;        // at most this many clients waiting for their first reply
@@ -50,7 +51,7 @@ struct Options {
 
 [[noreturn]] void usage() {
   die("usage: udpx_bench_loadgen --target IP:PORT [--clients N] [--inflight K] [--rate REQ_PER_S]\n"
-      "         [--duration S] [--warmup S] [--max-requests M] [--size BYTES] [--ntp] [--timeout S]\n"
+      "         [--duration S] [--warmup S] [--max-requests M] [--size BYTES] [--ntp|--dns] [--timeout S]\n"
       "         [--idle-hold S] [--ramp N] [--tick-us US]\n"
       "  closed loop (default): K requests in flight per client; open loop: --rate total req/s.\n"
       "  --idle-hold: each client sends one request, prints 'idle-ready', holds its socket S seconds.");
@@ -61,8 +62,8 @@ Options parse(int argc, char** argv) {
   bool have_target = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--ntp") {
-      o.ntp = true;
+    if (a == "--ntp" || a == "--dns") {
+      (a == "--ntp" ? o.ntp : o.dns) = true;
       continue;
     }
     if (i + 1 >= argc) usage();
@@ -85,9 +86,32 @@ Options parse(int argc, char** argv) {
   if (o.inflight > kBatch) die("loadgen: --inflight is at most 64");
   if (o.duration <= 0 || o.duration > 3600 || o.timeout <= 0) usage();
   if (o.size < kGenericHeader || o.size > kMaxSize) die("loadgen: --size must be 24..1472");
+  if (o.ntp && o.dns) usage();
   if (o.ntp) o.size = kNtpLen;
+  if (o.dns) o.size = kDnsLen;
   if (o.idle_hold >= 0) o.inflight = 1;
   return o;
+}
+
+void put16be(std::uint8_t* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+
+// Reads the hex label of a DNS-shaped request back: client, sequence number, send time.
+bool parseDnsLabel(const std::uint8_t* label, std::uint32_t& client, std::uint64_t& seq, std::uint64_t& sent) {
+  char buf[kDnsLabel + 1];
+  std::memcpy(buf, label, kDnsLabel);
+  buf[kDnsLabel] = 0;
+  const auto hex = [&](std::size_t at, std::size_t n) {
+    char part[17] = {};
+    std::memcpy(part, buf + at, n);
+    return std::strtoull(part, nullptr, 16);
+  };
+  client = static_cast<std::uint32_t>(hex(0, 8));
+  seq = hex(8, 16);
+  sent = hex(24, 16);
+  return true;
 }
 
 // Round-trip times: 100 ns buckets up to 10 ms, 10 us buckets up to 1 s, then one overflow.
@@ -283,7 +307,16 @@ class LoadGen {
   // Writes request `seq` of client `c` into tx slot `k`.
   void build(std::size_t k, std::uint32_t c, std::uint64_t seq, std::uint64_t now) noexcept {
     std::uint8_t* p = tx_data_[k];
-    if (o_.ntp) {
+    if (o_.dns) {
+      std::memset(p, 0, kDnsLen);
+      put16be(p, static_cast<std::uint16_t>(seq));  // ID
+      p[2] = 0x01;                                   // RD
+      p[5] = 1;                                      // QDCOUNT
+      p[12] = kDnsLabel;
+      std::snprintf(reinterpret_cast<char*>(p + 13), kDnsLabel + 1, "%08x%016llx%016llx", c,
+                    static_cast<unsigned long long>(seq), static_cast<unsigned long long>(now));
+      std::memcpy(p + 13 + kDnsLabel, "\x05" "bench" "\x00" "\x00\x01" "\x00\x01", 11);  // bench. A IN
+    } else if (o_.ntp) {
       std::memset(p, 0, kNtpLen);
       p[0] = 0x23;  // LI 0, version 4, mode 3 (client)
       put64(p + 16, seq);
@@ -385,7 +418,12 @@ class LoadGen {
       const std::size_t len = rx_msgs_[static_cast<std::size_t>(i)].msg_len;
       std::uint64_t seq = 0, sent_at = 0;
       std::uint32_t client = 0;
-      if (o_.ntp) {
+      if (o_.dns) {
+        if (len < kDnsLen || (p[2] & 0x80) == 0 || p[12] != kDnsLabel || !parseDnsLabel(p + 13, client, seq, sent_at)) {
+          ++bad_;
+          continue;
+        }
+      } else if (o_.ntp) {
         if (len < kNtpLen || (p[0] & 7u) != 4u || get32(p + 36) != kMagic) {
           ++bad_;
           continue;

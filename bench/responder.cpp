@@ -27,7 +27,8 @@ constexpr std::size_t kSlot = 2048;
 
 void usage() {
   die("usage: udpx_bench_responder [--bind 127.0.0.1:0] [--max-seconds 600]\n"
-      "  answers UDP datagrams: NTP client requests with a mode-4 reply, anything else echoed");
+      "  answers UDP datagrams: NTP client requests with a mode-4 reply, DNS queries with an empty\n"
+      "  answer, anything else echoed");
 }
 
 }  // namespace
@@ -90,7 +91,12 @@ int main(int argc, char** argv) {
       std::uint8_t* p = data[i];
       const std::size_t len = msgs[i].msg_len;
       iov[i].iov_len = len;
-      if (isNtpRequest(p, len)) {
+      if (len >= 4 && get32(p) == kMagic) {
+        // the generic payload: echo as it is
+      } else if (isDnsQuery(p, len)) {
+        p[2] = static_cast<std::uint8_t>(p[2] | 0x80);  // QR: a response (no records, NOERROR)
+        p[3] = static_cast<std::uint8_t>(p[3] | 0x80);  // RA
+      } else if (isNtpRequest(p, len)) {
         p[0] = static_cast<std::uint8_t>((p[0] & 0x38) | 4);  // LI 0, same version, mode 4
         p[1] = 1;                                             // stratum 1
         std::memcpy(p + 24, p + 40, 8);                       // origin = request's transmit

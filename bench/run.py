@@ -193,9 +193,9 @@ class Udpx(Peer):
 
     def start(self, upstream, sc):
         port = free_port()
-        preset = "ntp" if sc.get("ntp") else "raw"
+        preset = "ntp" if sc.get("ntp") else "dns" if sc.get("dns") else "raw"
         cfg = os.path.join(self.ctx.tmp, "udpx.toml")
-        extra = '' if preset == "ntp" else 'session_timeout = "60s"\nmax_datagram = 2048\n'
+        extra = '' if preset != "raw" else 'session_timeout = "60s"\nmax_datagram = 2048\n'
         with open(cfg, "w") as f:
             f.write(f'[global]\nlog_level = "info"\nmax_sessions = 20000\n\n'
                     f'[frontend.bench]\nlisten = ["127.0.0.1:{port}"]\npreset = "{preset}"\n'
@@ -225,8 +225,8 @@ class Nginx(Peer):
         # Two connection objects per UDP session (client side + upstream socket): room for 10,000
         # sessions within the 20,000 open files limit (one fd per session: the upstream socket).
         conns = 20480 if sc.get("clients", 1) > 500 or sc.get("big") else 1024
-        responses = "proxy_responses 1;" if sc.get("ntp") else ""
-        timeout = "2s" if sc.get("ntp") else "60s"
+        responses = "proxy_responses 1;" if sc.get("ntp") or sc.get("dns") else ""
+        timeout = "2s" if sc.get("ntp") else "5s" if sc.get("dns") else "60s"
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""daemon off;
@@ -252,6 +252,29 @@ stream {{
                    or self.proc.p.poll() is not None, 15, "nginx listening")
         if self.proc.p.poll() is not None:
             raise RuntimeError("nginx exited:\n" + self.proc.stderr())
+        return port
+
+
+class Dnsdist(Peer):
+    name = "dnsdist"
+
+    def start(self, upstream, sc):
+        if not sc.get("dns"):
+            raise RuntimeError("dnsdist only proxies DNS")
+        port = free_port()
+        conf = os.path.join(self.ctx.tmp, "dnsdist.conf")
+        with open(conf, "w") as f:
+            # No security polling (a DNS lookup to the internet); health checks hit the responder,
+            # which answers them.
+            f.write(f'setLocal("127.0.0.1:{port}")\n'
+                    f'newServer({{address="127.0.0.1:{upstream}", name="up"}})\n'
+                    'setSecurityPollSuffix("")\n')
+        self.proc = Proc("dnsdist", ["dnsdist", "-C", conf, "--supervised", "--disable-syslog"], self.ctx.tmp,
+                         cpu=self.ctx.proxy_cpu)
+        wait_until(lambda: udp_listening(port) or self.proc.p.poll() is not None, 15, "dnsdist listening")
+        if self.proc.p.poll() is not None:
+            raise RuntimeError("dnsdist exited:\n" + self.proc.stderr() + self.proc.stdout())
+        time.sleep(1.5)  # the first health check marks the server up
         return port
 
 
@@ -284,7 +307,8 @@ class UdpxBase(Udpx):
             self.ctx.udpx = saved
 
 
-PEERS = {"direct": Direct, "udpx": Udpx, "udpx-base": UdpxBase, "nginx": Nginx, "socat": Socat}
+PEERS = {"direct": Direct, "udpx": Udpx, "udpx-base": UdpxBase, "nginx": Nginx, "socat": Socat,
+         "dnsdist": Dnsdist}
 
 SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write",
             "epoll_wait", "epoll_pwait", "epoll_ctl", "socket", "connect", "close", "ioctl",
@@ -336,6 +360,8 @@ def scenarios(args):
                            warmup=max(w, 2.0), timeout=3.0, skip=("socat",)),
         "4-ntp": dict(title="NTP 48 B, ntp preset, 64 clients x 1", clients=64, inflight=1, duration=d,
                       warmup=w, ntp=True),
+        "6-dns": dict(title="DNS 64 B, dns preset, 64 clients x 1", clients=64, inflight=1, duration=d,
+                      warmup=w, dns=True, only=("direct", "udpx", "nginx", "dnsdist")),
         "cpu-64": dict(title="open loop 40k req/s, 64 clients", clients=64, rate=args.rate, duration=d,
                        warmup=w, skip=("socat",)),
         # The same comparison at half the rate: the proxy is nowhere near saturation at either size.
@@ -376,6 +402,8 @@ class Bench:
             argv += ["--inflight", str(sc.get("inflight", 1))]
         if sc.get("ntp"):
             argv.append("--ntp")
+        if sc.get("dns"):
+            argv.append("--dns")
         argv += list(extra)
         return Proc("loadgen", argv, self.tmp, cpu=self.load_cpu)
 
@@ -486,8 +514,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=40000)
-    ap.add_argument("--peers", default="direct,udpx,nginx,socat")
-    ap.add_argument("--scenarios", default="1-latency,2-throughput,3-sessions,4-ntp,cpu-64,cpu-10k,cpu-64-half,"
+    ap.add_argument("--peers", default="direct,udpx,nginx,socat,dnsdist")
+    ap.add_argument("--scenarios", default="1-latency,2-throughput,3-sessions,4-ntp,6-dns,cpu-64,cpu-10k,cpu-64-half,"
                     "cpu-10k-half,strace-64,5-memory")
     ap.add_argument("--proxy-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
@@ -521,7 +549,8 @@ def main():
             sc = all_sc[key]
             for rep in range(args.reps):
                 for pc in peers:
-                    if pc.name in sc.get("skip", ()):
+                    if (pc.name in sc.get("skip", ()) or pc.name not in sc.get("only", (pc.name,))
+                            or (pc.name == "dnsdist" and not sc.get("dns"))):
                         continue
                     log(f"[{key}] rep {rep + 1}/{args.reps}: {pc.name} ...")
                     try:
@@ -544,6 +573,8 @@ def main():
         if "5-memory" in wanted:
             for pc in peers:
                 if pc.name == "direct":
+                    continue
+                if pc.name == "dnsdist":
                     continue
                 if pc.name == "socat":
                     continue  # a process per datagram, gone after -T idle seconds: see the peak RSS column
