@@ -295,8 +295,9 @@ class Socat(Peer):
 
 
 class UdpxBase(Udpx):
-    """Another udpx binary ($UDPX_BASE_BIN), to compare a data-path change in the same run."""
-    name = "udpx-base"
+    """Another udpx binary ($UDPX_BASE_BIN), to compare a data-path change in the same run;
+    shown as $UDPX_BASE_LABEL (default udpx-base)."""
+    name = os.environ.get("UDPX_BASE_LABEL", "udpx-base")
 
     def start(self, upstream, sc):
         saved = self.ctx.udpx
@@ -307,7 +308,7 @@ class UdpxBase(Udpx):
             self.ctx.udpx = saved
 
 
-PEERS = {"direct": Direct, "udpx": Udpx, "udpx-base": UdpxBase, "nginx": Nginx, "socat": Socat,
+PEERS = {"direct": Direct, "udpx": Udpx, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase, "nginx": Nginx, "socat": Socat,
          "dnsdist": Dnsdist}
 
 SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write",
