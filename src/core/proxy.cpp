@@ -2,6 +2,7 @@
 #include "core/proxy.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -385,39 +386,79 @@ Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t le
 
 void Proxy::onFlush(evutil_socket_t, short, void* arg) noexcept { static_cast<Proxy*>(arg)->flushReplies(); }
 
+bool Proxy::sameDestination(const ReplySlot& a, const ReplySlot& b) noexcept {
+  return a.listener == b.listener && a.dst_len == b.dst_len && std::memcmp(&a.dst, &b.dst, a.dst_len) == 0 &&
+         a.control_len == b.control_len && std::memcmp(a.control, b.control, a.control_len) == 0;
+}
+
 void Proxy::flushReplies() noexcept {
   flush_pending_ = false;
   std::size_t start = 0;
   while (start < tx_count_) {
     // A run of consecutive replies leaving through the same listener socket: one sendmmsg.
+    // Within it, equal-sized replies in a row to the same client become one message with
+    // UDP_SEGMENT (GSO): the kernel's transmit path runs once for them, the client still
+    // receives separate datagrams.
     Listener* l = tx_slots_[start].listener;
     std::size_t end = start;
+    std::size_t msgs = 0;
     while (end < tx_count_ && tx_slots_[end].listener == l) {
       ReplySlot& slot = tx_slots_[end];
-      msghdr& h = tx_msgs_[end].msg_hdr;
+      std::size_t count = 1;
       tx_iov_[end].iov_len = slot.len;
+      if (gso_ && slot.len <= kGsoMaxSegment) {
+        // At most 64 segments, and together within one UDP datagram's 65507 bytes.
+        while (end + count < tx_count_ && count < kGsoMaxSegments && (count + 1) * slot.len <= 65507 &&
+               tx_slots_[end + count].len == slot.len &&
+               sameDestination(tx_slots_[end + count], slot)) {
+          tx_iov_[end + count].iov_len = slot.len;
+          ++count;
+        }
+      }
+      msghdr& h = tx_msgs_[msgs].msg_hdr;
       h.msg_iov = &tx_iov_[end];
-      h.msg_iovlen = 1;
+      h.msg_iovlen = count;
       h.msg_name = &slot.dst;
       h.msg_namelen = slot.dst_len;
       h.msg_control = slot.control_len ? slot.control : nullptr;
       h.msg_controllen = slot.control_len;
       h.msg_flags = 0;
-      ++end;
+      if (count > 1) {
+        ControlGso& c = tx_gso_control_[msgs];
+        std::memcpy(c.bytes, slot.control, slot.control_len);
+        auto* cm = reinterpret_cast<cmsghdr*>(c.bytes + slot.control_len);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+        const auto segment = static_cast<std::uint16_t>(slot.len);
+        std::memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+        h.msg_control = c.bytes;
+        h.msg_controllen = slot.control_len + CMSG_SPACE(sizeof(std::uint16_t));
+      }
+      msg_first_[msgs] = end;
+      msg_count_[msgs] = count;
+      ++msgs;
+      end += count;
     }
-    std::size_t done = start;
-    while (done < end) {
-      int n = sendmmsg(l->fd.get(), &tx_msgs_[done], static_cast<unsigned>(end - done), MSG_DONTWAIT);
+    std::size_t done = 0;
+    while (done < msgs) {
+      int n = sendmmsg(l->fd.get(), &tx_msgs_[done], static_cast<unsigned>(msgs - done), MSG_DONTWAIT);
       if (n <= 0) {
-        // The first datagram of the rest failed (EAGAIN, EPERM, ...): drop it, try the others.
-        tx_slots_[done].frontend->stats.drop(Drop::ReplySendError);
+        // The first message of the rest failed (EAGAIN, EPERM, ...): drop it, try the others.
+        // A refused GSO message (EIO: e.g. IPsec on the route) turns GSO off for good.
+        if (msg_count_[done] > 1 && (errno == EIO || errno == EINVAL)) gso_ = false;
+        for (std::size_t k = 0; k < msg_count_[done]; ++k) {
+          tx_slots_[msg_first_[done] + k].frontend->stats.drop(Drop::ReplySendError);
+        }
         ++done;
         continue;
       }
-      for (int k = 0; k < n; ++k) {
-        FrontendStats& st = tx_slots_[done + static_cast<std::size_t>(k)].frontend->stats;
-        ++st.replied;
-        st.replied_bytes += tx_slots_[done + static_cast<std::size_t>(k)].len;
+      for (std::size_t m = done; m < done + static_cast<std::size_t>(n); ++m) {
+        for (std::size_t k = 0; k < msg_count_[m]; ++k) {
+          const ReplySlot& slot = tx_slots_[msg_first_[m] + k];
+          ++slot.frontend->stats.replied;
+          slot.frontend->stats.replied_bytes += slot.len;
+        }
       }
       done += static_cast<std::size_t>(n);
     }
