@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-sanitize
 CONFIG     ?= conf/udpx.toml
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps deps-test build build-sanitize run test test-unit test-sanitize clean
+.PHONY: all deps deps-test deps-bench build build-sanitize run test test-unit test-sanitize bench clean
 
 all: build
 
@@ -13,6 +13,9 @@ deps:
 
 deps-test:
 	@tools/install-deps.sh test
+
+deps-bench:
+	@tools/install-deps.sh bench
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -37,6 +40,10 @@ test: deps-test build build-sanitize
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) -LE e2e
+
+# The benchmark (bench/run.sh): direct vs udpx vs nginx vs socat, about 10 minutes; see bench/RESULTS.md.
+bench: deps-bench build
+	bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -2,6 +2,7 @@
 #include "core/proxy.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,13 +71,20 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
     h.msg_name = &rx_names_[i];
     h.msg_control = rx_control_[i].bytes;
     tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
+    up_msgs_[i].msg_hdr.msg_iov = &up_iov_[i];
+    req_msgs_[i].msg_hdr.msg_iov = &req_iov_[i];
+    req_msgs_[i].msg_hdr.msg_iovlen = 1;
+    up_msgs_[i].msg_hdr.msg_iovlen = 1;
   }
   flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
   expiry_ev_.reset(evtimer_new(base_, &Proxy::onExpiryTimer, this));
   if (!flush_ev_ || !expiry_ev_) throw std::runtime_error("cannot create timer events");
   // Replies gathered from many upstream sockets in one loop iteration leave together: the
-  // flush runs at a lower priority than all socket events (see Runtime's priority setup).
-  event_priority_set(flush_ev_.get(), 2);
+  // flush is activated by the first staged reply and so queued behind every socket event the
+  // same epoll_wait reported.
+  // NOTE: the same priority as the sockets (1), not a lower one: libevent runs only the best
+  // non-empty priority per iteration, so a lower-priority flush costs one more epoll_wait.
+  event_priority_set(flush_ev_.get(), 1);
 }
 
 Proxy::~Proxy() { shutdown(); }
@@ -117,6 +125,7 @@ void Proxy::receiveRequests(Listener& l) noexcept {
   if (n <= 0) return;
   const TimePoint now = Clock::now();
   for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
+  sendRun(now);
 }
 
 void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
@@ -142,6 +151,8 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     return;
   }
   Session* s = table_.find(fe.lane, client);
+  // Another session's run leaves first (and before openSession, which may evict a session).
+  if (s != run_) sendRun(now);
   if (s == nullptr) {
     s = openSession(fe, l, client, now);
     if (s == nullptr) return;  // counted in openSession
@@ -162,20 +173,48 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   // A UDP payload is at most 65507 bytes, so it always fits.
   s->max_request_len = std::max(s->max_request_len, static_cast<std::uint16_t>(len));
 
-  ssize_t sent = send(s->fd, pkt.data(), pkt.size(), 0);
-  if (sent < 0) {
-    fe.stats.drop(Drop::SendError);
-    if (errno == ECONNREFUSED) {
-      // The previous datagram drew an ICMP port unreachable: the server is not listening.
-      s->server->backend->markRefused(*s->server, now);
-      table_.remove(*s, SessionEnd::Closed);
+  // Consecutive requests of one session (a client with several in flight) are sent together.
+  req_iov_[run_len_].iov_base = rx_iov_[i].iov_base;
+  req_iov_[run_len_].iov_len = len;
+  run_ = s;
+  ++run_len_;
+}
+
+void Proxy::sendRun(TimePoint now) noexcept {
+  if (run_len_ == 0) return;
+  Session& s = *run_;
+  Frontend& fe = *s.frontend;
+  // Only a frontend that expects replies counts requests as awaiting one (passive health).
+  const bool budgeted = fe.config().responses != 0;
+  std::size_t done = 0;
+  while (done < run_len_) {
+    int n = 0;
+    if (run_len_ - done == 1) {
+      n = send(s.fd, req_iov_[done].iov_base, req_iov_[done].iov_len, 0) < 0 ? -1 : 1;
+    } else {
+      n = sendmmsg(s.fd, &req_msgs_[done], static_cast<unsigned>(run_len_ - done), 0);
     }
-    return;
+    if (n <= 0) {
+      fe.stats.drop(Drop::SendError);
+      ++done;
+      if (errno == ECONNREFUSED) {
+        // The previous datagram drew an ICMP port unreachable: the server is not listening.
+        s.server->backend->markRefused(*s.server, now);
+        table_.remove(s, SessionEnd::Closed);
+        for (; done < run_len_; ++done) fe.stats.drop(Drop::SendError);
+      }
+      continue;
+    }
+    for (std::size_t k = done; k < done + static_cast<std::size_t>(n); ++k) {
+      ++fe.stats.forwarded;
+      fe.stats.forwarded_bytes += req_iov_[k].iov_len;
+      ++s.server->stats.forwarded;
+      if (budgeted && s.awaiting < UINT16_MAX) ++s.awaiting;
+    }
+    done += static_cast<std::size_t>(n);
   }
-  ++fe.stats.forwarded;
-  fe.stats.forwarded_bytes += len;
-  ++s->server->stats.forwarded;
-  if (budget != 0 && s->awaiting < UINT16_MAX) ++s->awaiting;
+  run_ = nullptr;
+  run_len_ = 0;
 }
 
 Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {
@@ -242,11 +281,19 @@ void Proxy::onUpstreamReadable(evutil_socket_t, short, void* arg) noexcept {
 void Proxy::receiveReply(Session& s) noexcept {
   Frontend& fe = *s.frontend;
   if (tx_count_ == kBatch) flushReplies();
-  ReplySlot& slot = tx_slots_[tx_count_];
-  std::uint8_t* buf = tx_data_.get() + tx_count_ * slot_size_;
   const std::uint32_t limit = fe.config().max_datagram;
-  // MSG_TRUNC makes recv return the real length, so an oversized reply is recognised.
-  ssize_t n = recv(s.fd, buf, limit, MSG_DONTWAIT | MSG_TRUNC);
+  // One receive call per readable socket, straight into the free reply slots: several replies
+  // queued on one session (a client with requests in flight) cost one system call. A session
+  // with a reply budget reads no more than the budget, as one recv at a time would.
+  std::size_t want = kBatch - tx_count_;
+  if (s.replies_left != kUnlimitedResponses) want = std::clamp<std::size_t>(s.replies_left, 1, want);
+  const std::size_t base = tx_count_;
+  for (std::size_t k = 0; k < want; ++k) {
+    up_iov_[k].iov_base = tx_data_.get() + (base + k) * slot_size_;
+    up_iov_[k].iov_len = limit;
+  }
+  // MSG_TRUNC makes each length the real one, so an oversized reply is recognised.
+  int n = recvmmsg(s.fd, up_msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT | MSG_TRUNC, nullptr);
   if (n < 0) {
     if (errno == ECONNREFUSED) {
       s.server->backend->markRefused(*s.server, Clock::now());
@@ -255,28 +302,45 @@ void Proxy::receiveReply(Session& s) noexcept {
     return;
   }
   const TimePoint now = Clock::now();
-  const auto len = static_cast<std::uint32_t>(n);
+  bool staged = false;
+  for (int k = 0; k < n; ++k) {
+    switch (stageReply(s, base + static_cast<std::size_t>(k), up_msgs_[static_cast<std::size_t>(k)].msg_len, now)) {
+      case Staged::Dropped: break;
+      case Staged::Queued: staged = true; break;
+      case Staged::SessionEnded:
+        // The budget was used up by the last datagram asked for; nothing can follow it.
+        for (int rest = k + 1; rest < n; ++rest) fe.stats.drop(Drop::ReplyUnexpected);
+        return;
+    }
+  }
+  if (staged) table_.touch(s, now);
+}
+
+Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t len, TimePoint now) noexcept {
+  Frontend& fe = *s.frontend;
+  const std::uint32_t limit = fe.config().max_datagram;
+  std::uint8_t* buf = tx_data_.get() + buffer * slot_size_;
   if (len > limit) {
     fe.stats.drop(Drop::ReplyTooLarge);
-    return;
+    return Staged::Dropped;
   }
   if (s.replies_left == 0) {
     fe.stats.drop(Drop::ReplyUnexpected);
-    return;
+    return Staged::Dropped;
   }
   Token token = 0;
   const Check c = checkReply(fe.preset(), std::span<const std::uint8_t>(buf, len), token);
   if (c != Check::Ok) {
     fe.stats.drop(replyDrop(c));
-    return;
+    return Staged::Dropped;
   }
   if (usesTokens(fe.preset()) && !s.takePending(token)) {
     fe.stats.drop(Drop::ReplyUnmatched);
-    return;
+    return Staged::Dropped;
   }
   if (repliesBoundedByRequest(fe.preset()) && len > s.max_request_len) {
     fe.stats.drop(Drop::ReplyTooLarge);
-    return;
+    return Staged::Dropped;
   }
   ++s.server->stats.replied;
   // Token protocols answer request by request; for the others any reply answers them all.
@@ -288,6 +352,9 @@ void Proxy::receiveReply(Session& s) noexcept {
   s.server->backend->passiveReply(*s.server, now);
 
   // Stage the reply: destination = the client, source = the address the client used.
+  // A dropped datagram earlier in the batch leaves a gap: the slot index trails the buffer.
+  if (buffer != tx_count_) std::memcpy(tx_data_.get() + tx_count_ * slot_size_, buf, len);
+  ReplySlot& slot = tx_slots_[tx_count_];
   slot.listener = s.listener;
   slot.frontend = &fe;
   slot.len = len;
@@ -328,47 +395,87 @@ void Proxy::receiveReply(Session& s) noexcept {
     if (s.replies_left == 0) {
       // Budget used up (NTP/DNS: one reply per request): free the socket at once.
       table_.remove(s, SessionEnd::Closed);
-      return;
+      return Staged::SessionEnded;
     }
   }
-  table_.touch(s, now);
+  return Staged::Queued;
 }
 
 void Proxy::onFlush(evutil_socket_t, short, void* arg) noexcept { static_cast<Proxy*>(arg)->flushReplies(); }
+
+bool Proxy::sameDestination(const ReplySlot& a, const ReplySlot& b) noexcept {
+  return a.listener == b.listener && a.dst_len == b.dst_len && std::memcmp(&a.dst, &b.dst, a.dst_len) == 0 &&
+         a.control_len == b.control_len && std::memcmp(a.control, b.control, a.control_len) == 0;
+}
 
 void Proxy::flushReplies() noexcept {
   flush_pending_ = false;
   std::size_t start = 0;
   while (start < tx_count_) {
     // A run of consecutive replies leaving through the same listener socket: one sendmmsg.
+    // Within it, equal-sized replies in a row to the same client become one message with
+    // UDP_SEGMENT (GSO): the kernel's transmit path runs once for them, the client still
+    // receives separate datagrams.
     Listener* l = tx_slots_[start].listener;
     std::size_t end = start;
+    std::size_t msgs = 0;
     while (end < tx_count_ && tx_slots_[end].listener == l) {
       ReplySlot& slot = tx_slots_[end];
-      msghdr& h = tx_msgs_[end].msg_hdr;
+      std::size_t count = 1;
       tx_iov_[end].iov_len = slot.len;
+      if (gso_ && slot.len <= kGsoMaxSegment) {
+        // At most 64 segments, and together within one UDP datagram's 65507 bytes.
+        while (end + count < tx_count_ && count < kGsoMaxSegments && (count + 1) * slot.len <= 65507 &&
+               tx_slots_[end + count].len == slot.len &&
+               sameDestination(tx_slots_[end + count], slot)) {
+          tx_iov_[end + count].iov_len = slot.len;
+          ++count;
+        }
+      }
+      msghdr& h = tx_msgs_[msgs].msg_hdr;
       h.msg_iov = &tx_iov_[end];
-      h.msg_iovlen = 1;
+      h.msg_iovlen = count;
       h.msg_name = &slot.dst;
       h.msg_namelen = slot.dst_len;
       h.msg_control = slot.control_len ? slot.control : nullptr;
       h.msg_controllen = slot.control_len;
       h.msg_flags = 0;
-      ++end;
+      if (count > 1) {
+        ControlGso& c = tx_gso_control_[msgs];
+        std::memcpy(c.bytes, slot.control, slot.control_len);
+        auto* cm = reinterpret_cast<cmsghdr*>(c.bytes + slot.control_len);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+        const auto segment = static_cast<std::uint16_t>(slot.len);
+        std::memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+        h.msg_control = c.bytes;
+        h.msg_controllen = slot.control_len + CMSG_SPACE(sizeof(std::uint16_t));
+      }
+      msg_first_[msgs] = end;
+      msg_count_[msgs] = count;
+      ++msgs;
+      end += count;
     }
-    std::size_t done = start;
-    while (done < end) {
-      int n = sendmmsg(l->fd.get(), &tx_msgs_[done], static_cast<unsigned>(end - done), MSG_DONTWAIT);
+    std::size_t done = 0;
+    while (done < msgs) {
+      int n = sendmmsg(l->fd.get(), &tx_msgs_[done], static_cast<unsigned>(msgs - done), MSG_DONTWAIT);
       if (n <= 0) {
-        // The first datagram of the rest failed (EAGAIN, EPERM, ...): drop it, try the others.
-        tx_slots_[done].frontend->stats.drop(Drop::ReplySendError);
+        // The first message of the rest failed (EAGAIN, EPERM, ...): drop it, try the others.
+        // A refused GSO message (EIO: e.g. IPsec on the route) turns GSO off for good.
+        if (msg_count_[done] > 1 && (errno == EIO || errno == EINVAL)) gso_ = false;
+        for (std::size_t k = 0; k < msg_count_[done]; ++k) {
+          tx_slots_[msg_first_[done] + k].frontend->stats.drop(Drop::ReplySendError);
+        }
         ++done;
         continue;
       }
-      for (int k = 0; k < n; ++k) {
-        FrontendStats& st = tx_slots_[done + static_cast<std::size_t>(k)].frontend->stats;
-        ++st.replied;
-        st.replied_bytes += tx_slots_[done + static_cast<std::size_t>(k)].len;
+      for (std::size_t m = done; m < done + static_cast<std::size_t>(n); ++m) {
+        for (std::size_t k = 0; k < msg_count_[m]; ++k) {
+          const ReplySlot& slot = tx_slots_[msg_first_[m] + k];
+          ++slot.frontend->stats.replied;
+          slot.frontend->stats.replied_bytes += slot.len;
+        }
       }
       done += static_cast<std::size_t>(n);
     }

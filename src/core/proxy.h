@@ -53,6 +53,8 @@ class Proxy {
     alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
     std::size_t control_len;
   };
+  // Same listener, client and source address: replies that may share one GSO message.
+  static bool sameDestination(const ReplySlot& a, const ReplySlot& b) noexcept;
 
   static void onListenerReadable(evutil_socket_t fd, short what, void* arg) noexcept;
   static void onUpstreamReadable(evutil_socket_t fd, short what, void* arg) noexcept;
@@ -61,8 +63,13 @@ class Proxy {
 
   void receiveRequests(Listener& l) noexcept;
   void handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept;
+  // Sends the staged run of requests of one session (send, or sendmmsg for several).
+  void sendRun(TimePoint now) noexcept;
   Session* openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept;
   void receiveReply(Session& s) noexcept;
+  enum class Staged { Dropped, Queued, SessionEnded };
+  // Checks reply datagram `len` bytes long in tx buffer `buffer` and stages it for the flush.
+  Staged stageReply(Session& s, std::size_t buffer, std::uint32_t len, TimePoint now) noexcept;
   void flushReplies() noexcept;
   void endSession(Session& s, SessionEnd why) noexcept;
   void armExpiry(TimePoint deadline, TimePoint now) noexcept;
@@ -83,12 +90,31 @@ class Proxy {
   };
   std::array<ControlBuf, kBatch> rx_control_{};
 
+  // Requests of one receive batch bound for the same session, in a row: one sendmmsg.
+  std::array<mmsghdr, kBatch> req_msgs_{};
+  std::array<iovec, kBatch> req_iov_{};
+  Session* run_ = nullptr;
+  std::size_t run_len_ = 0;
+
   // Replies staged during one loop iteration, sent with one sendmmsg per listener run.
   std::unique_ptr<std::uint8_t[]> tx_data_;
   std::vector<ReplySlot> tx_slots_;
   std::size_t tx_count_ = 0;
-  std::array<mmsghdr, kBatch> tx_msgs_{};
-  std::array<iovec, kBatch> tx_iov_{};
+  std::array<mmsghdr, kBatch> tx_msgs_{};  // one per message (a message may carry a GSO run)
+  std::array<iovec, kBatch> tx_iov_{};     // one per reply slot
+  std::array<std::size_t, kBatch> msg_first_{}, msg_count_{};  // the slots of each message
+  struct alignas(cmsghdr) ControlGso {
+    std::uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(std::uint16_t))];
+  };
+  std::array<ControlGso, kBatch> tx_gso_control_{};
+  // NOTE: GSO needs each segment to fit the path MTU, unknown here: only small replies (NTP,
+  // most DNS) are coalesced. 64 segments is the kernel's UDP_MAX_SEGMENTS on older kernels.
+  static constexpr std::uint32_t kGsoMaxSegment = 1200;
+  static constexpr std::size_t kGsoMaxSegments = 64;
+  bool gso_ = true;
+  // Upstream receive: recvmmsg into the free reply slots of tx_data_.
+  std::array<mmsghdr, kBatch> up_msgs_{};
+  std::array<iovec, kBatch> up_iov_{};
   EventPtr flush_ev_;
   bool flush_pending_ = false;
 
