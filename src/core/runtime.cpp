@@ -17,26 +17,6 @@
 #include "core/version.h"
 
 namespace udpx {
-namespace {
-
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   started_unix_ms_ = unixMillisNow();
@@ -301,42 +281,6 @@ int Runtime::run() {
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
   return exit_code_;
-}
-
-std::string Runtime::statsJson() const {
-  std::string o = "{\"frontends\": {";
-  bool first = true;
-  for (const auto& fe : frontends_) {
-    const FrontendStats& s = fe->stats;
-    o += (first ? "" : ", ") + jsonString(fe->name()) + ": {";
-    first = false;
-    o += "\"received\": " + std::to_string(s.received) + ", \"received_bytes\": " + std::to_string(s.received_bytes);
-    o += ", \"forwarded\": " + std::to_string(s.forwarded) + ", \"forwarded_bytes\": " + std::to_string(s.forwarded_bytes);
-    o += ", \"replied\": " + std::to_string(s.replied) + ", \"replied_bytes\": " + std::to_string(s.replied_bytes);
-    o += ", \"dropped\": {";
-    for (std::size_t i = 0; i < kDropCount; ++i) {
-      o += (i ? ", " : "") + jsonString(std::string(dropName(static_cast<Drop>(i)))) + ": " + std::to_string(s.dropped[i]);
-    }
-    o += "}, \"sessions\": {\"active\": " + std::to_string(proxy_->sessions().laneSize(fe->lane));
-    o += ", \"created\": " + std::to_string(s.sessions_created) + ", \"expired\": " + std::to_string(s.sessions_expired);
-    o += ", \"evicted\": " + std::to_string(s.sessions_evicted) + ", \"closed\": " + std::to_string(s.sessions_closed) + "}}";
-  }
-  o += "}, \"backends\": {";
-  first = true;
-  for (const auto& be : backends_) {
-    o += (first ? "" : ", ") + jsonString(be->name()) + ": {\"servers\": {";
-    first = false;
-    bool sfirst = true;
-    for (const Server& sv : be->servers()) {
-      o += (sfirst ? "" : ", ") + jsonString(sv.label()) + ": {";
-      sfirst = false;
-      o += "\"sessions\": " + std::to_string(sv.stats.sessions) + ", \"forwarded\": " + std::to_string(sv.stats.forwarded);
-      o += ", \"replied\": " + std::to_string(sv.stats.replied) + ", \"refused\": " + std::to_string(sv.stats.refused);
-      o += std::string(", \"down\": ") + (sv.eligible() ? "false" : "true") + "}";
-    }
-    o += "}}";
-  }
-  return o + "}}";
 }
 
 }  // namespace udpx

@@ -66,14 +66,11 @@ class Runtime {
   // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
   int run();
 
-  // The counters as one JSON object.
-  std::string statsJson() const;
-
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
 
-  // Everything `udpx status` shows, as one self-contained JSON object: the counters of
-  // statsJson() (same keys), plus per frontend, backend and server their state, since when,
+  // Everything `udpx status` shows, as one self-contained JSON object: every counter (per
+  // frontend packets, bytes, drops by reason, sessions; per server traffic), plus per frontend, backend and server their state, since when,
   // probe results and round trips, host-name resolution, and every problem found with a
   // plain sentence and a hint ("ok": false when there is any). Written on SIGUSR1 and at exit
   // as a `stats {json}` line, and served on the status socket.
