@@ -199,8 +199,11 @@ int main(int argc, char** argv) {
                                   "global.chroot"},
                                  "privilege problem");
       }
-      id = privsep::currentIdentity();
+      // Looked up only when needed: the account database (NSS) is not touched by a plain
+      // unprivileged start, which keeps its pages out of the idle process.
+      if (privileged) id = privsep::currentIdentity();
       if (!cfg.global.user.empty() || !cfg.global.group.empty()) {
+        if (!privileged) id = privsep::currentIdentity();
         auto wanted = privsep::resolveIdentity(cfg, error);
         if (!wanted) return reportStartErrors({error}, "account problem");
         if (wanted->uid != id.uid || wanted->gid != id.gid) {
