@@ -112,13 +112,11 @@ int runWorker(int fd) {
     printErrors(loaded, false);
     return 1;
   }
-  const Config& cfg = *loaded.config;
-  std::optional<privsep::Identity> id = privsep::resolveIdentity(cfg, error);
-  if (!id) {
-    LOG_ERROR("%s", error.c_str());
-    return 1;
-  }
-  return serve(cfg, std::move(h->listeners), std::move(sock), &*id);
+  // The binder resolved global.user/global.group; the numbers it sent are used as they are.
+  privsep::Identity id;
+  id.uid = h->uid;
+  id.gid = h->gid;
+  return serve(*loaded.config, std::move(h->listeners), std::move(sock), &id);
 }
 
 }  // namespace

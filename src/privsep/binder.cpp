@@ -95,7 +95,8 @@ bool startWorker(const BinderPlan& plan, int exe, Worker& w) {
   std::vector<int> fds;
   for (const UniqueFd& l : plan.listeners) fds.push_back(l.get());
   std::string error;
-  if (!sendHandover(mine.get(), plan.config_name, plan.config_text, fds, error)) {
+  if (!sendHandover(mine.get(), plan.config_name, plan.config_text, plan.identity.uid, plan.identity.gid, fds,
+                    error)) {
     // Closing our end gives the worker end of file instead; its exit is reported as usual.
     LOG_ERROR("binder: cannot hand the sockets to the worker: %s", error.c_str());
     mine.reset();

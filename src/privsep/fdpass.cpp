@@ -12,7 +12,7 @@ namespace udpx::privsep {
 namespace {
 
 constexpr std::uint32_t kMagic = 0x55445058;  // "UDPX"
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 2: the header carries the uid and gid to drop to
 
 // Fixed-size header in host byte order (both ends are the same binary on the same host).
 struct Header {
@@ -21,6 +21,8 @@ struct Header {
   std::uint32_t fd_count;
   std::uint32_t name_len;
   std::uint32_t text_len;
+  std::uint32_t uid;
+  std::uint32_t gid;
 };
 
 constexpr std::size_t kMaxName = 4096;
@@ -139,12 +141,12 @@ bool handoverFits(std::size_t text_bytes, std::size_t fd_count, std::string& err
   return true;
 }
 
-bool sendHandover(int sock, const std::string& name, const std::string& text, std::span<const int> fds,
-                  std::string& error) {
+bool sendHandover(int sock, const std::string& name, const std::string& text, uid_t uid, gid_t gid,
+                  std::span<const int> fds, std::string& error) {
   if (!handoverFits(text.size(), fds.size(), error)) return false;
   const std::string n = name.substr(0, kMaxName);
   Header h{kMagic, kVersion, static_cast<std::uint32_t>(fds.size()), static_cast<std::uint32_t>(n.size()),
-           static_cast<std::uint32_t>(text.size())};
+           static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(uid), static_cast<std::uint32_t>(gid)};
   std::vector<std::uint8_t> data(sizeof h + n.size() + text.size());
   std::memcpy(data.data(), &h, sizeof h);
   std::memcpy(data.data() + sizeof h, n.data(), n.size());
@@ -180,6 +182,8 @@ std::optional<Handover> receiveHandover(int sock, std::string& error) {
   out.config_name.assign(p, h.name_len);
   out.config_text.assign(p + h.name_len, h.text_len);
   out.listeners = std::move(m->fds);
+  out.uid = static_cast<uid_t>(h.uid);
+  out.gid = static_cast<gid_t>(h.gid);
   return out;
 }
 

@@ -3,6 +3,8 @@
 // Runs in: the binder (send) and the worker (receive).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -32,18 +34,22 @@ struct Message {
 // error; every descriptor that did arrive is closed then. End of file is an error too.
 std::optional<Message> receiveWithFds(int sock, std::size_t max_bytes, std::size_t max_fds, std::string& error);
 
-// The handover: the config exactly as the binder parsed it, and one socket per listen address.
+// The handover: the config exactly as the binder parsed it, one socket per listen address, and
+// the account the binder resolved for the worker to drop to. The worker takes the numbers as
+// they are and never reads the user database: no NSS module is loaded into it.
 struct Handover {
   std::string config_name;  // the file name, for messages
   std::string config_text;
   std::vector<UniqueFd> listeners;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 // Whether a handover of this size can be sent; `error` says why not and what to change.
 bool handoverFits(std::size_t text_bytes, std::size_t fd_count, std::string& error);
 // Binder side. Checks the limits above before sending.
-bool sendHandover(int sock, const std::string& name, const std::string& text, std::span<const int> fds,
-                  std::string& error);
+bool sendHandover(int sock, const std::string& name, const std::string& text, uid_t uid, gid_t gid,
+                  std::span<const int> fds, std::string& error);
 // Worker side: one message whose header announces exactly the descriptor count and lengths that
 // arrived; anything else is an error.
 std::optional<Handover> receiveHandover(int sock, std::string& error);

@@ -69,12 +69,15 @@ class PrivsepTestCase(UdpxTestCase):
             backends={"b": {"servers": [upstream.text]}},
             global_={"log_level": "debug", **global_})
 
-    def start_privileged(self, env_extra=None, listen=None, **global_):
-        """udpx as root (binder + worker) with user nobody, in front of an echo upstream."""
+    def start_privileged(self, env_extra=None, listen=None, user="nobody", **global_):
+        """udpx as root (binder + worker) with user nobody (user=None: udpx's default account), in
+        front of an echo upstream."""
         self.upstream = self.start_upstream("echo")
         self.port = free_port()
         self.listen = listen or [f"127.0.0.1:{self.port}"]
-        config = self.write_file("udpx.toml", self.echo_config(self.listen, self.upstream, user="nobody", **global_))
+        if user is not None:
+            global_["user"] = user
+        config = self.write_file("udpx.toml", self.echo_config(self.listen, self.upstream, **global_))
         env = dict(os.environ, **(env_extra or {}))
         udpx = Udpx("udpx", [udpx_binary(), "-c", config], self.tmp, env=env)
         self.processes.append(udpx)
@@ -182,6 +185,19 @@ class BinderAndWorker(PrivsepTestCase):
         kinds = sorted(re.sub(r"\[\d+\]$", "", t) for fd, t in others.items() if fd not in sockets)
         # libevent: the epoll instance and its signal pipe (both ends). No file, no directory.
         self.assertEqual(kinds, ["anon_inode:[eventpoll]", "pipe:", "pipe:"], others)
+
+    def test_WorkerLoadsNoNameServiceModule(self):
+        # The binder resolves global.user and hands the worker the numbers: the worker never
+        # reads the user database, so no NSS module (libnss_systemd talks to systemd over a
+        # socket) is loaded into the process that parses packets. No global.user: the default
+        # ("udpx" if that account exists, else nobody) makes the binder ask every NSS source.
+        udpx = self.start_privileged(user=None)
+        worker = self.worker_of(udpx)
+        self.assertEchoes(("127.0.0.1", self.port))
+        with open(f"/proc/{worker}/maps") as f:
+            mapped = {line.split()[-1] for line in f if "/" in line}
+        self.assertEqual([m for m in mapped if "libnss_" in m], [], sorted(mapped))
+        self.assertSandboxedUnprivileged(proc_status(worker), NOBODY.pw_uid, NOBODY.pw_gid)
 
     def unix_sockets(self, pid):
         """{inode: path} of the unix sockets in /proc/PID/net/unix ("" when unnamed)."""

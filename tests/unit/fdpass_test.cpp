@@ -96,12 +96,14 @@ TEST(Handover, CarriesConfigTextAndSockets) {
   UniqueFd s1(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), s2(socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   const int fds[] = {s1.get(), s2.get()};
   std::string err;
-  ASSERT_TRUE(sendHandover(p.a.get(), "/etc/udpx.toml", "[global]\nlog_level = \"debug\"\n", fds, err)) << err;
+  ASSERT_TRUE(sendHandover(p.a.get(), "/etc/udpx.toml", "[global]\nlog_level = \"debug\"\n", 65534, 65533, fds, err)) << err;
   auto h = receiveHandover(p.b.get(), err);
   ASSERT_TRUE(h) << err;
   EXPECT_EQ(h->config_name, "/etc/udpx.toml");
   EXPECT_EQ(h->config_text, "[global]\nlog_level = \"debug\"\n");
   EXPECT_EQ(h->listeners.size(), 2u);
+  EXPECT_EQ(h->uid, 65534u);
+  EXPECT_EQ(h->gid, 65533u);
 }
 
 // A header that announces 2 sockets while 1 arrives: the receiver refuses it and closes the one.
@@ -112,7 +114,7 @@ TEST(Handover, RefusesWrongDescriptorCount) {
   std::string err;
   // Build a valid 2-socket handover, then resend its bytes with only one descriptor attached.
   Pair capture;
-  ASSERT_TRUE(sendHandover(capture.a.get(), "n", "t", two, err)) << err;
+  ASSERT_TRUE(sendHandover(capture.a.get(), "n", "t", 1, 1, two, err)) << err;
   auto raw = receiveWithFds(capture.b.get(), 1024, 4, err);
   ASSERT_TRUE(raw) << err;
   const int one[] = {s1.get()};
@@ -127,7 +129,7 @@ TEST(Handover, RefusesLengthMismatchAndWrongMagic) {
   Pair p;
   std::string err;
   Pair capture;
-  ASSERT_TRUE(sendHandover(capture.a.get(), "name", "text", {}, err)) << err;
+  ASSERT_TRUE(sendHandover(capture.a.get(), "name", "text", 1, 1, {}, err)) << err;
   auto raw = receiveWithFds(capture.b.get(), 1024, 4, err);
   ASSERT_TRUE(raw) << err;
   std::vector<std::uint8_t> longer = raw->data;
@@ -145,10 +147,10 @@ TEST(Handover, RefusesLengthMismatchAndWrongMagic) {
 TEST(Handover, RefusesConfigLargerThanTheLimit) {
   Pair p;
   std::string err;
-  EXPECT_FALSE(sendHandover(p.a.get(), "n", std::string(kMaxConfigText + 1, '#'), {}, err));
+  EXPECT_FALSE(sendHandover(p.a.get(), "n", std::string(kMaxConfigText + 1, '#'), 1, 1, {}, err));
   EXPECT_NE(err.find("shorten it"), std::string::npos) << err;
   // The largest allowed config does fit one message.
-  ASSERT_TRUE(sendHandover(p.a.get(), "n", std::string(kMaxConfigText, '#'), {}, err)) << err;
+  ASSERT_TRUE(sendHandover(p.a.get(), "n", std::string(kMaxConfigText, '#'), 1, 1, {}, err)) << err;
   auto h = receiveHandover(p.b.get(), err);
   ASSERT_TRUE(h) << err;
   EXPECT_EQ(h->config_text.size(), kMaxConfigText);
