@@ -189,19 +189,25 @@ class Direct(Peer):
 
 
 class Udpx(Peer):
+    """udpx as the bench runs it: as root, so the binder and the sandboxed worker (two processes)."""
     name = "udpx"
+    prefix = []
 
     def start(self, upstream, sc):
         port = free_port()
         preset = "ntp" if sc.get("ntp") else "dns" if sc.get("dns") else "raw"
-        cfg = os.path.join(self.ctx.tmp, "udpx.toml")
+        # World-readable: the unprivileged variant reads it as nobody.
+        cfg_dir = os.path.join(self.ctx.tmp, "conf")
+        os.makedirs(cfg_dir, mode=0o755, exist_ok=True)
+        os.chmod(self.ctx.tmp, 0o755)
+        cfg = os.path.join(cfg_dir, "udpx.toml")
         extra = '' if preset != "raw" else 'session_timeout = "60s"\nmax_datagram = 2048\n'
         with open(cfg, "w") as f:
             f.write(f'[global]\nlog_level = "info"\nmax_sessions = 20000\n\n'
                     f'[frontend.bench]\nlisten = ["127.0.0.1:{port}"]\npreset = "{preset}"\n'
                     f'backend = "up"\nmax_sessions = 20000\n{extra}\n'
                     f'[backend.up]\nservers = ["127.0.0.1:{upstream}"]\n')
-        self.proc = Proc("udpx", [self.ctx.udpx, "-c", cfg], self.ctx.tmp, cpu=self.ctx.proxy_cpu)
+        self.proc = Proc("udpx", self.prefix + [self.ctx.udpx, "-c", cfg], self.ctx.tmp, cpu=self.ctx.proxy_cpu)
         wait_until(lambda: "ready" in self.proc.stderr() or self.proc.p.poll() is not None, 15, "udpx ready")
         if self.proc.p.poll() is not None:
             raise RuntimeError("udpx exited:\n" + self.proc.stderr())
@@ -308,7 +314,14 @@ class UdpxBase(Udpx):
             self.ctx.udpx = saved
 
 
-PEERS = {"direct": Direct, "udpx": Udpx, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase, "nginx": Nginx, "socat": Socat,
+class UdpxOneProcess(Udpx):
+    """udpx started without privilege (as nobody, on a port above 1024): one sandboxed process,
+    no binder. This is also what socket activation and --listen-fd give."""
+    name = "udpx-1proc"
+    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+PEERS = {"direct": Direct, "udpx": Udpx, "udpx-1proc": UdpxOneProcess, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase, "nginx": Nginx, "socat": Socat,
          "dnsdist": Dnsdist}
 
 SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write",
@@ -484,7 +497,8 @@ class Bench:
                 time.sleep(0.2)
                 root = peer.root()
                 base = {"anon": tree_kb(root, "RssAnon"), "rss": tree_kb(root, "VmRSS"),
-                        "hwm": tree_kb(root, "VmHWM")}
+                        "hwm": tree_kb(root, "VmHWM"),
+                        "hwm_each": [status_kb(p, "VmHWM") for p in descendants(root)]}
                 lg = Proc("loadgen", [self.args.loadgen, "--target", f"127.0.0.1:{target}", "--clients", str(n),
                                       "--idle-hold", "20", "--timeout", "5"], self.tmp, cpu=self.load_cpu)
                 wait_until(lambda: "idle-ready" in lg.stdout() or lg.p.poll() is not None, 60, "idle sessions")
@@ -572,7 +586,10 @@ def main():
                             failures.append(f"{key}/udpx: counters received {st['received']} forwarded "
                                             f"{st['forwarded']} replied {st['replied']}")
         if "5-memory" in wanted:
-            for pc in peers:
+            mem_peers = list(peers)
+            if Udpx in peers and UdpxOneProcess not in peers and os.geteuid() == 0:
+                mem_peers.insert(mem_peers.index(Udpx) + 1, UdpxOneProcess)
+            for pc in mem_peers:
                 if pc.name == "direct":
                     continue
                 if pc.name == "dnsdist":
@@ -630,7 +647,9 @@ def main():
                              f"{m['anon'] / 1024:.2f} MiB | {fmt(per, '{:.0f} B')} |")
             if one:
                 b = one["base"]
-                lines.append(f"| {name} | 0 (just started) | | | {b['rss'] / 1024:.2f} MiB (peak {b['hwm'] / 1024:.2f}) "
+                each = " + ".join(f"{k / 1024:.2f}" for k in b["hwm_each"]) if len(b["hwm_each"]) > 1 else ""
+                lines.append(f"| {name} | 0 (just started) | | {len(b['hwm_each'])} | {b['rss'] / 1024:.2f} MiB "
+                             f"(peak {b['hwm'] / 1024:.2f}{' = ' + each if each else ''}) "
                              f"| {b['anon'] / 1024:.2f} MiB | |")
     sys_rows = []
     for key in wanted:
