@@ -188,6 +188,21 @@ class Direct(Peer):
         return upstream
 
 
+class EchoOnProxyCpu(Peer):
+    """Not a proxy: the bench's echo responder itself, pinned to the proxy's CPU, the load
+    generator sending to it directly. Half of a proxy's packet work (one receive and one send per
+    request, batches of 64, one socket) done across CPUs, as a proxy's is: what the kernel's UDP
+    path costs on this machine before any proxying. Run in the throughput scenarios only."""
+    name = "echo@proxy-cpu"
+    only_in = ("2-throughput", "cpu-64")
+
+    def start(self, upstream, sc):
+        self.proc = Proc("echo", [self.ctx.args.responder, "--max-seconds", "600"], self.ctx.tmp,
+                         cpu=self.ctx.proxy_cpu)
+        wait_until(lambda: "port" in self.proc.stdout(), 10, "echo responder")
+        return int(self.proc.stdout().split()[1])
+
+
 class Udpx(Peer):
     """udpx as the bench runs it: as root, so the binder and the sandboxed worker (two processes)."""
     name = "udpx"
@@ -321,7 +336,7 @@ class UdpxOneProcess(Udpx):
     prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
-PEERS = {"direct": Direct, "udpx": Udpx, "udpx-1proc": UdpxOneProcess, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase, "nginx": Nginx, "socat": Socat,
+PEERS = {"direct": Direct, EchoOnProxyCpu.name: EchoOnProxyCpu, "udpx": Udpx, "udpx-1proc": UdpxOneProcess, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase, "nginx": Nginx, "socat": Socat,
          "dnsdist": Dnsdist}
 
 SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write",
@@ -529,7 +544,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=40000)
-    ap.add_argument("--peers", default="direct,udpx,nginx,socat,dnsdist")
+    ap.add_argument("--peers", default="direct,echo@proxy-cpu,udpx,nginx,socat,dnsdist")
     ap.add_argument("--scenarios", default="1-latency,2-throughput,3-sessions,4-ntp,6-dns,cpu-64,cpu-10k,cpu-64-half,"
                     "cpu-10k-half,strace-64,5-memory")
     ap.add_argument("--proxy-cpu", type=int, default=0)
@@ -565,7 +580,8 @@ def main():
             for rep in range(args.reps):
                 for pc in peers:
                     if (pc.name in sc.get("skip", ()) or pc.name not in sc.get("only", (pc.name,))
-                            or (pc.name == "dnsdist" and not sc.get("dns"))):
+                            or (pc.name == "dnsdist" and not sc.get("dns"))
+                            or key not in getattr(pc, "only_in", (key,))):
                         continue
                     log(f"[{key}] rep {rep + 1}/{args.reps}: {pc.name} ...")
                     try:
@@ -592,7 +608,7 @@ def main():
             for pc in mem_peers:
                 if pc.name == "direct":
                     continue
-                if pc.name == "dnsdist":
+                if pc.name in ("dnsdist", EchoOnProxyCpu.name):
                     continue
                 if pc.name == "socat":
                     continue  # a process per datagram, gone after -T idle seconds: see the peak RSS column
@@ -676,6 +692,11 @@ def main():
         uc, nc = med(key, "udpx", "cpu_us_per_req"), med(key, "nginx", "cpu_us_per_req")
         if uc and nc:
             ratios.append(f"{key}: CPU per request udpx/nginx {uc / nc:.2f}")
+        e, ec = med(key, EchoOnProxyCpu.name, "pps"), med(key, EchoOnProxyCpu.name, "cpu_us_per_req")
+        if e and c:
+            ratios.append(f"{key}: echo on the proxy CPU/ceiling {e / c:.2f}"
+                          + (f", its CPU per request {ec:.2f} µs (udpx {uc:.2f} µs for twice the packets)"
+                             if ec and uc else ""))
         up, np_ = med(key, "udpx", "p50_us"), med(key, "nginx", "p50_us")
         if key == "1-latency" and up and np_ and c:
             cp = med(key, "direct", "p50_us")
