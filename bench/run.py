@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,30 @@ def status_kb(pid, key):
     except OSError:
         pass
     return 0
+
+
+def distinct_kb(pids):
+    """Memory the processes hold together, each physical page counted once (/proc/PID/pagemap;
+    the page frame numbers need root, else None). Summing RSS counts pages that the processes
+    share (the same binary and libraries) once per process."""
+    frames = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pm:
+                for line in maps:
+                    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                    if line.split()[-1] == "[vsyscall]":
+                        continue
+                    pm.seek(lo // 4096 * 8)
+                    data = pm.read((hi - lo) // 4096 * 8)
+                    for (entry,) in struct.iter_unpack("<Q", data):
+                        if entry >> 63:
+                            frames.add(entry & ((1 << 55) - 1))
+        except OSError:
+            return None
+    if frames == {0}:
+        return None  # frame numbers hidden (not root)
+    return len(frames) * 4
 
 
 def tree_kb(root, key):
@@ -513,7 +538,8 @@ class Bench:
                 root = peer.root()
                 base = {"anon": tree_kb(root, "RssAnon"), "rss": tree_kb(root, "VmRSS"),
                         "hwm": tree_kb(root, "VmHWM"),
-                        "hwm_each": [status_kb(p, "VmHWM") for p in descendants(root)]}
+                        "hwm_each": [status_kb(p, "VmHWM") for p in descendants(root)],
+                        "distinct": distinct_kb(descendants(root))}
                 lg = Proc("loadgen", [self.args.loadgen, "--target", f"127.0.0.1:{target}", "--clients", str(n),
                                       "--idle-hold", "20", "--timeout", "5"], self.tmp, cpu=self.load_cpu)
                 wait_until(lambda: "idle-ready" in lg.stdout() or lg.p.poll() is not None, 60, "idle sessions")
@@ -664,8 +690,10 @@ def main():
             if one:
                 b = one["base"]
                 each = " + ".join(f"{k / 1024:.2f}" for k in b["hwm_each"]) if len(b["hwm_each"]) > 1 else ""
+                distinct = (f"; {b['distinct'] / 1024:.2f} MiB of distinct pages"
+                            if b.get("distinct") and len(b["hwm_each"]) > 1 else "")
                 lines.append(f"| {name} | 0 (just started) | | {len(b['hwm_each'])} | {b['rss'] / 1024:.2f} MiB "
-                             f"(peak {b['hwm'] / 1024:.2f}{' = ' + each if each else ''}) "
+                             f"(peak {b['hwm'] / 1024:.2f}{' = ' + each if each else ''}{distinct}) "
                              f"| {b['anon'] / 1024:.2f} MiB | |")
     sys_rows = []
     for key in wanted:
