@@ -197,11 +197,11 @@ int main(int argc, char** argv) {
                                   "global.chroot"},
                                  "privilege problem");
       }
-      // Looked up only when needed: the account database (NSS) is not touched by a plain
-      // unprivileged start, which keeps its pages out of the idle process.
-      if (privileged) id = privsep::currentIdentity();
-      if (!cfg.global.user.empty() || !cfg.global.group.empty()) {
-        if (!privileged) id = privsep::currentIdentity();
+      // Looked up only when needed: a plain unprivileged start never touches the account
+      // database (NSS), which keeps its pages out of the idle process.
+      const bool account_set = !cfg.global.user.empty() || !cfg.global.group.empty();
+      if (privileged || account_set) id = privsep::currentIdentity();
+      if (account_set) {
         auto wanted = privsep::resolveIdentity(cfg, error);
         if (!wanted) return reportStartErrors({error}, "account problem");
         if (wanted->uid != id.uid || wanted->gid != id.gid) {
