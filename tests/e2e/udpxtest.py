@@ -78,15 +78,33 @@ def hostport(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _picked_port_range():
+    """Where tests pick their ports: below the kernel's ephemeral range. A port found free by
+    binding 0 is an ephemeral one, and any socket of a test running in parallel (udpx's
+    upstream sockets connect() to one) can be given it between the pick and its use; ports below
+    the range are only ever taken by explicit binds."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (10000, low - 1) if low - 1 >= 12000 else None
+
+
+_port_rng = random.Random(os.urandom(16))
+
+
 def free_port(*hosts):
-    """A UDP port currently free on every one of `hosts` (default 127.0.0.1), found by binding 0."""
+    """A UDP port currently free on every one of `hosts` (default 127.0.0.1), found by binding it;
+    chosen below the ephemeral range where it can (see _picked_port_range)."""
     hosts = hosts or ("127.0.0.1",)
-    for _ in range(100):
+    picked = _picked_port_range()
+    for _ in range(200):
         socks = []
         try:
             first = socket.socket(family_of(hosts[0]), socket.SOCK_DGRAM)
             socks.append(first)
-            first.bind((hosts[0], 0))
+            first.bind((hosts[0], _port_rng.randint(*picked) if picked else 0))
             port = first.getsockname()[1]
             for host in hosts[1:]:
                 s = socket.socket(family_of(host), socket.SOCK_DGRAM)
@@ -103,16 +121,12 @@ def free_port(*hosts):
 
 def free_ports(count, host="127.0.0.1"):
     """`count` distinct UDP ports currently free on host."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(family_of(host), socket.SOCK_DGRAM)
-            socks.append(s)
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    ports = []
+    while len(ports) < count:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def unique_tag(prefix="udpx-e2e"):
