@@ -134,9 +134,10 @@ def distinct_kb(pids):
         try:
             with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pm:
                 for line in maps:
-                    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-                    if line.split()[-1] == "[vsyscall]":
+                    fields = line.split()
+                    if fields[-1] == "[vsyscall]":
                         continue
+                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
                     pm.seek(lo // 4096 * 8)
                     data = pm.read((hi - lo) // 4096 * 8)
                     for (entry,) in struct.iter_unpack("<Q", data):
@@ -250,11 +251,7 @@ class Udpx(Peer):
     def start(self, upstream, sc):
         port = free_port()
         preset = "ntp" if sc.get("ntp") else "dns" if sc.get("dns") else "raw"
-        # World-readable: the unprivileged variant reads it as nobody.
-        cfg_dir = os.path.join(self.ctx.tmp, "conf")
-        os.makedirs(cfg_dir, mode=0o755, exist_ok=True)
-        os.chmod(self.ctx.tmp, 0o755)
-        cfg = os.path.join(cfg_dir, "udpx.toml")
+        cfg = os.path.join(self.ctx.tmp, "udpx.toml")
         extra = '' if preset != "raw" else 'session_timeout = "60s"\nmax_datagram = 2048\n'
         with open(cfg, "w") as f:
             f.write(f'[global]\nlog_level = "info"\nmax_sessions = 20000\n\n'
@@ -448,6 +445,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="udpx-bench-")
+        os.chmod(self.tmp, 0o755)  # udpx-1proc reads its config there as nobody
         self.udpx = args.udpx
         self.proxy_cpu = args.proxy_cpu
         self.load_cpu = args.load_cpu
