@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "backends/health_state.h"
-#include "core/address.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/event_ptr.h"
-#include "core/log.h"
-#include "core/stats.h"
+#include "net/address.h"
+#include "base/clock.h"
+#include "config/config.h"
+#include "net/event_ptr.h"
+#include "base/log.h"
+#include "dataplane/stats.h"
 
 namespace udpx {
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "backends/backend.h"
-#include "core/duration.h"
+#include "config/duration.h"
 
 namespace udpx {
 namespace {

@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <random>
 
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/event_ptr.h"
-#include "core/unique_fd.h"
+#include "base/clock.h"
+#include "config/config.h"
+#include "net/event_ptr.h"
+#include "net/unique_fd.h"
 #include "protocols/probe.h"
 
 namespace udpx {

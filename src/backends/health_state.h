@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "core/clock.h"
+#include "base/clock.h"
 
 namespace udpx {
 

@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "backends/backend.h"
-#include "core/log.h"
+#include "base/log.h"
 
 namespace udpx {
 namespace {

@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/address.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/event_ptr.h"
+#include "net/address.h"
+#include "base/clock.h"
+#include "config/config.h"
+#include "net/event_ptr.h"
 
 namespace udpx {
 

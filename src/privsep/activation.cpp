@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "frontends/frontend.h"
+#include "dataplane/frontend.h"
 
 namespace udpx::privsep {
 namespace {

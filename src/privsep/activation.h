@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/address.h"
-#include "core/config.h"
-#include "core/unique_fd.h"
+#include "net/address.h"
+#include "config/config.h"
+#include "net/unique_fd.h"
 
 namespace udpx::privsep {
 

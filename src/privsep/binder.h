@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/unique_fd.h"
+#include "net/unique_fd.h"
 #include "privsep/drop.h"
 
 namespace udpx::privsep {

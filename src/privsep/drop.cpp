@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/log.h"
+#include "base/log.h"
 
 namespace udpx::privsep {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace udpx::privsep {
 

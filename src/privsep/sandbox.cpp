@@ -16,7 +16,7 @@
 #include <ctime>
 #include <string_view>
 
-#include "core/log.h"
+#include "base/log.h"
 
 namespace udpx::privsep {
 namespace {

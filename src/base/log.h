@@ -1,0 +1,47 @@
+// Logging to stderr (systemd style: the journal adds timestamps, so we add them only when
+// stderr is not the journal), and rate limiting for messages that traffic could trigger.
+#pragma once
+
+#include <cstdint>
+
+#include "base/clock.h"
+
+namespace udpx {
+
+enum class LogLevel : std::uint8_t { Error, Warn, Info, Debug };
+
+void setLogLevel(LogLevel level) noexcept;
+bool logEnabled(LogLevel level) noexcept;
+
+// printf-style; one line per call, newline added.
+void logMessage(LogLevel level, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+
+#define UDPX_LOG(level, ...)                                   \
+  do {                                                         \
+    if (::udpx::logEnabled(level)) ::udpx::logMessage(level, __VA_ARGS__); \
+  } while (0)
+#define LOG_ERROR(...) UDPX_LOG(::udpx::LogLevel::Error, __VA_ARGS__)
+#define LOG_WARN(...) UDPX_LOG(::udpx::LogLevel::Warn, __VA_ARGS__)
+#define LOG_INFO(...) UDPX_LOG(::udpx::LogLevel::Info, __VA_ARGS__)
+#define LOG_DEBUG(...) UDPX_LOG(::udpx::LogLevel::Debug, __VA_ARGS__)
+
+// Lets one message through per interval and counts the ones held back, so a flood of bad
+// packets produces one line every few seconds ("... (37 more suppressed)"), never one per packet.
+class RateLimit {
+ public:
+  explicit RateLimit(milliseconds interval = milliseconds(10000)) noexcept : interval_(interval) {}
+
+  // True if a line may be written now; suffix() then tells how many were held back since.
+  bool allow(TimePoint now) noexcept;
+  // "" or " (N similar messages suppressed)", for the line allow() just let through.
+  const char* suffix() const noexcept { return suffix_; }
+
+ private:
+  milliseconds interval_;
+  TimePoint next_{};
+  std::uint64_t held_ = 0;
+  bool first_ = true;
+  char suffix_[64] = "";
+};
+
+}  // namespace udpx

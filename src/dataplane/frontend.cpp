@@ -1,0 +1,138 @@
+// Listening sockets: creation with the options the data path relies on, and errors a person
+// can act on.
+#include "dataplane/frontend.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace udpx {
+namespace {
+
+// Large buffers absorb bursts while the loop is busy elsewhere; SO_RCVBUFFORCE works as root
+// (beyond net.core.rmem_max), otherwise the kernel caps SO_RCVBUF at rmem_max.
+void setBuffer(int fd, int force_opt, int opt, int bytes) noexcept {
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
+  }
+}
+
+// 16 MiB (the kernel doubles it) queues some 40,000 small datagrams (about 830 bytes of kernel
+// memory each): every one of 10,000 clients can have a couple in flight while the loop is busy.
+// Memory is only used while datagrams wait.
+constexpr int kReceiveBuffer = 16 << 20;
+constexpr int kSendBuffer = 4 << 20;
+
+std::string hintFor(int err, const SockAddr& addr) {
+  switch (err) {
+    case EACCES:
+      if (addr.port() < 1024) return " — ports below 1024 need root or CAP_NET_BIND_SERVICE";
+      return "";
+    case EADDRINUSE:
+      return " — another process already uses this port (see: ss -ulpn 'sport = :" + std::to_string(addr.port()) + "')";
+    case EADDRNOTAVAIL:
+      return " — the address is not assigned to any local interface (see: ip address)";
+    case EAFNOSUPPORT:
+      return " — this host has no support for the address family (IPv6 disabled?)";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+UniqueFd openListenSocket(const SockAddr& addr, std::string& error) {
+  UniqueFd fd(socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    int e = errno;
+    error = std::string(strerror(e)) + hintFor(e, addr);
+    return {};
+  }
+  int one = 1;
+  if (addr.family() == AF_INET6) {
+    // NOTE: without V6ONLY a [::] listener also takes IPv4 as mapped addresses and collides
+    // with a separate 0.0.0.0 listener; udpx wants one socket per configured address.
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  } else {
+    setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  }
+  setBuffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, kReceiveBuffer);
+  setBuffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, kSendBuffer);
+  if (bind(fd.get(), addr.get(), addr.length()) != 0) {
+    int e = errno;
+    error = std::string(strerror(e)) + hintFor(e, addr);
+    return {};
+  }
+  return fd;
+}
+
+SockAddr boundUdpAddress(int fd, std::string& error) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    error = std::string("not a socket: ") + strerror(errno);
+    return {};
+  }
+  if (type != SOCK_DGRAM) {
+    error = "not a datagram socket (SO_TYPE " + std::to_string(type) + ") — pass UDP sockets only (ListenDatagram=)";
+    return {};
+  }
+  sockaddr_in6 sa{};
+  len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    error = std::string("getsockname failed: ") + strerror(errno);
+    return {};
+  }
+  SockAddr a(reinterpret_cast<const sockaddr*>(&sa), len);
+  if (a.empty()) {
+    error = "not an IPv4 or IPv6 socket";
+    return {};
+  }
+  if (a.port() == 0) {
+    error = "the socket is not bound to a port";
+    return {};
+  }
+  return a;
+}
+
+bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, std::string& warning) {
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    error = std::string("cannot set O_NONBLOCK/FD_CLOEXEC: ") + strerror(errno);
+    return false;
+  }
+  int one = 1;
+  int rc = 0;
+  if (bound.family() == AF_INET6) {
+    rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    int v6only = 0;
+    socklen_t len = sizeof v6only;
+    if (bound.isWildcard() && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && !v6only) {
+      warning = bound.toString() + " is dual-stack: IPv4 clients arrive as ::ffff:a.b.c.d and must be allowed "
+                "as such — set BindIPv6Only=ipv6-only in the .socket unit to keep the families apart";
+    }
+  } else {
+    rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  }
+  if (rc != 0) {
+    error = std::string("cannot enable destination address reporting: ") + strerror(errno);
+    return false;
+  }
+  setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, kReceiveBuffer);
+  setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, kSendBuffer);
+  return true;
+}
+
+bool listenAddressMatches(const SockAddr& configured, const SockAddr& bound) noexcept {
+  if (configured == bound) return true;
+  if (configured.port() != 0) return false;
+  SockAddr c = configured;
+  c.setPort(bound.port());
+  return c == bound;
+}
+
+}  // namespace udpx

@@ -1,0 +1,81 @@
+// Frontend: a named set of listening sockets with its client ACL, protocol preset, session
+// limits and counters. The per-datagram work lives in Proxy (dataplane/proxy.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/address.h"
+#include "base/clock.h"
+#include "config/config.h"
+#include "net/event_ptr.h"
+#include "dataplane/stats.h"
+#include "net/unique_fd.h"
+
+namespace udpx {
+
+class Backend;
+class Frontend;
+class Proxy;
+
+// One bound UDP socket of a frontend.
+class Listener {
+ public:
+  Listener(Frontend& fe, SockAddr a, UniqueFd f) : frontend(fe), addr(a), fd(std::move(f)) {}
+
+  Frontend& frontend;
+  SockAddr addr;   // as configured
+  UniqueFd fd;
+  EventPtr ev;     // readability, owned by Proxy's loop
+};
+
+class Frontend {
+ public:
+  Frontend(const FrontendConfig& cfg, Backend* backend) : cfg_(cfg), backend_(backend) {}
+
+  // True if the client may use this frontend (the `allow` list).
+  bool allows(const SockAddr& client) const noexcept {
+    for (const Cidr& c : cfg_.allow) {
+      if (c.contains(client)) return true;
+    }
+    return false;
+  }
+
+  const std::string& name() const noexcept { return cfg_.name; }
+  const FrontendConfig& config() const noexcept { return cfg_; }
+  Preset preset() const noexcept { return cfg_.preset; }
+  Backend* backend() const noexcept { return backend_; }
+  std::vector<std::unique_ptr<Listener>>& listeners() noexcept { return listeners_; }
+
+  std::uint32_t lane = 0;    // this frontend's lane in the session table
+  Proxy* proxy = nullptr;    // the data path serving it (set by Proxy::attach)
+  FrontendStats stats;
+  TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
+
+ private:
+  FrontendConfig cfg_;
+  Backend* backend_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+};
+
+// Opens a non-blocking UDP socket bound to `addr`, with the destination address of each
+// datagram reported (IP_PKTINFO / IPV6_RECVPKTINFO) so replies can leave from it, and large
+// socket buffers. On failure returns an invalid fd and sets `error` to "strerror — hint".
+UniqueFd openListenSocket(const SockAddr& addr, std::string& error);
+
+// The local address an inherited or handed-over socket is bound to, after checking it is a bound
+// IPv4/IPv6 UDP socket. On failure returns an empty SockAddr and sets `error`.
+SockAddr boundUdpAddress(int fd, std::string& error);
+
+// Gives a socket udpx did not create itself (systemd, --listen-fd) the options openListenSocket
+// sets: non-blocking, close-on-exec, destination addresses reported, large buffers.
+// IPV6_V6ONLY cannot change after bind; a dual-stack [::] socket is reported in `warning`.
+bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, std::string& warning);
+
+// True if a socket bound to `bound` serves the configured listen address `configured`
+// (equal, or the same address when the configured port is 0).
+bool listenAddressMatches(const SockAddr& configured, const SockAddr& bound) noexcept;
+
+}  // namespace udpx

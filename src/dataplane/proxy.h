@@ -1,0 +1,130 @@
+// Proxy: the data path. Receives client datagrams in batches, finds or opens their sessions,
+// forwards them upstream, validates replies and sends them back in batches. One thread, one
+// libevent loop; no allocation, no logging per datagram (problems are counted, and reported by
+// rate-limited lines).
+#pragma once
+
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/clock.h"
+#include "net/event_ptr.h"
+#include "base/log.h"
+#include "dataplane/session_table.h"
+
+namespace udpx {
+
+class Frontend;
+class Listener;
+class Backend;
+
+class Proxy {
+ public:
+  static constexpr std::size_t kBatch = 64;
+
+  // `max_datagram` is the largest max_datagram of all frontends (sizes the buffers).
+  Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Registers a frontend: gives it a session lane and starts reading its listeners.
+  void attach(Frontend& fe);
+
+  // Ends all sessions (before frontends and backends go away).
+  void shutdown() noexcept;
+
+  const SessionTable& sessions() const noexcept { return table_; }
+
+ private:
+  struct ReplySlot {
+    Listener* listener;
+    Frontend* frontend;
+    std::uint32_t len;
+    sockaddr_in6 dst;  // large enough for either family
+    socklen_t dst_len;
+    alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
+    std::size_t control_len;
+  };
+  // Same listener, client and source address: replies that may share one GSO message.
+  static bool sameDestination(const ReplySlot& a, const ReplySlot& b) noexcept;
+
+  static void onListenerReadable(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void onUpstreamReadable(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void onFlush(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void onExpiryTimer(evutil_socket_t fd, short what, void* arg) noexcept;
+
+  void receiveRequests(Listener& l) noexcept;
+  void handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept;
+  // Sends the staged run of requests of one session (send, or sendmmsg for several).
+  void sendRun(TimePoint now) noexcept;
+  Session* openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept;
+  void receiveReply(Session& s) noexcept;
+  enum class Staged { Dropped, Queued, SessionEnded };
+  // Checks reply datagram `len` bytes long in tx buffer `buffer` and stages it for the flush.
+  Staged stageReply(Session& s, std::size_t buffer, std::uint32_t len, TimePoint now) noexcept;
+  void flushReplies() noexcept;
+  void endSession(Session& s, SessionEnd why) noexcept;
+  void armExpiry(TimePoint deadline, TimePoint now) noexcept;
+
+  event_base* base_;
+  SessionTable table_;
+  std::uint32_t slot_size_;
+
+  // Receive batch: preallocated once; recvmmsg fills it.
+  // NOTE: not std::vector, whose value-initialisation would touch (and make resident) every
+  // page: 2 x 64 x 64 KiB for the raw preset, while typical datagrams touch one page a slot.
+  std::unique_ptr<std::uint8_t[]> rx_data_;
+  std::array<mmsghdr, kBatch> rx_msgs_{};
+  std::array<iovec, kBatch> rx_iov_{};
+  std::array<sockaddr_in6, kBatch> rx_names_{};
+  struct alignas(cmsghdr) ControlBuf {
+    std::uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
+  };
+  std::array<ControlBuf, kBatch> rx_control_{};
+
+  // Requests of one receive batch bound for the same session, in a row: one sendmmsg.
+  std::array<mmsghdr, kBatch> req_msgs_{};
+  std::array<iovec, kBatch> req_iov_{};
+  Session* run_ = nullptr;
+  std::size_t run_len_ = 0;
+
+  // Replies staged during one loop iteration, sent with one sendmmsg per listener run.
+  std::unique_ptr<std::uint8_t[]> tx_data_;
+  std::vector<ReplySlot> tx_slots_;
+  std::size_t tx_count_ = 0;
+  std::array<mmsghdr, kBatch> tx_msgs_{};  // one per message (a message may carry a GSO run)
+  std::array<iovec, kBatch> tx_iov_{};     // one per reply slot
+  std::array<std::size_t, kBatch> msg_first_{}, msg_count_{};  // the slots of each message
+  struct alignas(cmsghdr) ControlGso {
+    std::uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(std::uint16_t))];
+  };
+  std::array<ControlGso, kBatch> tx_gso_control_{};
+  // NOTE: GSO needs each segment to fit the path MTU, unknown here: only small replies (NTP,
+  // most DNS) are coalesced. 64 segments is the kernel's UDP_MAX_SEGMENTS on older kernels.
+  static constexpr std::uint32_t kGsoMaxSegment = 1200;
+  static constexpr std::size_t kGsoMaxSegments = 64;
+  bool gso_ = true;
+  // Upstream receive: recvmmsg into the free reply slots of tx_data_.
+  std::array<mmsghdr, kBatch> up_msgs_{};
+  std::array<iovec, kBatch> up_iov_{};
+  EventPtr flush_ev_;
+  bool flush_pending_ = false;
+
+  EventPtr expiry_ev_;
+  std::optional<TimePoint> expiry_at_;
+
+  RateLimit socket_error_log_;
+  RateLimit no_backend_log_;
+  RateLimit session_memory_log_;
+  RateLimit evict_log_;
+};
+
+}  // namespace udpx

@@ -1,0 +1,79 @@
+// The status socket's accept loop and non-blocking writes.
+#include "status/status_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+namespace udpx {
+namespace {
+
+// Readers get the whole document or nothing: a client that does not read within this long,
+// or too many at once, are dropped rather than let grow memory.
+constexpr std::size_t kMaxConnections = 32;
+constexpr timeval kWriteTimeout{5, 0};
+
+}  // namespace
+
+StatusServer::StatusServer(UniqueFd fd, std::string endpoint, Render render)
+    : fd_(std::move(fd)), endpoint_(std::move(endpoint)), render_(std::move(render)) {}
+
+StatusServer::~StatusServer() {
+  conns_.clear();
+  accept_ev_.reset();
+  if (!endpoint_.empty() && endpoint_[0] == '/') ::unlink(endpoint_.c_str());
+}
+
+void StatusServer::attach(event_base* base) {
+  base_ = base;
+  accept_ev_.reset(event_new(base, fd_.get(), EV_READ | EV_PERSIST, &StatusServer::onAccept, this));
+  if (!accept_ev_ || event_add(accept_ev_.get(), nullptr) != 0) throw std::runtime_error("cannot watch the status socket");
+}
+
+void StatusServer::onAccept(evutil_socket_t, short, void* arg) noexcept { static_cast<StatusServer*>(arg)->accept(); }
+
+void StatusServer::accept() noexcept {
+  UniqueFd fd(accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!fd.valid()) return;
+  if (conns_.size() >= kMaxConnections) return;  // closed by UniqueFd
+  try {
+    conns_.push_back(Conn{this, std::move(fd), render_(), 0, nullptr});
+  } catch (...) {
+    return;
+  }
+  Conn& c = conns_.back();
+  if (write(c)) {
+    close(c);
+    return;
+  }
+  c.ev.reset(event_new(base_, c.fd.get(), EV_WRITE | EV_PERSIST, &StatusServer::onWritable, &c));
+  if (!c.ev || event_add(c.ev.get(), &kWriteTimeout) != 0) close(c);
+}
+
+void StatusServer::onWritable(evutil_socket_t, short what, void* arg) noexcept {
+  auto* c = static_cast<Conn*>(arg);
+  StatusServer* self = c->owner;
+  if ((what & EV_TIMEOUT) != 0 || self->write(*c)) self->close(*c);
+}
+
+bool StatusServer::write(Conn& c) noexcept {
+  while (c.sent < c.data.size()) {
+    const ssize_t n = ::send(c.fd.get(), c.data.data() + c.sent, c.data.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+    c.sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void StatusServer::close(Conn& c) noexcept {
+  for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+    if (&*it == &c) {
+      conns_.erase(it);
+      return;
+    }
+  }
+}
+
+}  // namespace udpx

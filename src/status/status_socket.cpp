@@ -1,0 +1,126 @@
+// Status endpoint names and their unix sockets.
+#include "status/status_socket.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace udpx {
+namespace {
+
+constexpr const char* kPrefix = "@udpx:";
+
+bool makeAddress(const std::string& endpoint, sockaddr_un& sa, socklen_t& len) {
+  std::memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (endpoint.size() < 2 || endpoint.size() > sizeof sa.sun_path - 1) return false;
+  if (endpoint[0] == '@') {
+    // NOTE: an abstract name is exactly the bytes given (no terminating NUL counted), so the
+    // length passed to bind/connect must be exact on both sides.
+    std::memcpy(sa.sun_path + 1, endpoint.data() + 1, endpoint.size() - 1);
+    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + endpoint.size());
+    return true;
+  }
+  if (endpoint[0] != '/') return false;
+  std::memcpy(sa.sun_path, endpoint.data(), endpoint.size());
+  len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + endpoint.size() + 1);
+  return true;
+}
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string defaultStatusEndpoint(const std::string& config_file) {
+  char real[PATH_MAX];
+  const std::string path = ::realpath(config_file.c_str(), real) != nullptr ? std::string(real) : config_file;
+  std::string name = kPrefix + path;
+  if (name.size() > sizeof(sockaddr_un::sun_path) - 1) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a(path)));
+    name = std::string(kPrefix) + hash + ":" + path.substr(path.size() - 60);
+  }
+  return name;
+}
+
+std::string statusEndpoint(const Config& cfg) {
+  if (!cfg.global.status.empty()) return cfg.global.status;
+  if (cfg.file == "<command line>") {
+    const std::string first = cfg.frontends.empty() || cfg.frontends[0].listen.empty()
+                                  ? std::string("none")
+                                  : cfg.frontends[0].listen[0].toString();
+    return std::string(kPrefix) + "listen=" + first;
+  }
+  return defaultStatusEndpoint(cfg.file);
+}
+
+UniqueFd listenStatus(const std::string& endpoint, std::string& error) {
+  sockaddr_un sa;
+  socklen_t len = 0;
+  if (!makeAddress(endpoint, sa, len)) {
+    error = "not a socket name (\"@NAME\") or an absolute path";
+    return {};
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    error = strerror(errno);
+    return {};
+  }
+  if (endpoint[0] == '/') {
+    // A socket file left by an instance that died is replaced; a live one is not.
+    std::string ignored;
+    UniqueFd probe = connectStatus(endpoint, ignored);
+    if (!probe.valid() && errno == ECONNREFUSED) ::unlink(endpoint.c_str());
+  }
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+    const int e = errno;
+    error = strerror(e);
+    if (e == EADDRINUSE) error += " — another udpx runs with this config; stop it, or set global.status to another name";
+    return {};
+  }
+  // Any local user may read the status: it carries no secrets, and that is its purpose.
+  if (endpoint[0] == '/' && ::chmod(endpoint.c_str(), 0666) != 0) {
+    error = std::string("chmod 0666: ") + strerror(errno);
+    return {};
+  }
+  if (listen(fd.get(), 16) != 0) {
+    error = strerror(errno);
+    return {};
+  }
+  return fd;
+}
+
+UniqueFd connectStatus(const std::string& endpoint, std::string& error) {
+  sockaddr_un sa;
+  socklen_t len = 0;
+  if (!makeAddress(endpoint, sa, len)) {
+    error = "not a socket name (\"@NAME\") or an absolute path";
+    errno = EINVAL;
+    return {};
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+    const int e = errno;
+    error = strerror(e);
+    errno = e;
+    return {};
+  }
+  return fd;
+}
+
+}  // namespace udpx

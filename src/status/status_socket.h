@@ -1,0 +1,28 @@
+// Where the status of a running udpx can be read: a unix socket, by default in the abstract
+// namespace with a name derived from the config file's real path, so `udpx status -c FILE`
+// finds the instance started with FILE — for any local user, with no directory to create and
+// nothing to reach inside a chroot.
+#pragma once
+
+#include <string>
+
+#include "config/config.h"
+#include "net/unique_fd.h"
+
+namespace udpx {
+
+// "@udpx:/etc/udpx.toml" for the config file's real path (a hash of it when too long for a
+// socket name); for the one-line mode, derived from its first listen address.
+std::string defaultStatusEndpoint(const std::string& config_file);
+
+// The endpoint of a loaded config: global.status, or the default; "off" when disabled.
+std::string statusEndpoint(const Config& cfg);
+
+// A listening stream socket at `endpoint` ("@NAME" abstract, "/PATH" a file created mode
+// 0666, replacing a stale one). Invalid fd and `error` on failure.
+UniqueFd listenStatus(const std::string& endpoint, std::string& error);
+
+// A connected client socket to `endpoint`. Invalid fd and `error` (strerror) on failure.
+UniqueFd connectStatus(const std::string& endpoint, std::string& error);
+
+}  // namespace udpx

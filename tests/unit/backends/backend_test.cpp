@@ -1,0 +1,203 @@
+// Backend: round-robin and first balancing over healthy servers, health signals (probes,
+// ICMP refused, unanswered requests) changing a server's state, fail-open or drop when all
+// are down, and draining servers that left DNS.
+#include "backends/backend.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "net/event_ptr.h"
+
+namespace udpx {
+namespace {
+
+using std::chrono::milliseconds;
+
+const TimePoint t0 = TimePoint{} + std::chrono::hours(1);
+
+BackendConfig config(int n, Balance balance = Balance::RoundRobin, ProbeType probe = ProbeType::None) {
+  BackendConfig c;
+  c.name = "b";
+  c.balance = balance;
+  c.health.probe.type = probe;
+  c.health.rise = 2;
+  c.health.fall = 3;
+  for (int i = 0; i < n; ++i) {
+    ServerConfig s;
+    s.literal = *SockAddr::parse("127.0.0." + std::to_string(i + 1) + ":123");
+    s.text = s.literal->toString();
+    c.servers.push_back(s);
+  }
+  return c;
+}
+
+std::vector<std::string> picks(Backend& b, int n) {
+  std::vector<std::string> got;
+  for (int i = 0; i < n; ++i) {
+    Server* s = b.pick(t0);
+    got.push_back(s == nullptr ? "none" : s->label());
+  }
+  return got;
+}
+
+Server& server(Backend& b, std::size_t i) { return b.servers()[i]; }
+
+TEST(Backend, RoundRobinTakesServersInTurn) {
+  Backend b(config(3), nullptr, nullptr);
+  EXPECT_EQ(picks(b, 6), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.2:123", "127.0.0.3:123",
+                                                   "127.0.0.1:123", "127.0.0.2:123", "127.0.0.3:123"}));
+}
+
+TEST(Backend, RoundRobinSkipsARefusingServerUntilItIsTriedAgain) {
+  Backend b(config(3), nullptr, nullptr);
+  b.markRefused(server(b, 1), t0);
+  EXPECT_EQ(server(b, 1).stats.refused, 1u);
+  EXPECT_FALSE(server(b, 1).eligible());
+  EXPECT_EQ(server(b, 1).stateName(), "down");
+  EXPECT_NE(server(b, 1).health.reason.find("ICMP port unreachable"), std::string::npos);
+  for (const std::string& l : picks(b, 6)) EXPECT_NE(l, "127.0.0.2:123");
+  // Without probes, the fail_timeout timer tries it again.
+  b.retry(server(b, 1), t0 + milliseconds(10000));
+  EXPECT_TRUE(server(b, 1).eligible());
+  EXPECT_TRUE(server(b, 1).health.up);
+  EXPECT_TRUE(server(b, 1).health.reason.empty());
+  const auto got = picks(b, 3);
+  EXPECT_NE(std::find(got.begin(), got.end(), "127.0.0.2:123"), got.end());
+}
+
+TEST(Backend, FirstPrefersTheFirstHealthyServer) {
+  Backend b(config(3, Balance::First), nullptr, nullptr);
+  EXPECT_EQ(picks(b, 2), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.1:123"}));
+  b.markRefused(server(b, 0), t0);
+  EXPECT_EQ(picks(b, 1)[0], "127.0.0.2:123");
+  b.markRefused(server(b, 1), t0);
+  EXPECT_EQ(picks(b, 1)[0], "127.0.0.3:123");
+  b.retry(server(b, 0), t0);
+  EXPECT_EQ(picks(b, 1)[0], "127.0.0.1:123");
+}
+
+TEST(Backend, FailsOpenWhenEveryServerIsDown) {
+  Backend rr(config(2), nullptr, nullptr);
+  for (Server& s : rr.servers()) rr.markRefused(s, t0);
+  EXPECT_TRUE(rr.allDown());
+  const auto got = picks(rr, 2);
+  EXPECT_NE(got[0], got[1]);
+  EXPECT_NE(got[0], "none");
+  Backend first(config(2, Balance::First), nullptr, nullptr);
+  for (Server& s : first.servers()) first.markRefused(s, t0);
+  EXPECT_EQ(picks(first, 2), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.1:123"}));
+}
+
+TEST(Backend, DropsWhenEveryServerIsDownAndOnAllDownIsDrop) {
+  BackendConfig c = config(2);
+  c.on_all_down = OnAllDown::Drop;
+  Backend b(c, nullptr, nullptr);
+  b.markRefused(server(b, 0), t0);
+  EXPECT_EQ(picks(b, 1)[0], "127.0.0.2:123");
+  b.markRefused(server(b, 1), t0);
+  EXPECT_EQ(picks(b, 1)[0], "none");
+  b.retry(server(b, 1), t0);
+  EXPECT_FALSE(b.allDown());
+  EXPECT_EQ(picks(b, 1)[0], "127.0.0.2:123");
+}
+
+TEST(Backend, ProbeFailuresTakeAServerDownAfterFallWithAHint) {
+  Backend b(config(2, Balance::RoundRobin, ProbeType::Ntp), nullptr, nullptr);
+  Server& s = server(b, 0);
+  b.probeFailed(s, t0, Problem::NoReply, "", "", false);
+  b.probeFailed(s, t0 + milliseconds(200), Problem::NoReply, "", "", false);
+  EXPECT_TRUE(s.eligible());
+  b.probeFailed(s, t0 + milliseconds(400), Problem::NoReply, "", "", false);
+  EXPECT_FALSE(s.eligible());
+  EXPECT_FALSE(s.health.up);
+  EXPECT_NE(s.health.since_unix_ms, 0);
+  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to 3 probes");
+  EXPECT_NE(s.health.hint.find("chrony: `allow`"), std::string::npos);
+  b.probeFailed(s, t0 + milliseconds(600), Problem::NoReply, "", "", false);
+  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to 4 probes");
+
+  b.probeSucceeded(s, t0 + milliseconds(800), 0.001);
+  EXPECT_FALSE(s.eligible());
+  b.probeSucceeded(s, t0 + milliseconds(1000), 0.001);
+  EXPECT_TRUE(s.eligible());
+  EXPECT_TRUE(s.health.reason.empty());
+}
+
+TEST(Backend, AJudgedRefusalIsDownAtOnce) {
+  Backend b(config(1, Balance::RoundRobin, ProbeType::Ntp), nullptr, nullptr);
+  b.probeFailed(server(b, 0), t0, Problem::Judged, "the server refuses this host (kiss-o'-death DENY/RSTR)",
+                "allow it", true);
+  EXPECT_FALSE(server(b, 0).eligible());
+  EXPECT_EQ(server(b, 0).health.reason, "127.0.0.1:123: the server refuses this host (kiss-o'-death DENY/RSTR)");
+  EXPECT_EQ(server(b, 0).health.hint, "allow it");
+  EXPECT_TRUE(b.allDown());
+}
+
+TEST(Backend, UnansweredRequestsCountAndFailOnlyWhereRepliesAreDue) {
+  Backend b(config(1), nullptr, nullptr);
+  Server& s = server(b, 0);
+  for (int i = 0; i < 5; ++i) b.passiveUnanswered(s, 2, t0, false);
+  EXPECT_EQ(s.health.unanswered, 10u);
+  EXPECT_TRUE(s.eligible());
+  for (int i = 0; i < 3; ++i) b.passiveUnanswered(s, 1, t0, true);
+  EXPECT_EQ(s.health.unanswered, 13u);
+  EXPECT_FALSE(s.eligible());
+  EXPECT_NE(s.health.reason.find("got no reply from 127.0.0.1:123"), std::string::npos);
+}
+
+TEST(Backend, AReplyOnRealTrafficResetsTheFailureCount) {
+  Backend b(config(1), nullptr, nullptr);
+  Server& s = server(b, 0);
+  b.passiveUnanswered(s, 1, t0, true);
+  b.passiveUnanswered(s, 1, t0, true);
+  b.passiveReply(s, t0);
+  b.passiveUnanswered(s, 1, t0, true);
+  b.passiveUnanswered(s, 1, t0, true);
+  EXPECT_TRUE(s.eligible());
+}
+
+TEST(Backend, NewAddressesWaitForAProbeWhenThereAreProbes) {
+  EventBasePtr base(event_base_new());
+  std::mt19937_64 rng(1);
+  Backend b(config(1, Balance::RoundRobin, ProbeType::Ntp), base.get(), &rng);
+  Server& added = b.addServer(*SockAddr::parse("127.0.0.9:123"), "pool.test", true, t0);
+  EXPECT_EQ(added.stateName(), "pending");
+  EXPECT_EQ(picks(b, 3), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.1:123", "127.0.0.1:123"}));
+  b.probeSucceeded(added, t0, 0.001);
+  b.probeSucceeded(added, t0, 0.001);
+  EXPECT_EQ(added.stateName(), "up");
+
+  Backend passive(config(1), base.get(), &rng);
+  EXPECT_EQ(passive.addServer(*SockAddr::parse("127.0.0.9:123"), "pool.test", true, t0).stateName(), "up");
+}
+
+TEST(Backend, DrainedServersTakeNoSessionsAndAreFreedWhenTheirLastSessionEnds) {
+  Backend b(config(2), nullptr, nullptr);
+  Server& gone = server(b, 1);
+  gone.active_sessions = 1;
+  b.drain(gone, t0);
+  EXPECT_EQ(gone.stateName(), "draining");
+  EXPECT_EQ(picks(b, 3), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.1:123", "127.0.0.1:123"}));
+  EXPECT_EQ(b.sweep(), 1u);
+  EXPECT_EQ(b.servers().size(), 2u);
+  gone.active_sessions = 0;
+  EXPECT_EQ(b.sweep(), 0u);
+  ASSERT_EQ(b.servers().size(), 1u);
+  EXPECT_EQ(server(b, 0).label(), "127.0.0.1:123");
+}
+
+TEST(Backend, EmptyPoolPicksNothing) {
+  Backend b(config(0), nullptr, nullptr);
+  EXPECT_EQ(b.pick(t0), nullptr);
+  EXPECT_FALSE(b.allDown());
+}
+
+TEST(Backend, ServersPointBackToTheirBackend) {
+  Backend b(config(2), nullptr, nullptr);
+  for (const Server& s : b.servers()) EXPECT_EQ(s.backend, &b);
+}
+
+}  // namespace
+}  // namespace udpx
