@@ -40,14 +40,6 @@ namespace {
 
 using namespace udpx;
 
-std::optional<LogLevel> parseLevel(const std::string& s) {
-  if (s == "error") return LogLevel::Error;
-  if (s == "warn") return LogLevel::Warn;
-  if (s == "info") return LogLevel::Info;
-  if (s == "debug") return LogLevel::Debug;
-  return std::nullopt;
-}
-
 void printErrors(const LoadResult& loaded, bool one_line) {
   for (const ConfigError& e : loaded.errors) {
     if (one_line) {
@@ -141,9 +133,10 @@ int main(int argc, char** argv) {
   }
   std::optional<LogLevel> cli_level;
   if (opt->log_level) {
-    cli_level = parseLevel(*opt->log_level);
+    cli_level = parseLogLevel(*opt->log_level);
     if (!cli_level) {
-      std::fprintf(stderr, "udpx: --log-level: \"%s\" is not one of error, warn, info, debug\n", opt->log_level->c_str());
+      std::fprintf(stderr, "udpx: --log-level: \"%s\" is not one of %s\n", opt->log_level->c_str(),
+                   joinNames(enumNames(kLogLevelNames)).c_str());
       return 2;
     }
   }

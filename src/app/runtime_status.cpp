@@ -94,8 +94,8 @@ std::string Runtime::statusJson() const {
     const HealthConfig& h = bc.health;
     o += (first ? "" : ", ") + quote(be->name()) + ": {";
     first = false;
-    o += "\"balance\": " + quote(bc.balance == Balance::First ? "first" : "round-robin");
-    o += ", \"on_all_down\": " + quote(bc.on_all_down == OnAllDown::Drop ? "drop" : "forward");
+    o += "\"balance\": " + quote(balanceName(bc.balance));
+    o += ", \"on_all_down\": " + quote(onAllDownName(bc.on_all_down));
     o += ", \"all_down\": " + boolean(be->allDown());
     std::size_t up = 0, in_pool = 0;
     for (const Server& sv : be->servers()) {

@@ -13,16 +13,6 @@ namespace {
 
 LogLevel g_level = LogLevel::Info;
 
-const char* levelName(LogLevel level) noexcept {
-  switch (level) {
-    case LogLevel::Error: return "error";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Info: return "info";
-    case LogLevel::Debug: return "debug";
-  }
-  return "?";
-}
-
 // NOTE: systemd sets JOURNAL_STREAM when stderr is connected to the journal, which stamps
 // every line itself; a second timestamp would only add noise.
 bool wantTimestamps() noexcept {
@@ -49,8 +39,9 @@ void logMessage(LogLevel level, const char* fmt, ...) noexcept {
     off = std::snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", t.tm_year + 1900,
                         t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
   }
-  off += std::snprintf(line + off, sizeof line - static_cast<size_t>(off), "udpx[%d]: %s: ",
-                       static_cast<int>(getpid()), levelName(level));
+  const std::string_view name = logLevelName(level);
+  off += std::snprintf(line + off, sizeof line - static_cast<size_t>(off), "udpx[%d]: %.*s: ",
+                       static_cast<int>(getpid()), static_cast<int>(name.size()), name.data());
   va_list ap;
   va_start(ap, fmt);
   int n = std::vsnprintf(line + off, sizeof line - static_cast<size_t>(off), fmt, ap);

@@ -3,12 +3,24 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "base/clock.h"
+#include "base/enum_names.h"
 
 namespace udpx {
 
 enum class LogLevel : std::uint8_t { Error, Warn, Info, Debug };
+
+// The names of the levels, as global.log_level and --log-level take them and every log line
+// shows them; listed from the least to the most verbose, as messages list them.
+inline constexpr EnumName<LogLevel> kLogLevelNames[] = {
+    {LogLevel::Error, "error"}, {LogLevel::Warn, "warn"}, {LogLevel::Info, "info"}, {LogLevel::Debug, "debug"}};
+constexpr std::string_view logLevelName(LogLevel level) noexcept { return enumToName(kLogLevelNames, level); }
+constexpr std::optional<LogLevel> parseLogLevel(std::string_view name) noexcept {
+  return enumFromName(kLogLevelNames, name);
+}
 
 void setLogLevel(LogLevel level) noexcept;
 bool logEnabled(LogLevel level) noexcept;

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "base/enum_names.h"
 #include "base/log.h"
 #include "net/address.h"
 #include "protocols/probe.h"
@@ -16,8 +18,19 @@
 namespace udpx {
 
 enum class Balance : std::uint8_t { RoundRobin, First };
+inline constexpr EnumName<Balance> kBalanceNames[] = {{Balance::RoundRobin, "round-robin"}, {Balance::First, "first"}};
+constexpr std::string_view balanceName(Balance b) noexcept { return enumToName(kBalanceNames, b); }
+constexpr std::optional<Balance> parseBalance(std::string_view name) noexcept {
+  return enumFromName(kBalanceNames, name);
+}
+
 // What a backend does with new sessions when every server is down.
 enum class OnAllDown : std::uint8_t { Forward, Drop };
+inline constexpr EnumName<OnAllDown> kOnAllDownNames[] = {{OnAllDown::Forward, "forward"}, {OnAllDown::Drop, "drop"}};
+constexpr std::string_view onAllDownName(OnAllDown o) noexcept { return enumToName(kOnAllDownNames, o); }
+constexpr std::optional<OnAllDown> parseOnAllDown(std::string_view name) noexcept {
+  return enumFromName(kOnAllDownNames, name);
+}
 
 // Where something was written: file:line:col (1-based; 0 when unknown).
 struct SourcePos {

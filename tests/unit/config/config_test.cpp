@@ -1084,3 +1084,52 @@ servers = ["127.0.0.1:123"]
 
 }  // namespace
 }  // namespace udpx
+
+namespace udpx {
+namespace {
+
+TEST(ConfigNames, BalanceAndOnAllDownRoundTripEveryValue) {
+  for (int i = 0; i <= static_cast<int>(Balance::First); ++i) {
+    const auto b = static_cast<Balance>(i);
+    EXPECT_NE(balanceName(b), "?") << "balance " << i << " has no name";
+    EXPECT_EQ(parseBalance(balanceName(b)), b) << balanceName(b);
+  }
+  for (int i = 0; i <= static_cast<int>(OnAllDown::Drop); ++i) {
+    const auto o = static_cast<OnAllDown>(i);
+    EXPECT_NE(onAllDownName(o), "?") << "on_all_down " << i << " has no name";
+    EXPECT_EQ(parseOnAllDown(onAllDownName(o)), o) << onAllDownName(o);
+  }
+  EXPECT_EQ(balanceName(Balance::RoundRobin), "round-robin");
+  EXPECT_EQ(onAllDownName(OnAllDown::Drop), "drop");
+}
+
+TEST(ConfigNames, RejectsUnknownNames) {
+  for (std::string_view bad : {"roundrobin", "round_robin", "First", "", "random"}) {
+    EXPECT_EQ(parseBalance(bad), std::nullopt) << '"' << bad << '"';
+  }
+  for (std::string_view bad : {"Forward", "fail-open", "", "drops"}) {
+    EXPECT_EQ(parseOnAllDown(bad), std::nullopt) << '"' << bad << '"';
+  }
+}
+
+// The loader takes every name a table lists, and nothing else: the table is the schema.
+TEST(ConfigNames, TheLoaderAcceptsExactlyTheNamesOfTheTables) {
+  for (const auto& [value, name] : kBalanceNames) {
+    const LoadResult r = load(std::string(kMinimal) + "balance = \"" + std::string(name) + "\"\n");
+    ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
+    EXPECT_EQ(r.config->backends[0].balance, value);
+  }
+  for (const auto& [value, name] : kOnAllDownNames) {
+    const LoadResult r = load(std::string(kMinimal) + "on_all_down = \"" + std::string(name) + "\"\n");
+    ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
+    EXPECT_EQ(r.config->backends[0].on_all_down, value);
+  }
+  for (const auto& [value, name] : kLogLevelNames) {
+    const LoadResult r = load("[global]\nlog_level = \"" + std::string(name) + "\"\n" + std::string(kMinimal));
+    ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
+    EXPECT_EQ(r.config->global.log_level, value);
+  }
+}
+
+}  // namespace
+}  // namespace udpx
