@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
       return runWorker(*opt->worker_fd);
     }
 
-    LoadResult loaded = opt->one_line ? loadConfigString(oneLineConfig(*opt), "<command line>")
+    LoadResult loaded = opt->one_line ? loadConfigString(oneLineConfig(*opt), kCommandLineConfigName)
                                       : loadConfigFile(opt->config_path);
     for (const ConfigError& w : loaded.warnings) {
       std::fprintf(stderr, "udpx: warning: %s\n", w.format().c_str());

@@ -270,7 +270,7 @@ int Runtime::run() {
   }
   if (status_) {
     LOG_INFO("status for any local user: udpx status %s (socket %s)",
-             cfg_.file == "<command line>" ? ("--socket " + status_endpoint_).c_str() : ("-c " + cfg_.file).c_str(),
+             cfg_.file == kCommandLineConfigName ? ("--socket " + status_endpoint_).c_str() : ("-c " + cfg_.file).c_str(),
              status_endpoint_.c_str());
   }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());

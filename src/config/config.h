@@ -32,6 +32,10 @@ constexpr std::optional<OnAllDown> parseOnAllDown(std::string_view name) noexcep
   return enumFromName(kOnAllDownNames, name);
 }
 
+// The name a config built from the command line (the one-line --preset mode) goes by where a
+// file name would stand: in messages, and to tell that mode apart (the status socket's name).
+inline constexpr const char* kCommandLineConfigName = "<command line>";
+
 // Where something was written: file:line:col (1-based; 0 when unknown).
 struct SourcePos {
   std::uint32_t line = 0;

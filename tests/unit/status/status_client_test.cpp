@@ -69,6 +69,17 @@ TEST(StatusEndpoint, ConfigChoosesOffAPathOrTheDefault) {
   EXPECT_EQ(statusEndpoint(c), "/run/udpx.sock");
 }
 
+// The one-line --preset mode has no file to name its socket after: the first listen address does.
+TEST(StatusEndpoint, ACommandLineConfigIsNamedAfterItsFirstListenAddress) {
+  Config c;
+  c.file = kCommandLineConfigName;
+  EXPECT_EQ(statusEndpoint(c), "@udpx:listen=none");
+  FrontendConfig f;
+  f.listen.push_back(*SockAddr::parseIp("127.0.0.1", 1123));
+  c.frontends.push_back(f);
+  EXPECT_EQ(statusEndpoint(c), "@udpx:listen=127.0.0.1:1123");
+}
+
 TEST(StatusEndpoint, ServesAndConnectsOverAnAbstractSocket) {
   std::string error;
   const std::string name = "@udpx-unit-test-" + std::to_string(::getpid());
