@@ -69,7 +69,7 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
   if (binder.valid()) rt.stopWhenClosed(std::move(binder), "binder");
   rt.prepare();
 
-  if (drop_to != nullptr && !cfg.global.chroot.empty()) privsep::enterChroot(cfg.global.chroot);
+  if (drop_to != nullptr && !cfg.fixed.chroot.empty()) privsep::enterChroot(cfg.fixed.chroot);
   // A worker restarted by the (already unprivileged) binder starts as the target user, and one
   // started by a binder that only had CAP_NET_BIND_SERVICE keeps that binder's user: only a
   // worker that can switch does.
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
     }
     if (opt->mode == CliOptions::Mode::Check) {
       // The accounts are checked too: a missing user would only show at startup otherwise.
-      if (!loaded.config->global.user.empty() || !loaded.config->global.group.empty()) {
+      if (!loaded.config->fixed.user.empty() || !loaded.config->fixed.group.empty()) {
         if (!privsep::resolveIdentity(*loaded.config, error)) {
           std::fprintf(stderr, "%s\n", error.c_str());
           return 1;
@@ -185,14 +185,14 @@ int main(int argc, char** argv) {
     } else {
       // Started without root (perhaps with CAP_NET_BIND_SERVICE alone): udpx keeps its own user
       // and group, and cannot chroot.
-      if (!cfg.global.chroot.empty()) {
+      if (!cfg.fixed.chroot.empty()) {
         return reportStartErrors({"global.chroot is set, but only root can chroot — start udpx as root, or remove "
                                   "global.chroot"},
                                  "privilege problem");
       }
       // Looked up only when needed: a plain unprivileged start never touches the account
       // database (NSS), which keeps its pages out of the idle process.
-      const bool account_set = !cfg.global.user.empty() || !cfg.global.group.empty();
+      const bool account_set = !cfg.fixed.user.empty() || !cfg.fixed.group.empty();
       if (privileged || account_set) id = privsep::currentIdentity();
       if (account_set) {
         auto wanted = privsep::resolveIdentity(cfg, error);
@@ -205,9 +205,9 @@ int main(int argc, char** argv) {
         }
       }
     }
-    if (!cfg.global.chroot.empty()) {
+    if (!cfg.fixed.chroot.empty()) {
       std::string why;
-      if (!privsep::checkChrootDir(cfg.global.chroot, why)) return reportStartErrors({why}, "chroot problem");
+      if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) return reportStartErrors({why}, "chroot problem");
     }
 
     std::vector<UniqueFd> listeners = privsep::openListeners(cfg, std::move(inherited), errors, notes);
@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
     plan.identity = id;
     plan.change_identity = can_switch;
     if (opt->log_level) plan.worker_args = {"--log-level", *opt->log_level};
-    plan.restart = cfg.global.chroot.empty();
+    plan.restart = cfg.fixed.chroot.empty();
     return privsep::runBinder(std::move(plan));
   } catch (const std::exception& e) {
     LOG_ERROR("cannot start: %s", e.what());

@@ -47,7 +47,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   }
   proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
 
-  if (cfg_.global.metrics) {
+  if (cfg_.fixed.metrics) {
     process_ = std::make_unique<ProcessStats>();
     if (!process_->problem().empty()) LOG_WARN("metrics: %s", process_->problem().c_str());
   }
@@ -126,8 +126,8 @@ bool Runtime::bindAll(std::vector<std::string>& errors) {
 }
 
 void Runtime::bindMetrics(std::vector<std::string>& errors) {
-  if (!cfg_.global.metrics) return;
-  const SockAddr& addr = *cfg_.global.metrics;
+  if (!cfg_.fixed.metrics) return;
+  const SockAddr& addr = *cfg_.fixed.metrics;
   std::vector<HttpServer::Route> routes;
   routes.push_back({"/metrics", MetricsCollector::kContentType, [this] { return metrics_->text(); }});
   routes.push_back({"/status", "application/json", [this] { return statusJson() + "\n"; }});

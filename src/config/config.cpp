@@ -122,7 +122,7 @@ std::string_view typeName(ConfigNode::Type type) noexcept {
   return "nothing";
 }
 
-const BackendConfig* Config::findBackend(const std::string& name) const noexcept {
+const BackendConfig* ReloadableConfig::findBackend(const std::string& name) const noexcept {
   for (const BackendConfig& b : backends) {
     if (b.name == name) return &b;
   }

@@ -1,5 +1,8 @@
-// The validated configuration: plain structs built by the loader, consumed by the runtime.
-// Everything here has been checked; the runtime never re-validates.
+// The configuration room: the schema (the structs below, which say what is fixed for the life of
+// the process and what a reload may change), the loader that fills them from TOML (config.cpp reads
+// the text, loader.cpp and the *_section.cpp files check each section, cross_checks.cpp what spans
+// sections), and durations (duration.h). A file is validated whole, every problem reported at once
+// with FILE:LINE:COL, before anything is built from it: the runtime never re-validates.
 #pragma once
 
 #include <chrono>
@@ -42,23 +45,46 @@ struct SourcePos {
   std::uint32_t col = 0;
 };
 
-struct GlobalConfig {
-  LogLevel log_level = LogLevel::Info;
-  std::uint32_t max_sessions = 65536;  // whole-process cap
-  // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
-  std::optional<SockAddr> metrics;
-  // DNS servers for host names in backends (IP:PORT); empty: those of /etc/resolv.conf.
-  std::vector<SockAddr> resolvers;
-  // The status endpoint `udpx status` reads: "" = the default abstract unix socket derived
-  // from the config file's path, "@NAME" another abstract socket, "/PATH" a socket file
-  // (mode 0666), "off" none.
-  std::string status;
+// The part of [global] fixed for the life of the process: what is used before or while the
+// process gives up its privileges and closes its sandbox. A reload must refuse a file that
+// changes any of it ("needs a restart") rather than apply the rest of it.
+struct FixedConfig {
   // Privilege separation (src/privsep/): who the binder and the worker run as once the
   // listening sockets are open, and the worker's optional chroot. Empty: the defaults
   // (user "udpx" if it exists, else "nobody"; the user's primary group; no chroot).
   // Whether the user and group exist is checked at startup, not by the loader.
+  // Fixed: the identity is resolved (from the account database, which the worker never reads)
+  // and dropped once, and a chroot can only be entered, never left or moved.
   std::string user, group, chroot;
   SourcePos user_pos, group_pos, chroot_pos;
+  // The status endpoint `udpx status` reads: "" = the default abstract unix socket derived
+  // from the config file's path, "@NAME" another abstract socket, "/PATH" a socket file
+  // (mode 0666), "off" none.
+  // Fixed: it is opened before the chroot and the drop (afterwards a socket file outside the
+  // chroot, or in a directory only root may write, cannot be made), and it is how
+  // `udpx status -c FILE` finds the running process: moved by a reload, the file would no longer
+  // say where the process that read it listens.
+  std::string status;
+  // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
+  // Fixed: the worker binds it while still privileged, beside the listeners (a port below 1024
+  // needs that), and turning it on needs the /proc/self files of the process metrics, which are
+  // opened before the chroot and the sandbox. Rebinding it on reload would take the binder.
+  std::optional<SockAddr> metrics;
+};
+
+// The part of [global] a reload may change: only the running proxy reads it; nothing set up
+// before the drop depends on it.
+struct GlobalConfig {
+  // Reloadable: the log functions read the level at every line.
+  LogLevel log_level = LogLevel::Info;
+  // Whole-process session cap. Reloadable: only the session table reads it, when a session
+  // opens; a lower cap can be met by ending the least recently used sessions.
+  std::uint32_t max_sessions = 65536;
+  // DNS servers for host names in backends (IP:PORT); empty: those of /etc/resolv.conf.
+  // Reloadable: the resolver's sockets to them are made on the loop, which the sandbox allows.
+  // NOTE: the sandboxed worker opens no file, so /etc/resolv.conf is read at start-up only; a
+  // reload to an empty list cannot read it again.
+  std::vector<SockAddr> resolvers;
 };
 
 // One upstream server as written: a literal address or a host name, and its port.
@@ -81,6 +107,9 @@ struct HealthConfig {
   std::uint32_t fall = 3;
 };
 
+// [backend.NAME]. Reloadable, every field: a backend and its probes are built on the loop from
+// its config, and its upstream sockets (one per session, one per probe) are opened on the loop
+// already, inside the sandbox.
 struct BackendConfig {
   std::string name;
   std::vector<ServerConfig> servers;
@@ -96,6 +125,9 @@ struct BackendConfig {
   SourcePos pos;
 };
 
+// [frontend.NAME]. Reloadable, every field, listen included: a frontend is built on the loop
+// from its config, and a new listen address only needs a new socket, which the binder can bind
+// for the worker (a port below 1024) as it binds the first ones.
 struct FrontendConfig {
   std::string name;
   std::vector<SockAddr> listen;
@@ -109,13 +141,21 @@ struct FrontendConfig {
   SourcePos pos;
 };
 
-struct Config {
-  std::string file;  // path it was loaded from, for messages
+// Everything a reload may change, and all of it: the frontends, the backends with their servers
+// and health checks, and the reloadable [global] keys, from which the runtime builds its
+// frontends and backends. A reload replaces this part and keeps the FixedConfig it started with.
+struct ReloadableConfig {
   GlobalConfig global;
   std::vector<FrontendConfig> frontends;  // in file order
   std::vector<BackendConfig> backends;    // in file order
 
   const BackendConfig* findBackend(const std::string& name) const noexcept;
+};
+
+// A whole validated file: what a reload may change (the base), and what it may not.
+struct Config : ReloadableConfig {
+  std::string file;  // path it was loaded from, for messages; fixed: a reload reads the same path
+  FixedConfig fixed;
 };
 
 // One problem found while loading: "FILE:LINE:COL: key.path: message (hint)".

@@ -92,7 +92,7 @@ void readAccountName(ConfigReader& r, const ConfigNode& table, std::string_view 
   pos = n->pos;
 }
 
-void readChroot(ConfigReader& r, const ConfigNode& node, GlobalConfig& global) {
+void readChroot(ConfigReader& r, const ConfigNode& node, FixedConfig& fixed) {
   auto dir = r.readString(node, "global.chroot");
   if (!dir) return;
   if (dir->empty() || dir->front() != '/') {
@@ -100,13 +100,13 @@ void readChroot(ConfigReader& r, const ConfigNode& node, GlobalConfig& global) {
             "write an absolute path such as \"/var/empty\", or remove the key");
     return;
   }
-  global.chroot = *dir;
-  global.chroot_pos = node.pos;
+  fixed.chroot = *dir;
+  fixed.chroot_pos = node.pos;
 }
 
 }  // namespace
 
-void loadGlobal(ConfigReader& r, const ConfigNode& table, GlobalConfig& global) {
+void loadGlobal(ConfigReader& r, const ConfigNode& table, FixedConfig& fixed, GlobalConfig& global) {
   r.checkKeys(table, "global", kGlobalKeys);
   if (const ConfigNode* n = table.get("log_level")) {
     if (const auto level = r.readEnum(*n, "global.log_level", "log level", kLogLevelNames)) global.log_level = *level;
@@ -117,13 +117,13 @@ void loadGlobal(ConfigReader& r, const ConfigNode& table, GlobalConfig& global) 
     }
   }
   if (const ConfigNode* n = table.get("metrics")) {
-    if (const auto s = r.readString(*n, "global.metrics")) global.metrics = checkMetricsAddress(r, *s, n->pos);
+    if (const auto s = r.readString(*n, "global.metrics")) fixed.metrics = checkMetricsAddress(r, *s, n->pos);
   }
   if (const ConfigNode* n = table.get("resolvers")) readResolvers(r, *n, global.resolvers);
-  if (const ConfigNode* n = table.get("status")) readStatus(r, *n, global.status);
-  readAccountName(r, table, "user", global.user, global.user_pos);
-  readAccountName(r, table, "group", global.group, global.group_pos);
-  if (const ConfigNode* n = table.get("chroot")) readChroot(r, *n, global);
+  if (const ConfigNode* n = table.get("status")) readStatus(r, *n, fixed.status);
+  readAccountName(r, table, "user", fixed.user, fixed.user_pos);
+  readAccountName(r, table, "group", fixed.group, fixed.group_pos);
+  if (const ConfigNode* n = table.get("chroot")) readChroot(r, *n, fixed);
 }
 
 }  // namespace udpx

@@ -62,7 +62,7 @@ void loadDocument(ConfigReader& r, const ConfigNode& root, Config& config) {
     const std::string& k = e.key;
     if (k == "global") {
       if (e.value.isTable()) {
-        loadGlobal(r, e.value, config.global);
+        loadGlobal(r, e.value, config.fixed, config.global);
       } else {
         r.wrongType(e.value, k, "a table", "write [global] followed by its keys");
       }

@@ -72,8 +72,8 @@ struct TakenListen {
   SourcePos pos;
 };
 
-// [global].
-void loadGlobal(ConfigReader& r, const ConfigNode& table, GlobalConfig& global);
+// [global]: its fixed keys into `fixed`, the reloadable ones into `global`.
+void loadGlobal(ConfigReader& r, const ConfigNode& table, FixedConfig& fixed, GlobalConfig& global);
 // [backend.NAME] with its servers and the keys of its health table.
 BackendDraft loadBackend(ConfigReader& r, const NamedTable& nt);
 // [backend.NAME.health], as written; finishHealth completes it.

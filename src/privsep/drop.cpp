@@ -133,7 +133,7 @@ void lockDown() {
 }  // namespace
 
 std::optional<Identity> resolveIdentity(const Config& cfg, std::string& error) {
-  const GlobalConfig& g = cfg.global;
+  const FixedConfig& g = cfg.fixed;
   Identity id;
   std::vector<char> buf(16384);
   passwd pw{};

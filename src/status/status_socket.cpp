@@ -59,7 +59,7 @@ std::string defaultStatusEndpoint(const std::string& config_file) {
 }
 
 std::string statusEndpoint(const Config& cfg) {
-  if (!cfg.global.status.empty()) return cfg.global.status;
+  if (!cfg.fixed.status.empty()) return cfg.fixed.status;
   if (cfg.file == kCommandLineConfigName) {
     const std::string first = cfg.frontends.empty() || cfg.frontends[0].listen.empty()
                                   ? std::string("none")

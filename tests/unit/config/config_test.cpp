@@ -346,7 +346,7 @@ servers = ["127.0.0.1:123"]
 TEST(ConfigLoader, MetricsEndpointIsOffUnlessConfigured) {
   const LoadResult r = load(kMinimal);
   ASSERT_TRUE(r.config.has_value());
-  EXPECT_FALSE(r.config->global.metrics.has_value());
+  EXPECT_FALSE(r.config->fixed.metrics.has_value());
 }
 
 TEST(ConfigLoader, ReadsMetricsAddress) {
@@ -354,8 +354,8 @@ TEST(ConfigLoader, ReadsMetricsAddress) {
                                    std::pair{"0.0.0.0:80", "0.0.0.0:80"}}) {
     const LoadResult r = load("[global]\nmetrics = \"" + std::string(text) + "\"\n" + std::string(kMinimal));
     ASSERT_TRUE(r.config.has_value()) << text << ": " << ::testing::PrintToString(formatAll(r.errors));
-    ASSERT_TRUE(r.config->global.metrics.has_value());
-    EXPECT_EQ(r.config->global.metrics->toString(), want);
+    ASSERT_TRUE(r.config->fixed.metrics.has_value());
+    EXPECT_EQ(r.config->fixed.metrics->toString(), want);
   }
 }
 
@@ -907,7 +907,7 @@ TEST(ConfigLoader, HealthDefaultsComeFromTheFrontendsPreset) {
   EXPECT_EQ(b.resolve_min, seconds{10});
   EXPECT_EQ(b.resolve_max, seconds{3600});
   EXPECT_TRUE(r.config->global.resolvers.empty());
-  EXPECT_EQ(r.config->global.status, "");
+  EXPECT_EQ(r.config->fixed.status, "");
 }
 
 TEST(ConfigLoader, ReadsHealthTableAndBackendHealthKeys) {
@@ -935,7 +935,7 @@ query = "example.test"
   ASSERT_EQ(c.global.resolvers.size(), 2u);
   EXPECT_EQ(c.global.resolvers[0].toString(), "127.0.0.1:5353");
   EXPECT_EQ(c.global.resolvers[1].toString(), "[::1]:53");
-  EXPECT_EQ(c.global.status, "/run/udpx.sock");
+  EXPECT_EQ(c.fixed.status, "/run/udpx.sock");
   const BackendConfig& b = c.backends[0];
   EXPECT_EQ(b.on_all_down, OnAllDown::Drop);
   EXPECT_EQ(b.resolve_min, milliseconds{200});
@@ -1043,7 +1043,7 @@ backend = "b"
 servers = ["127.0.0.1:123"]
 )");
   ASSERT_TRUE(r.errors.empty()) << ::testing::PrintToString(formatAll(r.errors));
-  const GlobalConfig& g = r.config->global;
+  const FixedConfig& g = r.config->fixed;
   EXPECT_EQ(g.user, "udpx");
   EXPECT_EQ(g.group, "nogroup");
   EXPECT_EQ(g.chroot, "/var/empty");
@@ -1056,9 +1056,9 @@ servers = ["127.0.0.1:123"]
 TEST(ConfigLoader, PrivilegeSeparationKeysDefaultToEmpty) {
   const LoadResult r = load(kMinimal);
   ASSERT_TRUE(r.config.has_value());
-  EXPECT_EQ(r.config->global.user, "");
-  EXPECT_EQ(r.config->global.group, "");
-  EXPECT_EQ(r.config->global.chroot, "");
+  EXPECT_EQ(r.config->fixed.user, "");
+  EXPECT_EQ(r.config->fixed.group, "");
+  EXPECT_EQ(r.config->fixed.chroot, "");
 }
 
 TEST(ConfigLoader, RejectsBadUserGroupAndRelativeChroot) {
@@ -1129,6 +1129,35 @@ TEST(ConfigNames, TheLoaderAcceptsExactlyTheNamesOfTheTables) {
     ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
     EXPECT_EQ(r.config->global.log_level, value);
   }
+}
+
+// [global] is split by what a reload may change: the accounts, the chroot and both endpoints
+// are fixed for the life of the process; the rest is part of the reloadable configuration.
+TEST(ConfigLoader, SortsGlobalKeysIntoTheFixedAndTheReloadablePart) {
+  const LoadResult r = load(std::string(R"([global]
+log_level = "warn"
+max_sessions = 7
+resolvers = ["127.0.0.1:53"]
+metrics = "127.0.0.1:9123"
+status = "@udpx-test"
+user = "udpx"
+group = "nogroup"
+chroot = "/var/empty"
+)") + std::string(kMinimal));
+  ASSERT_TRUE(r.config.has_value()) << ::testing::PrintToString(formatAll(r.errors));
+  const ReloadableConfig& reloadable = *r.config;
+  EXPECT_EQ(reloadable.global.log_level, LogLevel::Warn);
+  EXPECT_EQ(reloadable.global.max_sessions, 7u);
+  ASSERT_EQ(reloadable.global.resolvers.size(), 1u);
+  EXPECT_EQ(reloadable.frontends.size(), 1u);
+  EXPECT_EQ(reloadable.backends.size(), 1u);
+  const FixedConfig& fixed = r.config->fixed;
+  ASSERT_TRUE(fixed.metrics.has_value());
+  EXPECT_EQ(fixed.metrics->toString(), "127.0.0.1:9123");
+  EXPECT_EQ(fixed.status, "@udpx-test");
+  EXPECT_EQ(fixed.user, "udpx");
+  EXPECT_EQ(fixed.group, "nogroup");
+  EXPECT_EQ(fixed.chroot, "/var/empty");
 }
 
 }  // namespace

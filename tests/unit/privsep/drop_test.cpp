@@ -73,10 +73,10 @@ TEST(ChrootCheck, ChecksTheDirectoryOnDisk) {
 Config configWith(std::string user, std::string group) {
   Config c;
   c.file = "u.toml";
-  c.global.user = std::move(user);
-  c.global.group = std::move(group);
-  c.global.user_pos = {2, 8};
-  c.global.group_pos = {3, 9};
+  c.fixed.user = std::move(user);
+  c.fixed.group = std::move(group);
+  c.fixed.user_pos = {2, 8};
+  c.fixed.group_pos = {3, 9};
   return c;
 }
 

@@ -63,9 +63,9 @@ TEST(StatusEndpoint, ConfigChoosesOffAPathOrTheDefault) {
   Config c;
   c.file = "/nonexistent/u.toml";
   EXPECT_EQ(statusEndpoint(c), "@udpx:/nonexistent/u.toml");
-  c.global.status = "off";
+  c.fixed.status = "off";
   EXPECT_EQ(statusEndpoint(c), "off");
-  c.global.status = "/run/udpx.sock";
+  c.fixed.status = "/run/udpx.sock";
   EXPECT_EQ(statusEndpoint(c), "/run/udpx.sock");
 }
 
