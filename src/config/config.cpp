@@ -44,7 +44,6 @@ constexpr std::string_view kBackendKeys[] = {"servers", "balance", "fail_timeout
                                              "on_all_down", "resolve_min", "resolve_max"};
 constexpr std::string_view kHealthKeys[] = {"type", "interval", "timeout", "rise", "fall",
                                             "query", "send", "expect"};
-constexpr std::string_view kProbeTypes[] = {"ntp", "dns", "raw", "syslog", "none"};
 constexpr std::string_view kOnAllDown[] = {"forward", "drop"};
 constexpr std::int64_t kMaxRiseFall = 100;
 // A socket name in the abstract namespace or a file path: sockaddr_un's sun_path holds 108.
@@ -52,7 +51,6 @@ constexpr std::size_t kMaxStatusLen = 107;
 constexpr std::string_view kLogLevels[] = {"error", "warn", "info", "debug"};
 static_assert(static_cast<int>(LogLevel::Error) == 0 && static_cast<int>(LogLevel::Debug) == 3,
               "kLogLevels is indexed by LogLevel");
-constexpr std::string_view kPresets[] = {"ntp", "dns", "syslog", "raw"};
 constexpr std::string_view kBalances[] = {"round-robin", "first"};
 
 constexpr const char* kDurationHint = "use units: 250ms, 2s, 5m";
@@ -665,8 +663,8 @@ class Loader {
     checkKeys(table, path, kHealthKeys);
     d.table_pos = posOf(table.source());
     if (const auto* n = table.get("type")) {
-      if (const auto i = readEnum(*n, path + ".type", "probe type", kProbeTypes)) {
-        d.type = probeTypeFromName(kProbeTypes[*i]);
+      if (const auto i = readEnum(*n, path + ".type", "probe type", probeTypeNames())) {
+        d.type = probeTypeFromName(probeTypeNames()[*i]);
       }
     }
     if (const auto* n = table.get("interval")) d.interval = readDuration(*n, path + ".interval");
@@ -804,8 +802,8 @@ class Loader {
     checkKeys(table, path, kFrontendKeys);
 
     if (const auto* n = table.get("preset")) {
-      if (const auto i = readEnum(*n, path + ".preset", "preset", kPresets)) {
-        f.preset = presetFromName(kPresets[*i]).value_or(Preset::Raw);
+      if (const auto i = readEnum(*n, path + ".preset", "preset", presetNames())) {
+        f.preset = presetFromName(presetNames()[*i]).value_or(Preset::Raw);
       } else {
         draft.preset_ok = false;
       }
