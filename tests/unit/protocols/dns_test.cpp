@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "protocols/protocol.h"
+#include "packet_diff.h"
 
 namespace udpx {
 namespace {
@@ -205,13 +206,7 @@ constexpr std::uint16_t kUpstreamId = 0x1234;
 
 const Protocol& dnsProtocol() { return protocolOf(Preset::Dns); }
 
-std::vector<std::size_t> differingBytes(const Packet& a, const Packet& b) {
-  std::vector<std::size_t> at;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (a[i] != b[i]) at.push_back(i);
-  }
-  return at;
-}
+using test::differingBytes;
 
 TEST(DnsTokens, RewriteReplacesOnlyTheId) {
   const Packet original = makeQuery(kClientId);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "protocols/protocol.h"
+#include "packet_diff.h"
 
 namespace udpx {
 namespace {
@@ -299,13 +300,7 @@ constexpr std::uint64_t kUpstreamToken = 0x0102030405060708ULL;
 
 const Protocol& ntpProtocol() { return protocolOf(Preset::Ntp); }
 
-std::vector<std::size_t> differingBytes(const Packet& a, const Packet& b) {
-  std::vector<std::size_t> at;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (a[i] != b[i]) at.push_back(i);
-  }
-  return at;
-}
+using test::differingBytes;
 
 TEST(NtpTokens, RewriteReplacesOnlyTheTransmitTimestamp) {
   const Packet original = clientRequest(kClientTransmit);
