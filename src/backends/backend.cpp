@@ -175,16 +175,7 @@ bool Backend::allDown() const noexcept {
 }
 
 std::string_view Backend::noReplyHint() const noexcept {
-  switch (cfg_.health.probe.type) {
-    case ProbeType::Ntp:
-      return "is it running, and does it allow queries from this host? (chrony: `allow`, ntpd: `restrict`)";
-    case ProbeType::Dns:
-      return "is it running, and does it allow queries from this host? (bind: allow-query, unbound: "
-             "access-control, dnsmasq: --listen-address)";
-    case ProbeType::Raw:
-    case ProbeType::None: break;
-  }
-  return "is it running, and does it accept datagrams from this host? (check its access rules and firewalls)";
+  return probeOf(cfg_.health.probe.type).no_reply_hint;
 }
 
 void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {

@@ -8,7 +8,6 @@ namespace udpx {
 namespace {
 
 constexpr std::int64_t kMaxDatagramLimit = 65507;  // largest UDP payload over IPv4
-constexpr std::string_view kPresets[] = {"ntp", "dns", "syslog", "raw"};
 
 std::optional<std::uint32_t> readResponses(ConfigReader& r, const ConfigNode& node, const std::string& path) {
   constexpr const char* kExpected = "expected an integer or \"unlimited\"";
@@ -110,8 +109,8 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
   r.checkKeys(table, path, kFrontendKeys);
 
   if (const ConfigNode* n = table.get("preset")) {
-    if (const auto i = r.readChoice(*n, path + ".preset", "preset", kPresets)) {
-      f.preset = presetFromName(kPresets[*i]).value_or(Preset::Raw);
+    if (const auto i = r.readChoice(*n, path + ".preset", "preset", presetNames())) {
+      f.preset = presetFromName(presetNames()[*i]).value_or(Preset::Raw);
     } else {
       draft.preset_ok = false;
     }

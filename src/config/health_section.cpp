@@ -12,7 +12,6 @@ namespace udpx {
 namespace {
 
 constexpr std::string_view kHealthKeys[] = {"type", "interval", "timeout", "rise", "fall", "query", "send", "expect"};
-constexpr std::string_view kProbeTypes[] = {"ntp", "dns", "raw", "syslog", "none"};
 constexpr std::int64_t kMaxRiseFall = 100;
 
 // send / expect: a payload in hex.
@@ -40,8 +39,8 @@ void loadHealth(ConfigReader& r, const ConfigNode& table, const std::string& pat
   r.checkKeys(table, path, kHealthKeys);
   d.table_pos = table.pos;
   if (const ConfigNode* n = table.get("type")) {
-    if (const auto i = r.readChoice(*n, path + ".type", "probe type", kProbeTypes)) {
-      d.type = probeTypeFromName(kProbeTypes[*i]);
+    if (const auto i = r.readChoice(*n, path + ".type", "probe type", probeTypeNames())) {
+      d.type = probeTypeFromName(probeTypeNames()[*i]);
     }
   }
   if (const ConfigNode* n = table.get("interval")) d.interval = r.readDuration(*n, path + ".interval");

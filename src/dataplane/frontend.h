@@ -33,7 +33,8 @@ class Listener {
 
 class Frontend {
  public:
-  Frontend(const FrontendConfig& cfg, Backend* backend) : cfg_(cfg), backend_(backend) {}
+  Frontend(const FrontendConfig& cfg, Backend* backend)
+      : cfg_(cfg), protocol_(&protocolOf(cfg.preset)), backend_(backend) {}
 
   // True if the client may use this frontend (the `allow` list).
   bool allows(const SockAddr& client) const noexcept {
@@ -46,6 +47,7 @@ class Frontend {
   const std::string& name() const noexcept { return cfg_.name; }
   const FrontendConfig& config() const noexcept { return cfg_; }
   Preset preset() const noexcept { return cfg_.preset; }
+  const Protocol& protocol() const noexcept { return *protocol_; }
   Backend* backend() const noexcept { return backend_; }
   std::vector<std::unique_ptr<Listener>>& listeners() noexcept { return listeners_; }
 
@@ -56,6 +58,7 @@ class Frontend {
 
  private:
   FrontendConfig cfg_;
+  const Protocol* protocol_;  // the preset's, looked up once: the data path calls through it
   Backend* backend_;
   std::vector<std::unique_ptr<Listener>> listeners_;
 };

@@ -145,7 +145,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   }
   const std::span<const std::uint8_t> pkt(static_cast<const std::uint8_t*>(rx_iov_[i].iov_base), len);
   Token token = 0;
-  const Check c = checkRequest(fe.preset(), pkt, token);
+  const Check c = fe.protocol().checkRequest(pkt, token);
   if (c != Check::Ok) {
     fe.stats.drop(requestDrop(c));
     return;
@@ -169,7 +169,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     const std::uint64_t allowed = std::uint64_t{s->replies_left} + budget;
     s->replies_left = static_cast<std::uint32_t>(std::min<std::uint64_t>(allowed, kUnlimitedResponses - 1));
   }
-  if (usesTokens(fe.preset())) s->addPending(token);
+  if (fe.protocol().usesTokens()) s->addPending(token);
   // A UDP payload is at most 65507 bytes, so it always fits.
   s->max_request_len = std::max(s->max_request_len, static_cast<std::uint16_t>(len));
 
@@ -329,22 +329,22 @@ Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t le
     return Staged::Dropped;
   }
   Token token = 0;
-  const Check c = checkReply(fe.preset(), std::span<const std::uint8_t>(buf, len), token);
+  const Check c = fe.protocol().checkReply(std::span<const std::uint8_t>(buf, len), token);
   if (c != Check::Ok) {
     fe.stats.drop(replyDrop(c));
     return Staged::Dropped;
   }
-  if (usesTokens(fe.preset()) && !s.takePending(token)) {
+  if (fe.protocol().usesTokens() && !s.takePending(token)) {
     fe.stats.drop(Drop::ReplyUnmatched);
     return Staged::Dropped;
   }
-  if (repliesBoundedByRequest(fe.preset()) && len > s.max_request_len) {
+  if (fe.protocol().replies_bounded_by_request && len > s.max_request_len) {
     fe.stats.drop(Drop::ReplyTooLarge);
     return Staged::Dropped;
   }
   ++s.server->stats.replied;
   // Token protocols answer request by request; for the others any reply answers them all.
-  if (usesTokens(fe.preset())) {
+  if (fe.protocol().usesTokens()) {
     if (s.awaiting > 0) --s.awaiting;
   } else {
     s.awaiting = 0;

@@ -1,34 +1,36 @@
-// DNS (RFC 1035) validation: a 12-byte header whose QR bit says query (client) or response
-// (upstream); the 16-bit ID is the token that pairs them.
-#include "protocols/validators.h"
+// The dns protocol (RFC 1035): a 12-byte header whose QR bit says query (client) or response
+// (upstream); the 16-bit ID is the token that pairs them. Its probe asks a resolver a question.
+#include "protocols/probe.h"
+#include "protocols/wire.h"
 
 namespace udpx::dns {
 namespace {
+
+using std::chrono::seconds;
 
 constexpr std::size_t kHeaderLen = 12;
 constexpr std::size_t kIdAt = 0;
 constexpr std::size_t kFlagsAt = 2;
 constexpr std::uint8_t kQrBit = 0x80;  // in the first flags byte: 0 query, 1 response
+constexpr TokenField kToken{2, kIdAt, kIdAt};
 
-}  // namespace
+// Both directions have the same header; only the QR bit tells them apart.
+Check checkHeader(std::span<const std::uint8_t> pkt, Token& token, bool response) noexcept {
+  if (pkt.size() < kHeaderLen) return Check::Malformed;
+  if (((pkt[kFlagsAt] & kQrBit) != 0) != response) return Check::WrongKind;
+  token = wire::readBe(pkt, kToken.request_at, kToken.size);
+  return Check::Ok;
+}
 
 Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) noexcept {
-  if (pkt.size() < kHeaderLen) return Check::Malformed;
-  if ((pkt[kFlagsAt] & kQrBit) != 0) return Check::WrongKind;
-  token = wire::readBe16(pkt, kIdAt);
-  return Check::Ok;
+  return checkHeader(pkt, token, false);
 }
 
 Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
-  if (pkt.size() < kHeaderLen) return Check::Malformed;
-  if ((pkt[kFlagsAt] & kQrBit) == 0) return Check::WrongKind;
-  token = wire::readBe16(pkt, kIdAt);
-  return Check::Ok;
+  return checkHeader(pkt, token, true);
 }
 
 // ---- health probe ----
-
-namespace {
 
 constexpr std::uint16_t kTypeA = 1;
 constexpr std::uint16_t kTypeNs = 2;
@@ -36,15 +38,13 @@ constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint8_t kRcodeServfail = 2;
 constexpr std::uint8_t kRcodeRefused = 5;
 
-void putBe16(std::span<std::uint8_t> out, std::size_t at, std::uint16_t v) noexcept {
-  out[at] = static_cast<std::uint8_t>(v >> 8);
-  out[at + 1] = static_cast<std::uint8_t>(v);
-}
+void putBe16(std::span<std::uint8_t> out, std::size_t at, std::uint16_t v) noexcept { wire::writeBe(out, at, 2, v); }
 
-}  // namespace
+bool alwaysActive(const ProbeSpec& /*spec*/) noexcept { return true; }
 
-std::size_t buildProbe(std::string_view query, std::uint64_t random, std::span<std::uint8_t> out,
+std::size_t buildProbe(const ProbeSpec& spec, std::uint64_t random, std::span<std::uint8_t> out,
                        Token& token) noexcept {
+  std::string_view query = spec.query;
   if (!query.empty() && query.back() == '.') query.remove_suffix(1);
   // header + name (at most 255 bytes encoded) + type + class
   if (out.size() < kHeaderLen + 255 + 4 || query.size() > 253) return 0;
@@ -74,12 +74,13 @@ std::size_t buildProbe(std::string_view query, std::uint64_t random, std::span<s
   return at + 4;
 }
 
-ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token) noexcept {
-  if (reply.size() < kHeaderLen || (reply[kFlagsAt] & kQrBit) == 0) {
+ProbeJudgement judgeProbeReply(const ProbeSpec& /*spec*/, std::span<const std::uint8_t> reply, Token token) noexcept {
+  Token id = 0;
+  if (checkReply(reply, id) != Check::Ok) {
     return {ProbeVerdict::Unhealthy, "the reply is not a DNS response",
             "is this address and port really a DNS server?"};
   }
-  if (wire::readBe16(reply, kIdAt) != token) return {};
+  if (id != token) return {};
   const auto rcode = static_cast<std::uint8_t>(reply[kFlagsAt + 1] & 0x0F);
   if (rcode == kRcodeRefused) {
     return {ProbeVerdict::Unhealthy, "the resolver answered REFUSED",
@@ -94,5 +95,31 @@ ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token)
   }
   return {ProbeVerdict::Healthy, "", ""};
 }
+
+// A resolver is cheap to ask.
+constexpr Probe kProbe{
+    .type = ProbeType::Dns,
+    .defaults = {seconds{5}, seconds{1}, 2, 3},
+    .no_reply_hint = "is it running, and does it allow queries from this host? (bind: allow-query, unbound: "
+                     "access-control, dnsmasq: --listen-address)",
+    .active = alwaysActive,
+    .build = buildProbe,
+    .judge = judgeProbeReply,
+};
+
+}  // namespace
+
+// dns answers once per request, within milliseconds; answers are often longer than questions,
+// so their length is bounded by max_datagram only.
+constexpr Protocol kProtocol{
+    .preset = Preset::Dns,
+    .defaults = {"dns", 53, 1, seconds{5}, 4096},
+    .check_request = checkRequest,
+    .check_reply = checkReply,
+    .token_field = kToken,
+    .replies_bounded_by_request = false,
+    .probe = &kProbe,
+    .default_probe = ProbeType::Dns,
+};
 
 }  // namespace udpx::dns

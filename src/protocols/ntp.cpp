@@ -1,13 +1,17 @@
-// NTP (RFC 5905) validation: forward only client requests (mode 3) and server replies (mode 4);
-// refuse the control modes 6 (ntpq) and 7 (ntpdc monlist, the amplification vector).
-#include "protocols/validators.h"
+// The ntp protocol (RFC 5905): forward only client requests (mode 3) and server replies (mode 4);
+// refuse the control modes 6 (ntpq) and 7 (ntpdc monlist, the amplification vector). Its probe.
+#include "protocols/probe.h"
+#include "protocols/wire.h"
 
 namespace udpx::ntp {
 namespace {
 
+using std::chrono::seconds;
+
 constexpr std::size_t kHeaderLen = 48;          // without extension fields or MAC
 constexpr std::size_t kOriginTimestampAt = 24;  // a reply echoes the request's transmit timestamp here
 constexpr std::size_t kTransmitTimestampAt = 40;
+constexpr TokenField kToken{8, kTransmitTimestampAt, kOriginTimestampAt};
 
 constexpr std::uint8_t kModeClient = 3;
 constexpr std::uint8_t kModeServer = 4;
@@ -31,8 +35,6 @@ bool wellFormed(std::span<const std::uint8_t> pkt) noexcept {
   return version >= 1 && version <= 4;
 }
 
-}  // namespace
-
 Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   if (pkt.empty()) return Check::Malformed;
   // Mode first: control queries are refused by policy whatever their length, and a short
@@ -41,20 +43,18 @@ Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   if (mode == kModeControl || mode == kModePrivate) return Check::Control;
   if (!wellFormed(pkt)) return Check::Malformed;
   if (mode != kModeClient) return Check::WrongKind;
-  token = wire::readBe64(pkt, kTransmitTimestampAt);
+  token = wire::readBe(pkt, kToken.request_at, kToken.size);
   return Check::Ok;
 }
 
 Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   if (!wellFormed(pkt)) return Check::Malformed;
   if (modeOf(pkt) != kModeServer) return Check::WrongKind;
-  token = wire::readBe64(pkt, kOriginTimestampAt);
+  token = wire::readBe(pkt, kToken.reply_at, kToken.size);
   return Check::Ok;
 }
 
 // ---- health probe ----
-
-namespace {
 
 constexpr std::size_t kStratumAt = 1;
 constexpr std::size_t kRefIdAt = 12;
@@ -72,9 +72,10 @@ bool kissCodeIs(std::span<const std::uint8_t> pkt, std::string_view code) noexce
   return true;
 }
 
-}  // namespace
+bool alwaysActive(const ProbeSpec& /*spec*/) noexcept { return true; }
 
-std::size_t buildProbe(std::uint64_t random, std::span<std::uint8_t> out, Token& token) noexcept {
+std::size_t buildProbe(const ProbeSpec& /*spec*/, std::uint64_t random, std::span<std::uint8_t> out,
+                       Token& token) noexcept {
   if (out.size() < kHeaderLen) return 0;
   for (std::size_t i = 0; i < kHeaderLen; ++i) out[i] = 0;
   // LI 0, version 4, mode 3; like chrony, the transmit timestamp is random rather than the
@@ -82,12 +83,12 @@ std::size_t buildProbe(std::uint64_t random, std::span<std::uint8_t> out, Token&
   out[0] = static_cast<std::uint8_t>((4 << 3) | kModeClient);
   // A zero timestamp would make the reply's origin 0, which servers treat as "no request".
   if (random == 0) random = 1;
-  for (std::size_t i = 0; i < 8; ++i) out[kTransmitTimestampAt + i] = static_cast<std::uint8_t>(random >> (56 - 8 * i));
+  wire::writeBe(out, kToken.request_at, kToken.size, random);
   token = random;
   return kHeaderLen;
 }
 
-ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token) noexcept {
+ProbeJudgement judgeProbeReply(const ProbeSpec& /*spec*/, std::span<const std::uint8_t> reply, Token token) noexcept {
   Token origin = 0;
   const Check c = checkReply(reply, origin);
   if (c != Check::Ok) {
@@ -119,5 +120,30 @@ ProbeJudgement judgeProbeReply(std::span<const std::uint8_t> reply, Token token)
   }
   return {ProbeVerdict::Healthy, "", ""};
 }
+
+// NTP servers rate-limit (ntpd's `limited`, chrony's `ratelimit`), so NTP is asked rarely.
+constexpr Probe kProbe{
+    .type = ProbeType::Ntp,
+    .defaults = {seconds{10}, seconds{1}, 2, 3},
+    .no_reply_hint = "is it running, and does it allow queries from this host? (chrony: `allow`, ntpd: `restrict`)",
+    .active = alwaysActive,
+    .build = buildProbe,
+    .judge = judgeProbeReply,
+};
+
+}  // namespace
+
+// ntp answers once per request, within milliseconds, so a session need not outlive the
+// exchange by much. A reply longer than its request would make udpx an amplifier.
+constexpr Protocol kProtocol{
+    .preset = Preset::Ntp,
+    .defaults = {"ntp", 123, 1, seconds{2}, 2048},
+    .check_request = checkRequest,
+    .check_reply = checkReply,
+    .token_field = kToken,
+    .replies_bounded_by_request = true,
+    .probe = &kProbe,
+    .default_probe = ProbeType::Ntp,
+};
 
 }  // namespace udpx::ntp

@@ -1,92 +1,62 @@
-// Dispatches probe.h's calls to the per-protocol probe builders and judges, and holds the
-// health-check defaults of each probe type.
+// The probe types' names, the probe lookup, and the probe of None (no probe at all); each
+// protocol's probe lives in its own file.
 #include "protocols/probe.h"
 
-#include "protocols/validators.h"
+#include <array>
 
 namespace udpx {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
+bool never(const ProbeSpec& /*spec*/) noexcept { return false; }
 
-// NTP servers rate-limit (ntpd's `limited`, chrony's `ratelimit`), so NTP is asked rarely;
-// a resolver is cheap to ask. None has no probe; its interval only paces passive recovery.
-constexpr ProbeDefaults kNtpDefaults{seconds{10}, seconds{1}, 2, 3};
-constexpr ProbeDefaults kDnsDefaults{seconds{5}, seconds{1}, 2, 3};
-constexpr ProbeDefaults kRawDefaults{seconds{5}, seconds{1}, 2, 3};
-constexpr ProbeDefaults kNoneDefaults{seconds{10}, seconds{1}, 1, 3};
+std::size_t buildNothing(const ProbeSpec& /*spec*/, std::uint64_t /*random*/, std::span<std::uint8_t> /*out*/,
+                         Token& /*token*/) noexcept {
+  return 0;
+}
+
+ProbeJudgement ignore(const ProbeSpec& /*spec*/, std::span<const std::uint8_t> /*reply*/, Token /*token*/) noexcept {
+  return {};
+}
+
+// None has no probe; its interval only paces passive recovery.
+constexpr Probe kNoProbe{
+    .type = ProbeType::None,
+    .defaults = {std::chrono::seconds{10}, std::chrono::seconds{1}, 1, 3},
+    .no_reply_hint = kNoReplyHint,
+    .active = never,
+    .build = buildNothing,
+    .judge = ignore,
+};
+
+constexpr auto kNames = [] {
+  std::array<std::string_view, std::size(kProbeTypeNames)> out;
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = kProbeTypeNames[i].name;
+  return out;
+}();
 
 }  // namespace
 
 std::string_view probeTypeName(ProbeType t) noexcept {
-  switch (t) {
-    case ProbeType::None: return "none";
-    case ProbeType::Ntp: return "ntp";
-    case ProbeType::Dns: return "dns";
-    case ProbeType::Raw: return "raw";
+  for (const ProbeTypeName& n : kProbeTypeNames) {
+    if (n.type == t && !n.alias) return n.name;
   }
-  return "none";
+  return t == ProbeType::None ? std::string_view{} : probeTypeName(ProbeType::None);  // a bad value: none
 }
 
 std::optional<ProbeType> probeTypeFromName(std::string_view name) noexcept {
-  if (name == "none" || name == "syslog") return ProbeType::None;
-  if (name == "ntp") return ProbeType::Ntp;
-  if (name == "dns") return ProbeType::Dns;
-  if (name == "raw") return ProbeType::Raw;
+  for (const ProbeTypeName& n : kProbeTypeNames) {
+    if (n.name == name) return n.type;
+  }
   return std::nullopt;
 }
 
-ProbeType defaultProbeType(Preset p) noexcept {
-  switch (p) {
-    case Preset::Ntp: return ProbeType::Ntp;
-    case Preset::Dns: return ProbeType::Dns;
-    case Preset::Syslog: return ProbeType::None;
-    case Preset::Raw: return ProbeType::None;
-  }
-  return ProbeType::None;
-}
+std::span<const std::string_view> probeTypeNames() noexcept { return kNames; }
 
-const ProbeDefaults& probeDefaults(ProbeType t) noexcept {
-  switch (t) {
-    case ProbeType::Ntp: return kNtpDefaults;
-    case ProbeType::Dns: return kDnsDefaults;
-    case ProbeType::Raw: return kRawDefaults;
-    case ProbeType::None: break;
+const Probe& probeOf(ProbeType t) noexcept {
+  for (const Protocol* p : protocols()) {
+    if (p->probe != nullptr && p->probe->type == t) return *p->probe;
   }
-  return kNoneDefaults;
-}
-
-bool probeIsActive(const ProbeSpec& spec) noexcept {
-  switch (spec.type) {
-    case ProbeType::Ntp:
-    case ProbeType::Dns: return true;
-    case ProbeType::Raw: return !spec.send.empty();
-    case ProbeType::None: break;
-  }
-  return false;
-}
-
-std::size_t buildProbe(const ProbeSpec& spec, std::uint64_t random, std::span<std::uint8_t> out,
-                       Token& token) noexcept {
-  token = 0;
-  switch (spec.type) {
-    case ProbeType::Ntp: return ntp::buildProbe(random, out, token);
-    case ProbeType::Dns: return dns::buildProbe(spec.query, random, out, token);
-    case ProbeType::Raw: return raw::buildProbe(spec.send, out);
-    case ProbeType::None: break;
-  }
-  return 0;
-}
-
-ProbeJudgement judgeProbeReply(const ProbeSpec& spec, std::span<const std::uint8_t> reply, Token token) noexcept {
-  switch (spec.type) {
-    case ProbeType::Ntp: return ntp::judgeProbeReply(reply, token);
-    case ProbeType::Dns: return dns::judgeProbeReply(reply, token);
-    case ProbeType::Raw: return raw::judgeProbeReply(spec.expect, reply);
-    case ProbeType::None: break;
-  }
-  return {};
+  return kNoProbe;
 }
 
 std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text) {

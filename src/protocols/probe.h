@@ -1,6 +1,6 @@
 // Health probes: what each protocol sends to ask a server "are you well?", how it judges the
 // answer (healthy, unhealthy with a reason and a hint, or not an answer at all), and the
-// preset defaults of the checks. Packet formats stay in src/protocols/.
+// defaults of the checks. Each Probe is defined with its protocol (src/protocols/<name>.cpp).
 #pragma once
 
 #include <chrono>
@@ -20,11 +20,23 @@ namespace udpx {
 // and unanswered requests on real traffic). syslog never answers, so it is always None.
 enum class ProbeType : std::uint8_t { None, Ntp, Dns, Raw };
 
+// health.type's names, in the order config errors list them. An alias parses but is not
+// printed: "syslog" names None, as the syslog preset implies no probe.
+struct ProbeTypeName {
+  std::string_view name;
+  ProbeType type;
+  bool alias = false;
+};
+inline constexpr ProbeTypeName kProbeTypeNames[] = {
+    {"ntp", ProbeType::Ntp}, {"dns", ProbeType::Dns}, {"raw", ProbeType::Raw},
+    {"syslog", ProbeType::None, true}, {"none", ProbeType::None}};
+
 std::string_view probeTypeName(ProbeType t) noexcept;
-std::optional<ProbeType> probeTypeFromName(std::string_view name) noexcept;  // "syslog" = None
+std::optional<ProbeType> probeTypeFromName(std::string_view name) noexcept;
+std::span<const std::string_view> probeTypeNames() noexcept;  // kProbeTypeNames' names, aliases too
 
 // The probe a frontend's preset implies (ntp -> ntp, dns -> dns, syslog and raw -> none).
-ProbeType defaultProbeType(Preset p) noexcept;
+inline ProbeType defaultProbeType(Preset p) noexcept { return protocolOf(p).default_probe; }
 
 struct ProbeDefaults {
   std::chrono::milliseconds interval;  // between probes
@@ -32,7 +44,6 @@ struct ProbeDefaults {
   std::uint32_t rise;                  // consecutive successes to come back up
   std::uint32_t fall;                  // consecutive failures to go down
 };
-const ProbeDefaults& probeDefaults(ProbeType t) noexcept;
 
 struct ProbeSpec {
   ProbeType type = ProbeType::None;
@@ -59,17 +70,41 @@ struct ProbeJudgement {
   std::string_view hint;    // how to fix it
 };
 
-// True if the spec sends anything (None and raw without `send` do not).
-bool probeIsActive(const ProbeSpec& spec) noexcept;
+// What a server that never answers is told to check, unless its probe knows better.
+inline constexpr std::string_view kNoReplyHint =
+    "is it running, and does it accept datagrams from this host? (check its access rules and firewalls)";
 
-// Writes one probe into `out` (at least kMaxProbeLen bytes), using `random` for its identity
-// (NTP transmit timestamp, DNS ID). Returns its length (0: nothing to send); `token`
-// identifies it for judgeProbeReply.
-std::size_t buildProbe(const ProbeSpec& spec, std::uint64_t random, std::span<std::uint8_t> out,
+// One probe type's behaviour, defined by the protocol it belongs to (None's in probe.cpp).
+struct Probe {
+  ProbeType type;
+  ProbeDefaults defaults;
+  std::string_view no_reply_hint;  // for a server that answers neither probes nor traffic
+  // True if the spec sends anything (None and raw without `send` do not).
+  bool (*active)(const ProbeSpec& spec) noexcept;
+  // Writes one probe into `out` (at least kMaxProbeLen bytes), using `random` for its identity
+  // (NTP transmit timestamp, DNS ID). Returns its length (0: nothing to send); sets `token`,
+  // which identifies it for `judge`, if it has one.
+  std::size_t (*build)(const ProbeSpec& spec, std::uint64_t random, std::span<std::uint8_t> out,
                        Token& token) noexcept;
+  // Judges a datagram received on the probe's connected socket.
+  ProbeJudgement (*judge)(const ProbeSpec& spec, std::span<const std::uint8_t> reply, Token token) noexcept;
+};
 
-// Judges a datagram received on the probe's connected socket.
-ProbeJudgement judgeProbeReply(const ProbeSpec& spec, std::span<const std::uint8_t> reply, Token token) noexcept;
+// The probe of a type: the protocol's that carries it; None's (and a bad value's) sends nothing.
+const Probe& probeOf(ProbeType t) noexcept;
+
+// Thin names for callers that hold a ProbeType or a ProbeSpec.
+inline const ProbeDefaults& probeDefaults(ProbeType t) noexcept { return probeOf(t).defaults; }
+inline bool probeIsActive(const ProbeSpec& spec) noexcept { return probeOf(spec.type).active(spec); }
+inline std::size_t buildProbe(const ProbeSpec& spec, std::uint64_t random, std::span<std::uint8_t> out,
+                              Token& token) noexcept {
+  token = 0;
+  return probeOf(spec.type).build(spec, random, out, token);
+}
+inline ProbeJudgement judgeProbeReply(const ProbeSpec& spec, std::span<const std::uint8_t> reply,
+                                      Token token) noexcept {
+  return probeOf(spec.type).judge(spec, reply, token);
+}
 
 // "0a1b 2c" -> bytes; spaces and colons between byte pairs are allowed. nullopt: not hex.
 std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text);

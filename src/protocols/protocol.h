@@ -1,5 +1,13 @@
-// The protocol presets (ntp, dns, syslog, raw): their defaults and packet validators.
-// This is the only place in udpx that knows packet formats.
+// The protocol table: one Protocol per preset (ntp, dns, syslog, raw) with its checks, token,
+// probe and defaults, and the lookups from a Preset or a name to it.
+//
+// src/protocols/ is the only place in udpx that knows packet formats. Everything above it (the
+// config loader, the health checks, the data path) asks a Protocol — looked up once, through
+// protocolOf() or protocolFromName() — and never looks inside a datagram itself. To add a
+// protocol, write src/protocols/<name>.cpp defining `const Protocol <name>::kProtocol` (and its
+// Probe, if it has one: then also add the ProbeType and its name in probe.h/probe.cpp), add the
+// file to UDPX_HOT_SOURCES in CMakeLists.txt, and add its row to UDPX_PROTOCOLS below: the row
+// makes the Preset enumerator, the declaration and the table entry.
 #pragma once
 
 #include <chrono>
@@ -11,23 +19,30 @@
 
 namespace udpx {
 
-enum class Preset : std::uint8_t { Raw, Ntp, Dns, Syslog };
+// The table's rows: the Preset enumerator and the namespace (= file name) that defines its
+// kProtocol. The order is the order config errors list the preset names in.
+#define UDPX_PROTOCOLS(ROW) \
+  ROW(Ntp, ntp)             \
+  ROW(Dns, dns)             \
+  ROW(Syslog, syslog)       \
+  ROW(Raw, raw)
+
+#define UDPX_PRESET_ENUMERATOR(Enumerator, ns) Enumerator,
+enum class Preset : std::uint8_t { UDPX_PROTOCOLS(UDPX_PRESET_ENUMERATOR) };
+#undef UDPX_PRESET_ENUMERATOR
 
 inline constexpr std::uint32_t kUnlimitedResponses = UINT32_MAX;
 
 // What a preset implies when the config does not say otherwise.
 struct PresetDefaults {
-  std::string_view name;
+  std::string_view name;                  // as the config writes it: "ntp"
   std::uint16_t port;                     // 0: no default, the config must give one
   std::uint32_t responses;                // replies per request; 0 one-way; kUnlimitedResponses
   std::chrono::milliseconds session_timeout;
   std::uint32_t max_datagram;             // larger datagrams are dropped (both directions)
 };
 
-const PresetDefaults& presetDefaults(Preset p) noexcept;
-std::optional<Preset> presetFromName(std::string_view name) noexcept;
-
-// Verdict of a validator. Everything but Ok is a drop with a counter named after it.
+// Verdict of a check. Everything but Ok is a drop with a counter named after it.
 enum class Check : std::uint8_t {
   Ok,
   Malformed,   // too short, bad length, bad version: not this protocol
@@ -39,17 +54,82 @@ enum class Check : std::uint8_t {
 // (echoed as the reply's origin timestamp), the DNS ID. 0 for protocols without one.
 using Token = std::uint64_t;
 
-// Validates a client datagram. On Ok, `token` identifies the request.
-Check checkRequest(Preset p, std::span<const std::uint8_t> pkt, Token& token) noexcept;
+// Where a protocol keeps its token: `size` bytes, big-endian, at `request_at` in a request and
+// at `reply_at` in the reply that answers it. size 0: replies do not pair with requests.
+struct TokenField {
+  std::uint8_t size = 0;
+  std::uint16_t request_at = 0;
+  std::uint16_t reply_at = 0;
+};
 
-// Validates an upstream datagram. On Ok, `token` is the token of the request it answers
-// (compare with the pending requests' tokens when usesTokens(p)).
-Check checkReply(Preset p, std::span<const std::uint8_t> pkt, Token& token) noexcept;
+// Validates a datagram; on Ok, `token` is its token (0 for protocols without one), else untouched.
+using CheckFn = Check (*)(std::span<const std::uint8_t> pkt, Token& token) noexcept;
 
-// True if replies must match a pending request's token (ntp, dns).
-bool usesTokens(Preset p) noexcept;
+struct Probe;                          // probe.h
+enum class ProbeType : std::uint8_t;   // probe.h
 
-// True if a reply may not be longer than the request it answers (ntp: an amplification guard).
-bool repliesBoundedByRequest(Preset p) noexcept;
+struct Protocol {
+  Preset preset;
+  PresetDefaults defaults;
+  CheckFn check_request;             // a client datagram, before it goes upstream
+  CheckFn check_reply;               // an upstream datagram, before it goes back to the client
+  TokenField token_field;            // how checks read the token, and where the hooks write it
+  bool replies_bounded_by_request;   // a reply may not be longer than its request (amplification)
+  const Probe* probe;                // its health probe; nullptr: it has none (syslog never answers)
+  ProbeType default_probe;           // the probe a frontend with this preset implies for its backend
+
+  std::string_view name() const noexcept { return defaults.name; }
+  Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {
+    return check_request(pkt, token);
+  }
+  // On Ok, `token` is that of the request it answers (compare with the pending requests' tokens
+  // when usesTokens()).
+  Check checkReply(std::span<const std::uint8_t> pkt, Token& token) const noexcept {
+    return check_reply(pkt, token);
+  }
+  bool usesTokens() const noexcept { return token_field.size != 0; }
+
+  // The hooks for sharing one upstream socket between clients, whose tokens may collide: a
+  // request that passed checkRequest gets `token` in place of its own before it goes upstream,
+  // and the reply to it, having passed checkReply, gets the client's `original` token back.
+  // Only the token's bytes change. False, and nothing written, if the protocol has no token,
+  // the token does not fit the field, or the datagram is too short to hold it.
+  bool rewriteRequestToken(std::span<std::uint8_t> request, Token token) const noexcept;
+  bool restoreReplyToken(std::span<std::uint8_t> reply, Token original) const noexcept;
+};
+
+// Each protocol's object, defined in src/protocols/<ns>.cpp. Reach them through the table.
+#define UDPX_DECLARE_PROTOCOL(Enumerator, ns) \
+  namespace ns {                              \
+  extern const Protocol kProtocol;            \
+  }
+UDPX_PROTOCOLS(UDPX_DECLARE_PROTOCOL)
+#undef UDPX_DECLARE_PROTOCOL
+
+// Every protocol, in the table's order.
+std::span<const Protocol* const> protocols() noexcept;
+
+// The protocol of a preset. A value cast from a bad integer gets one that drops everything:
+// nothing knows how to check what it would forward.
+const Protocol& protocolOf(Preset p) noexcept;
+
+// Names are matched exactly (lower case), as they are written in the config. nullptr: unknown.
+const Protocol* protocolFromName(std::string_view name) noexcept;
+
+// The preset names, in the table's order (for "valid values: …" in config errors).
+std::span<const std::string_view> presetNames() noexcept;
+std::optional<Preset> presetFromName(std::string_view name) noexcept;
+inline std::string_view presetName(Preset p) noexcept { return protocolOf(p).name(); }
+
+// Thin names for callers that hold a Preset rather than its Protocol.
+inline const PresetDefaults& presetDefaults(Preset p) noexcept { return protocolOf(p).defaults; }
+inline Check checkRequest(Preset p, std::span<const std::uint8_t> pkt, Token& token) noexcept {
+  return protocolOf(p).checkRequest(pkt, token);
+}
+inline Check checkReply(Preset p, std::span<const std::uint8_t> pkt, Token& token) noexcept {
+  return protocolOf(p).checkReply(pkt, token);
+}
+inline bool usesTokens(Preset p) noexcept { return protocolOf(p).usesTokens(); }
+inline bool repliesBoundedByRequest(Preset p) noexcept { return protocolOf(p).replies_bounded_by_request; }
 
 }  // namespace udpx

@@ -1,10 +1,14 @@
-// Tests for the health probes (src/protocols/probe.cpp and the ntp/dns/raw probe judges) with
-// crafted replies: every verdict, reason and hint the status shows comes from here.
+// Tests for the health probes (src/protocols/probe.cpp: the probe types' names and lookup; the
+// ntp/dns/raw probes) with crafted replies: every verdict, reason and hint the status shows
+// comes from here.
 #include "protocols/probe.h"
 
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
+#include <optional>
+#include <string_view>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -206,6 +210,45 @@ TEST(ProbeType, PresetsImplyTheirProbe) {
   EXPECT_EQ(defaultProbeType(Preset::Raw), ProbeType::None);
   EXPECT_EQ(probeTypeFromName("syslog"), ProbeType::None);
   EXPECT_EQ(probeTypeFromName("bogus"), std::nullopt);
+}
+
+TEST(ProbeType, EveryTypeHasItsOwnProbe) {
+  for (const ProbeTypeName& n : kProbeTypeNames) {
+    EXPECT_EQ(probeOf(n.type).type, n.type) << n.name;
+  }
+  EXPECT_EQ(&probeOf(ProbeType::Ntp), protocolOf(Preset::Ntp).probe);
+  EXPECT_EQ(&probeOf(ProbeType::Raw), protocolOf(Preset::Raw).probe);
+  EXPECT_EQ(protocolOf(Preset::Syslog).probe, nullptr);
+}
+
+TEST(ProbeType, NamesRoundTripAndSyslogIsAnotherNameForNone) {
+  for (const ProbeType t : {ProbeType::None, ProbeType::Ntp, ProbeType::Dns, ProbeType::Raw}) {
+    EXPECT_EQ(probeTypeFromName(probeTypeName(t)), t) << probeTypeName(t);
+  }
+  EXPECT_EQ(probeTypeName(ProbeType::None), "none");
+  EXPECT_EQ(probeTypeName(ProbeType::Raw), "raw");
+  EXPECT_EQ(probeTypeName(static_cast<ProbeType>(200)), "none");
+  EXPECT_EQ(probeTypeFromName("NTP"), std::nullopt);
+}
+
+TEST(ProbeType, ListsNamesInTheOrderConfigErrorsShow) {
+  const std::vector<std::string_view> names(probeTypeNames().begin(), probeTypeNames().end());
+  EXPECT_EQ(names, (std::vector<std::string_view>{"ntp", "dns", "raw", "syslog", "none"}));
+}
+
+TEST(ProbeType, DefaultsComeWithTheProbe) {
+  EXPECT_EQ(probeDefaults(ProbeType::Ntp).interval, std::chrono::seconds{10});
+  EXPECT_EQ(probeDefaults(ProbeType::Dns).interval, std::chrono::seconds{5});
+  EXPECT_EQ(probeDefaults(ProbeType::Raw).interval, std::chrono::seconds{5});
+  EXPECT_EQ(probeDefaults(ProbeType::None).rise, 1u);
+  EXPECT_EQ(probeDefaults(ProbeType::Ntp).rise, 2u);
+}
+
+TEST(ProbeType, NoReplyHintsNameTheServersAccessRules) {
+  EXPECT_NE(probeOf(ProbeType::Ntp).no_reply_hint.find("chrony: `allow`"), std::string_view::npos);
+  EXPECT_NE(probeOf(ProbeType::Dns).no_reply_hint.find("allow-query"), std::string_view::npos);
+  EXPECT_EQ(probeOf(ProbeType::Raw).no_reply_hint, kNoReplyHint);
+  EXPECT_EQ(probeOf(ProbeType::None).no_reply_hint, kNoReplyHint);
 }
 
 TEST(ParseHex, AcceptsSeparatorsAndRejectsOddOrNonHex) {

@@ -1,10 +1,12 @@
-// Tests for the preset table (src/protocols/presets.cpp), the dispatcher (protocol.cpp) and the
-// validators too simple for a file of their own (syslog.cpp, raw.cpp).
+// Tests for the protocol table (src/protocols/protocol.cpp): its entries, the lookups by Preset
+// and by name, each preset's defaults, and the checks too simple for a file of their own
+// (syslog.cpp, raw.cpp).
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <iterator>
 #include <string_view>
 #include <vector>
 
@@ -17,9 +19,81 @@ using namespace std::chrono_literals;
 using Packet = std::vector<std::uint8_t>;
 
 constexpr Token kUntouched = 0xdeadbeefcafef00dULL;
-constexpr Preset kAllPresets[] = {Preset::Raw, Preset::Ntp, Preset::Dns, Preset::Syslog};
 
 Packet bytesOf(std::string_view text) { return Packet(text.begin(), text.end()); }
+
+// Every enumerator, from the same list that makes the enum and the table.
+#define UDPX_TEST_ENUMERATOR(Enumerator, ns) Preset::Enumerator,
+constexpr Preset kEveryPreset[] = {UDPX_PROTOCOLS(UDPX_TEST_ENUMERATOR)};
+#undef UDPX_TEST_ENUMERATOR
+
+// --- the table -----------------------------------------------------------------------------
+
+TEST(ProtocolTable, EveryPresetHasItsOwnEntry) {
+  ASSERT_EQ(protocols().size(), std::size(kEveryPreset));
+  for (std::size_t i = 0; i < std::size(kEveryPreset); ++i) {
+    const Preset p = kEveryPreset[i];
+    const Protocol& proto = protocolOf(p);
+    EXPECT_EQ(&proto, protocols()[i]);
+    EXPECT_EQ(proto.preset, p) << proto.name();  // each file's object names its own Preset
+    EXPECT_NE(proto.check_request, nullptr) << proto.name();
+    EXPECT_NE(proto.check_reply, nullptr) << proto.name();
+  }
+}
+
+TEST(ProtocolTable, EachProtocolHasADistinctName) {
+  for (const Protocol* a : protocols()) {
+    EXPECT_FALSE(a->name().empty());
+    for (const Protocol* b : protocols()) {
+      if (a != b) {
+        EXPECT_NE(a->name(), b->name());
+      }
+    }
+  }
+}
+
+TEST(ProtocolTable, NamesRoundTrip) {
+  for (const Preset p : kEveryPreset) {
+    const std::string_view name = presetName(p);
+    EXPECT_EQ(presetFromName(name), p) << name;
+    EXPECT_EQ(protocolFromName(name), &protocolOf(p)) << name;
+  }
+}
+
+TEST(ProtocolTable, ListsNamesInTheOrderConfigErrorsShow) {
+  const std::vector<std::string_view> names(presetNames().begin(), presetNames().end());
+  EXPECT_EQ(names, (std::vector<std::string_view>{"ntp", "dns", "syslog", "raw"}));
+}
+
+TEST(ProtocolTable, UnknownNamesFindNoProtocol) {
+  // "unknown" is the name of what a bad Preset value gets: it must not be configurable.
+  for (std::string_view name : {"", "http", "NTP", "ntp ", "none", "unknown"}) {
+    EXPECT_EQ(protocolFromName(name), nullptr) << "'" << name << "'";
+    EXPECT_EQ(presetFromName(name), std::nullopt) << "'" << name << "'";
+  }
+}
+
+TEST(ProtocolTable, ABadPresetValueGetsNoTokenAndNoProbe) {
+  const Protocol& proto = protocolOf(static_cast<Preset>(200));
+  EXPECT_EQ(proto.probe, nullptr);
+  Packet pkt = bytesOf("hello, world");
+  const Packet original = pkt;
+  EXPECT_FALSE(proto.rewriteRequestToken(pkt, 1));
+  EXPECT_FALSE(proto.restoreReplyToken(pkt, 1));
+  EXPECT_EQ(pkt, original);
+}
+
+TEST(ProtocolTable, ProtocolsWithoutATokenHaveNoHooks) {
+  for (const Preset p : {Preset::Syslog, Preset::Raw}) {
+    const Protocol& proto = protocolOf(p);
+    EXPECT_FALSE(proto.usesTokens()) << proto.name();
+    Packet pkt = bytesOf("a datagram long enough to hold any token's field, sixty-four bytes.");
+    const Packet original = pkt;
+    EXPECT_FALSE(proto.rewriteRequestToken(pkt, 0x1234)) << proto.name();
+    EXPECT_FALSE(proto.restoreReplyToken(pkt, 0x1234)) << proto.name();
+    EXPECT_EQ(pkt, original) << proto.name();
+  }
+}
 
 // --- defaults ------------------------------------------------------------------------------
 
@@ -69,7 +143,7 @@ TEST(PresetFromName, FindsEachPresetByName) {
 }
 
 TEST(PresetFromName, RoundTripsEveryPresetsOwnName) {
-  for (Preset p : kAllPresets) {
+  for (Preset p : kEveryPreset) {
     EXPECT_EQ(presetFromName(presetDefaults(p).name), p) << presetDefaults(p).name;
   }
 }

@@ -1,11 +1,13 @@
-// Tests for the ntp preset's validators (src/protocols/ntp.cpp) through protocol.h.
+// Tests for the ntp protocol's checks and token hooks (src/protocols/ntp.cpp) through protocol.h.
 #include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "protocols/protocol.h"
+#include "packet_diff.h"
 
 namespace udpx {
 namespace {
@@ -289,6 +291,85 @@ TEST(NtpProtocol, MatchesRepliesByToken) {
 
 TEST(NtpProtocol, BoundsReplyLengthByRequest) {
   EXPECT_TRUE(repliesBoundedByRequest(Preset::Ntp));
+}
+
+// --- token hooks (shared upstream sockets) ---------------------------------------------------
+
+constexpr std::uint64_t kClientTransmit = 0xe8f0a1b2c3d4e5f6ULL;
+constexpr std::uint64_t kUpstreamToken = 0x0102030405060708ULL;
+
+const Protocol& ntpProtocol() { return protocolOf(Preset::Ntp); }
+
+using test::differingBytes;
+
+TEST(NtpTokens, RewriteReplacesOnlyTheTransmitTimestamp) {
+  const Packet original = clientRequest(kClientTransmit);
+  Packet pkt = original;
+  ASSERT_TRUE(ntpProtocol().rewriteRequestToken(pkt, kUpstreamToken));
+  ASSERT_EQ(pkt.size(), original.size());
+  EXPECT_EQ(differingBytes(pkt, original), (std::vector<std::size_t>{40, 41, 42, 43, 44, 45, 46, 47}));
+  Token token = kUntouched;
+  ASSERT_EQ(request(pkt, token), Check::Ok);
+  EXPECT_EQ(token, kUpstreamToken);
+}
+
+TEST(NtpTokens, RestoreReplacesOnlyTheOriginTimestamp) {
+  const Packet upstream = serverReply(kUpstreamToken);
+  Packet pkt = upstream;
+  ASSERT_TRUE(ntpProtocol().restoreReplyToken(pkt, kClientTransmit));
+  EXPECT_EQ(differingBytes(pkt, upstream), (std::vector<std::size_t>{24, 25, 26, 27, 28, 29, 30, 31}));
+}
+
+TEST(NtpTokens, ReplyToARewrittenRequestIsMatchedAndRestoredToTheClientsBytes) {
+  Packet req = clientRequest(kClientTransmit);
+  Token clientToken = 0;
+  ASSERT_EQ(request(req, clientToken), Check::Ok);
+  ASSERT_TRUE(ntpProtocol().rewriteRequestToken(req, kUpstreamToken));
+  Token sentToken = 0;
+  ASSERT_EQ(request(req, sentToken), Check::Ok);
+
+  // The server echoes what it received: its reply answers the rewritten request.
+  Packet rep = serverReply(kUpstreamToken);
+  Token replyToken = 0;
+  ASSERT_EQ(reply(rep, replyToken), Check::Ok);
+  EXPECT_EQ(replyToken, sentToken);
+
+  ASSERT_TRUE(ntpProtocol().restoreReplyToken(rep, clientToken));
+  EXPECT_EQ(rep, serverReply(kClientTransmit));  // what the client would have got directly
+  ASSERT_EQ(reply(rep, replyToken), Check::Ok);
+  EXPECT_EQ(replyToken, clientToken);
+}
+
+TEST(NtpTokens, RewriteThenRewriteBackGivesTheOriginalBytes) {
+  const Packet original = clientRequest(kClientTransmit);
+  Packet pkt = original;
+  ASSERT_TRUE(ntpProtocol().rewriteRequestToken(pkt, kUpstreamToken));
+  ASSERT_NE(pkt, original);
+  ASSERT_TRUE(ntpProtocol().rewriteRequestToken(pkt, kClientTransmit));
+  EXPECT_EQ(pkt, original);
+}
+
+TEST(NtpTokens, LeaveADatagramTooShortForTheTimestampUntouched) {
+  const Packet shortRequest(47, 0x23);
+  Packet pkt = shortRequest;
+  EXPECT_FALSE(ntpProtocol().rewriteRequestToken(pkt, kUpstreamToken));
+  EXPECT_EQ(pkt, shortRequest);
+  const Packet shortReply(31, 0x24);
+  pkt = shortReply;
+  EXPECT_FALSE(ntpProtocol().restoreReplyToken(pkt, kClientTransmit));
+  EXPECT_EQ(pkt, shortReply);
+  // The origin timestamp ends at byte 32: a 32-byte prefix is long enough to restore it.
+  pkt = Packet(32, 0);
+  EXPECT_TRUE(ntpProtocol().restoreReplyToken(pkt, kClientTransmit));
+}
+
+TEST(NtpTokens, TheTokenIsTheWholeSixtyFourBitTimestamp) {
+  EXPECT_EQ(ntpProtocol().token_field.size, 8u);
+  Packet pkt = clientRequest(0);
+  ASSERT_TRUE(ntpProtocol().rewriteRequestToken(pkt, ~Token{0}));
+  Token token = 0;
+  ASSERT_EQ(request(pkt, token), Check::Ok);
+  EXPECT_EQ(token, ~Token{0});
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Tests for the dns preset's validators (src/protocols/dns.cpp) through protocol.h.
+// Tests for the dns protocol's checks and token hooks (src/protocols/dns.cpp) through protocol.h.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "protocols/protocol.h"
+#include "packet_diff.h"
 
 namespace udpx {
 namespace {
@@ -196,6 +197,80 @@ TEST(DnsProtocol, MatchesRepliesByToken) {
 
 TEST(DnsProtocol, DoesNotBoundReplyLengthByRequest) {
   EXPECT_FALSE(repliesBoundedByRequest(Preset::Dns));
+}
+
+// --- token hooks (shared upstream sockets) ---------------------------------------------------
+
+constexpr std::uint16_t kClientId = 0xabcd;
+constexpr std::uint16_t kUpstreamId = 0x1234;
+
+const Protocol& dnsProtocol() { return protocolOf(Preset::Dns); }
+
+using test::differingBytes;
+
+TEST(DnsTokens, RewriteReplacesOnlyTheId) {
+  const Packet original = makeQuery(kClientId);
+  Packet pkt = original;
+  ASSERT_TRUE(dnsProtocol().rewriteRequestToken(pkt, kUpstreamId));
+  ASSERT_EQ(pkt.size(), original.size());
+  EXPECT_EQ(differingBytes(pkt, original), (std::vector<std::size_t>{0, 1}));
+  Token token = kUntouched;
+  ASSERT_EQ(request(pkt, token), Check::Ok);
+  EXPECT_EQ(token, kUpstreamId);
+}
+
+TEST(DnsTokens, RestoreReplacesOnlyTheId) {
+  const Packet upstream = makeResponse(kUpstreamId);
+  Packet pkt = upstream;
+  ASSERT_TRUE(dnsProtocol().restoreReplyToken(pkt, kClientId));
+  EXPECT_EQ(differingBytes(pkt, upstream), (std::vector<std::size_t>{0, 1}));
+}
+
+TEST(DnsTokens, ReplyToARewrittenQueryIsMatchedAndRestoredToTheClientsBytes) {
+  Packet query = makeQuery(kClientId);
+  Token clientToken = 0;
+  ASSERT_EQ(request(query, clientToken), Check::Ok);
+  ASSERT_TRUE(dnsProtocol().rewriteRequestToken(query, kUpstreamId));
+  Token sentToken = 0;
+  ASSERT_EQ(request(query, sentToken), Check::Ok);
+
+  Packet response = makeResponse(kUpstreamId);  // the resolver answers the ID it was sent
+  Token replyToken = 0;
+  ASSERT_EQ(reply(response, replyToken), Check::Ok);
+  EXPECT_EQ(replyToken, sentToken);
+
+  ASSERT_TRUE(dnsProtocol().restoreReplyToken(response, clientToken));
+  EXPECT_EQ(response, makeResponse(kClientId));  // what the client would have got directly
+  ASSERT_EQ(reply(response, replyToken), Check::Ok);
+  EXPECT_EQ(replyToken, clientToken);
+}
+
+TEST(DnsTokens, RewriteThenRewriteBackGivesTheOriginalBytes) {
+  const Packet original = makeQuery(kClientId);
+  Packet pkt = original;
+  ASSERT_TRUE(dnsProtocol().rewriteRequestToken(pkt, kUpstreamId));
+  ASSERT_NE(pkt, original);
+  ASSERT_TRUE(dnsProtocol().rewriteRequestToken(pkt, kClientId));
+  EXPECT_EQ(pkt, original);
+}
+
+TEST(DnsTokens, RefuseATokenWiderThanTheId) {
+  EXPECT_EQ(dnsProtocol().token_field.size, 2u);
+  const Packet original = makeQuery(kClientId);
+  Packet pkt = original;
+  EXPECT_FALSE(dnsProtocol().rewriteRequestToken(pkt, 0x10000));
+  EXPECT_FALSE(dnsProtocol().restoreReplyToken(pkt, 0x1'0000'abcdULL));
+  EXPECT_EQ(pkt, original);
+  EXPECT_TRUE(dnsProtocol().rewriteRequestToken(pkt, 0xffff));
+}
+
+TEST(DnsTokens, LeaveADatagramTooShortForTheIdUntouched) {
+  for (const Packet& original : {Packet{}, Packet{0x42}}) {
+    Packet pkt = original;
+    EXPECT_FALSE(dnsProtocol().rewriteRequestToken(pkt, kUpstreamId));
+    EXPECT_FALSE(dnsProtocol().restoreReplyToken(pkt, kClientId));
+    EXPECT_EQ(pkt, original);
+  }
 }
 
 }  // namespace
