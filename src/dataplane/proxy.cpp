@@ -95,8 +95,7 @@ void Proxy::shutdown() noexcept {
 }
 
 void Proxy::attach(Frontend& fe) {
-  fe.proxy = this;
-  fe.lane = table_.addLane(fe.config().session_timeout, fe.config().max_sessions);
+  fe.attachTo(*this, table_.addLane(fe.config().session_timeout, fe.config().max_sessions));
   for (auto& l : fe.listeners()) {
     l->ev.reset(event_new(base_, l->fd.get(), EV_READ | EV_PERSIST, &Proxy::onListenerReadable, l.get()));
     if (!l->ev || event_add(l->ev.get(), nullptr) != 0) throw std::runtime_error("cannot watch listener socket");
@@ -107,7 +106,7 @@ void Proxy::attach(Frontend& fe) {
 
 void Proxy::onListenerReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* l = static_cast<Listener*>(arg);
-  l->frontend.proxy->receiveRequests(*l);
+  l->frontend.proxy()->receiveRequests(*l);
 }
 
 void Proxy::receiveRequests(Listener& l) noexcept {
@@ -150,7 +149,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     fe.stats.drop(requestDrop(c));
     return;
   }
-  Session* s = table_.find(fe.lane, client);
+  Session* s = table_.find(fe.lane(), client);
   // Another session's run leaves first (and before openSession, which may evict a session).
   if (s != run_) sendRun(now);
   if (s == nullptr) {
@@ -250,7 +249,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
     }
     return nullptr;
   }
-  Session* s = table_.create(fe.lane, client, now);
+  Session* s = table_.create(fe.lane(), client, now);
   if (s == nullptr) {
     fe.stats.drop(Drop::SocketError);
     if (session_memory_log_.allow(now)) {
@@ -275,7 +274,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
 
 void Proxy::onUpstreamReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* s = static_cast<Session*>(arg);
-  s->frontend->proxy->receiveReply(*s);
+  s->frontend->proxy()->receiveReply(*s);
 }
 
 void Proxy::receiveReply(Session& s) noexcept {
