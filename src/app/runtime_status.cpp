@@ -49,7 +49,7 @@ std::string Runtime::statusJson() const {
   for (const auto& fe : frontends_) {
     const FrontendStats& s = fe->stats;
     const FrontendConfig& c = fe->config();
-    const std::uint32_t active = proxy_->sessions().laneSize(fe->lane);
+    const std::uint32_t active = proxy_->sessions().laneSize(fe->lane());
     o += (first ? "" : ", ") + quote(fe->name()) + ": {";
     first = false;
     o += "\"received\": " + num(s.received) + ", \"received_bytes\": " + num(s.received_bytes);

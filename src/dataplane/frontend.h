@@ -50,17 +50,29 @@ class Frontend {
   const Protocol& protocol() const noexcept { return *protocol_; }
   Backend* backend() const noexcept { return backend_; }
   std::vector<std::unique_ptr<Listener>>& listeners() noexcept { return listeners_; }
+  // The data path serving this frontend (nullptr until Proxy::attach), and its lane in that
+  // Proxy's session table.
+  Proxy* proxy() const noexcept { return proxy_; }
+  std::uint32_t lane() const noexcept { return lane_; }
 
-  std::uint32_t lane = 0;    // this frontend's lane in the session table
-  Proxy* proxy = nullptr;    // the data path serving it (set by Proxy::attach)
   FrontendStats stats;
   TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
 
  private:
+  // Only Proxy::attach says which data path serves the frontend: its listeners' events find
+  // their Proxy and lane here.
+  friend class Proxy;
+  void attachTo(Proxy& proxy, std::uint32_t lane) noexcept {
+    proxy_ = &proxy;
+    lane_ = lane;
+  }
+
   FrontendConfig cfg_;
   const Protocol* protocol_;  // the preset's, looked up once: the data path calls through it
   Backend* backend_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  Proxy* proxy_ = nullptr;
+  std::uint32_t lane_ = 0;
 };
 
 // Opens a non-blocking UDP socket bound to `addr`, with the destination address of each

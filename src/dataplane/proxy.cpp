@@ -55,8 +55,10 @@ LocalAddr localAddrOf(msghdr& h) noexcept {
 
 }  // namespace
 
-Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram)
+Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram, ProxySeams seams)
     : base_(base),
+      upstream_(seams.upstream != nullptr ? *seams.upstream : connected_),
+      clock_(seams.clock),
       table_(global_max_sessions, [this](Session& s, SessionEnd why) { endSession(s, why); }),
       slot_size_(max_datagram),
       rx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
@@ -95,8 +97,7 @@ void Proxy::shutdown() noexcept {
 }
 
 void Proxy::attach(Frontend& fe) {
-  fe.proxy = this;
-  fe.lane = table_.addLane(fe.config().session_timeout, fe.config().max_sessions);
+  fe.attachTo(*this, table_.addLane(fe.config().session_timeout, fe.config().max_sessions));
   for (auto& l : fe.listeners()) {
     l->ev.reset(event_new(base_, l->fd.get(), EV_READ | EV_PERSIST, &Proxy::onListenerReadable, l.get()));
     if (!l->ev || event_add(l->ev.get(), nullptr) != 0) throw std::runtime_error("cannot watch listener socket");
@@ -107,7 +108,7 @@ void Proxy::attach(Frontend& fe) {
 
 void Proxy::onListenerReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* l = static_cast<Listener*>(arg);
-  l->frontend.proxy->receiveRequests(*l);
+  l->frontend.proxy()->receiveRequests(*l);
 }
 
 void Proxy::receiveRequests(Listener& l) noexcept {
@@ -123,7 +124,7 @@ void Proxy::receiveRequests(Listener& l) noexcept {
   // One call per readable event: level-triggered, so a fuller queue simply fires again.
   int n = recvmmsg(l.fd.get(), rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
   if (n <= 0) return;
-  const TimePoint now = Clock::now();
+  const TimePoint now = readClock();
   for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
   sendRun(now);
 }
@@ -150,7 +151,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     fe.stats.drop(requestDrop(c));
     return;
   }
-  Session* s = table_.find(fe.lane, client);
+  Session* s = table_.find(fe.lane(), client);
   // Another session's run leaves first (and before openSession, which may evict a session).
   if (s != run_) sendRun(now);
   if (s == nullptr) {
@@ -235,11 +236,10 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
     }
     return nullptr;
   }
-  UniqueFd fd(socket(server->addr().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  // connect() picks a random ephemeral port and makes the kernel filter out datagrams from
-  // anyone but the server: a reply on this socket can only come from where we sent.
-  if (!fd.valid() || connect(fd.get(), server->addr().get(), server->addr().length()) != 0) {
-    int e = errno;
+  // A reply on this socket can only come from where we sent (ConnectedUdpSockets).
+  int e = 0;
+  UniqueFd fd = upstream_.open(server->addr(), e);
+  if (!fd.valid()) {
     fe.stats.drop(Drop::SocketError);
     if (socket_error_log_.allow(now)) {
       const char* hint = (e == EMFILE || e == ENFILE)
@@ -250,7 +250,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
     }
     return nullptr;
   }
-  Session* s = table_.create(fe.lane, client, now);
+  Session* s = table_.create(fe.lane(), client, now);
   if (s == nullptr) {
     fe.stats.drop(Drop::SocketError);
     if (session_memory_log_.allow(now)) {
@@ -275,7 +275,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
 
 void Proxy::onUpstreamReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* s = static_cast<Session*>(arg);
-  s->frontend->proxy->receiveReply(*s);
+  s->frontend->proxy()->receiveReply(*s);
 }
 
 void Proxy::receiveReply(Session& s) noexcept {
@@ -296,12 +296,12 @@ void Proxy::receiveReply(Session& s) noexcept {
   int n = recvmmsg(s.fd, up_msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT | MSG_TRUNC, nullptr);
   if (n < 0) {
     if (errno == ECONNREFUSED) {
-      s.server->backend->markRefused(*s.server, Clock::now());
+      s.server->backend->markRefused(*s.server, readClock());
       table_.remove(s, SessionEnd::Closed);
     }
     return;
   }
-  const TimePoint now = Clock::now();
+  const TimePoint now = readClock();
   bool staged = false;
   for (int k = 0; k < n; ++k) {
     switch (stageReply(s, base + static_cast<std::size_t>(k), up_msgs_[static_cast<std::size_t>(k)].msg_len, now)) {
@@ -499,7 +499,7 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
     // Only a frontend with a reply budget promises an answer per request; "unlimited" (raw)
     // may be one-way traffic, so there its silence is counted but not held against the server.
     if (why == SessionEnd::Expired && s.awaiting > 0 && s.frontend != nullptr) {
-      s.server->backend->passiveUnanswered(*s.server, s.awaiting, Clock::now(),
+      s.server->backend->passiveUnanswered(*s.server, s.awaiting, readClock(),
                                            s.frontend->config().responses != kUnlimitedResponses);
     }
   }
@@ -509,8 +509,8 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
     case SessionEnd::Expired: ++st.sessions_expired; break;
     case SessionEnd::Evicted: {
       ++st.sessions_evicted;
-      s.frontend->last_eviction = Clock::now();
-      if (evict_log_.allow(Clock::now())) {
+      s.frontend->last_eviction = readClock();
+      if (evict_log_.allow(s.frontend->last_eviction)) {
         LOG_WARN("frontend \"%s\": session table full (max_sessions %u here, %u for the process): evicting the "
                  "least recently used sessions — raise max_sessions if clients lose replies%s",
                  s.frontend->name().c_str(), s.frontend->config().max_sessions, table_.globalCap(),
@@ -532,11 +532,14 @@ void Proxy::armExpiry(TimePoint deadline, TimePoint now) noexcept {
   evtimer_add(expiry_ev_.get(), &tv);
 }
 
-void Proxy::onExpiryTimer(evutil_socket_t, short, void* arg) noexcept {
-  auto* p = static_cast<Proxy*>(arg);
-  const TimePoint now = Clock::now();
-  p->expiry_at_.reset();
-  if (auto next = p->table_.expire(now)) p->armExpiry(*next, now);
+void Proxy::onExpiryTimer(evutil_socket_t, short, void* arg) noexcept { static_cast<Proxy*>(arg)->expireIdle(); }
+
+void Proxy::expireIdle() noexcept {
+  const TimePoint now = readClock();
+  // A call before the timer fired (tests) replaces the armed deadline by the next one.
+  evtimer_del(expiry_ev_.get());
+  expiry_at_.reset();
+  if (auto next = table_.expire(now)) armExpiry(*next, now);
 }
 
 }  // namespace udpx

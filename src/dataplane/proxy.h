@@ -18,6 +18,7 @@
 #include "net/event_ptr.h"
 #include "base/log.h"
 #include "dataplane/session_table.h"
+#include "dataplane/upstream.h"
 
 namespace udpx {
 
@@ -25,12 +26,21 @@ class Frontend;
 class Listener;
 class Backend;
 
+// What a unit test replaces to drive the data path in-process (tests/unit/dataplane/
+// proxy_test.cpp); production leaves both unset. What they point to outlives the Proxy.
+struct ProxySeams {
+  UpstreamSockets* upstream = nullptr;  // opens each new session's socket; unset: ConnectedUdpSockets
+  // A manual clock: `now` is read from here, and the test advances it instead of sleeping.
+  // Unset: the steady clock.
+  const TimePoint* clock = nullptr;
+};
+
 class Proxy {
  public:
   static constexpr std::size_t kBatch = 64;
 
   // `max_datagram` is the largest max_datagram of all frontends (sizes the buffers).
-  Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram);
+  Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram, ProxySeams seams = {});
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
@@ -42,6 +52,13 @@ class Proxy {
   void shutdown() noexcept;
 
   const SessionTable& sessions() const noexcept { return table_; }
+
+  // Ends the sessions idle for their frontend's session_timeout as of now, and arms the timer
+  // for the next deadline: what the expiry timer does when it fires (a test on a manual clock
+  // calls it after advancing the clock).
+  void expireIdle() noexcept;
+  // When the expiry timer is armed to fire (nullopt: not armed).
+  std::optional<TimePoint> expiryDue() const noexcept { return expiry_at_; }
 
  private:
   struct ReplySlot {
@@ -73,8 +90,14 @@ class Proxy {
   void flushReplies() noexcept;
   void endSession(Session& s, SessionEnd why) noexcept;
   void armExpiry(TimePoint deadline, TimePoint now) noexcept;
+  // `now`, read once per wake-up and passed down. A branch, not a virtual call: it is read for
+  // every receive batch.
+  TimePoint readClock() const noexcept { return clock_ != nullptr ? *clock_ : Clock::now(); }
 
   event_base* base_;
+  ConnectedUdpSockets connected_;
+  UpstreamSockets& upstream_;
+  const TimePoint* clock_;
   SessionTable table_;
   std::uint32_t slot_size_;
 

@@ -112,7 +112,7 @@ std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
       const FrontendStats& s = fe->stats;
       const std::string& name = fe->name();
       // The lane exists once the data path has attached the frontend (before run(): none open).
-      const std::uint32_t open = fe->proxy != nullptr ? fe->proxy->sessions().laneSize(fe->lane) : 0;
+      const std::uint32_t open = fe->proxy() != nullptr ? fe->proxy()->sessions().laneSize(fe->lane()) : 0;
       sample(active, {{"frontend", name}}, num(open));
       sample(limit, {{"frontend", name}}, num(fe->config().max_sessions));
       sample(created, {{"frontend", name}}, num(s.sessions_created));
