@@ -13,6 +13,7 @@
 
 #include "config/duration.h"
 #include "base/log.h"
+#include "net/listen_socket.h"
 #include "status/status_socket.h"
 #include "base/version.h"
 
@@ -109,22 +110,6 @@ Runtime::~Runtime() {
   backends_.clear();
 }
 
-bool Runtime::bindAll(std::vector<std::string>& errors) {
-  for (auto& fe : frontends_) {
-    for (const SockAddr& a : fe->config().listen) {
-      std::string why;
-      UniqueFd fd = openListenSocket(a, why);
-      if (!fd.valid()) {
-        errors.push_back("frontend \"" + fe->name() + "\": cannot listen on " + a.toString() + ": " + why);
-        continue;
-      }
-      fe->listeners().push_back(std::make_unique<Listener>(*fe, a, std::move(fd)));
-    }
-  }
-  bindMetrics(errors);
-  return errors.empty();
-}
-
 void Runtime::bindMetrics(std::vector<std::string>& errors) {
   if (!cfg_.fixed.metrics) return;
   const SockAddr& addr = *cfg_.fixed.metrics;
@@ -137,6 +122,15 @@ void Runtime::bindMetrics(std::vector<std::string>& errors) {
 }
 
 bool Runtime::adoptListeners(std::vector<UniqueFd> fds, std::vector<std::string>& errors) {
+  // One slot per listen address, in config order, and the frontend each belongs to.
+  std::vector<ListenSlot> slots;
+  std::vector<Frontend*> owners;
+  for (auto& fe : frontends_) {
+    for (const SockAddr& a : fe->config().listen) {
+      slots.push_back(ListenSlot{a, {}});
+      owners.push_back(fe.get());
+    }
+  }
   for (UniqueFd& fd : fds) {
     std::string why;
     const SockAddr bound = boundUdpAddress(fd.get(), why);
@@ -144,35 +138,23 @@ bool Runtime::adoptListeners(std::vector<UniqueFd> fds, std::vector<std::string>
       errors.push_back("socket " + std::to_string(fd.get()) + " cannot be used: " + why);
       continue;
     }
-    Frontend* owner = nullptr;
-    SockAddr configured;
-    for (auto& fe : frontends_) {
-      for (const SockAddr& a : fe->config().listen) {
-        if (!listenAddressMatches(a, bound)) continue;
-        bool taken = false;
-        for (auto& l : fe->listeners()) taken = taken || l->addr == a;
-        if (taken) continue;
-        owner = fe.get();
-        configured = a;
-      }
-    }
-    if (owner == nullptr) {
+    const std::optional<std::size_t> slot = findListenSlot(slots, bound);
+    if (!slot) {
       errors.push_back("socket " + std::to_string(fd.get()) + " is bound to " + bound.toString() +
                        ", which is not (or no longer) a listen address of any frontend — add it to a frontend's "
                        "listen list, or stop passing this socket");
       continue;
     }
-    owner->listeners().push_back(std::make_unique<Listener>(*owner, configured, std::move(fd)));
+    slots[*slot].fd = std::move(fd);
   }
-  for (auto& fe : frontends_) {
-    for (const SockAddr& a : fe->config().listen) {
-      bool have = false;
-      for (auto& l : fe->listeners()) have = have || l->addr == a;
-      if (!have) {
-        errors.push_back("frontend \"" + fe->name() + "\": no socket for listen address " + a.toString() +
-                         " was handed over — pass one (systemd ListenDatagram=, --listen-fd) or let udpx bind it");
-      }
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    Frontend& fe = *owners[i];
+    if (!slots[i].fd.valid()) {
+      errors.push_back("frontend \"" + fe.name() + "\": no socket for listen address " + slots[i].addr.toString() +
+                       " was handed over — pass one (systemd ListenDatagram=, --listen-fd) or let udpx bind it");
+      continue;
     }
+    fe.listeners().push_back(std::make_unique<Listener>(fe, slots[i].addr, std::move(slots[i].fd)));
   }
   // The metrics endpoint is opened here, by the worker itself, still privileged (before the
   // drop), like everything else prepared before the sandbox.

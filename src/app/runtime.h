@@ -1,5 +1,11 @@
 // Runtime: the running proxy built from a validated Config — backends and frontends keyed by
-// name, their sockets, the event loop, signals — and its lifecycle (bind, run, stop).
+// name, their sockets, the event loop, signals — and its lifecycle (adopt sockets, run, stop).
+//
+// The app room (src/app/) is the top of udpx, where the other rooms meet: the command line
+// (cli.h), the modes it picks (modes.h: check, start as binder or single process, worker) and
+// Runtime, the composition root that builds backends, frontends, the data path, the status
+// socket and the metrics endpoint from one Config and runs them on one event loop. Only
+// src/main.cpp includes it.
 #pragma once
 
 #include <memory>
@@ -22,10 +28,10 @@
 
 namespace udpx {
 
-// Lifecycle, in this order (main.cpp; the worker of src/privsep/ does the same):
+// Lifecycle, in this order (serve() in src/app/serve.cpp, for the worker and a single process):
 //   Runtime rt(cfg);             builds backends (resolves names) and frontends
-//   rt.bindAll() or              opens the listening sockets itself, or
-//   rt.adoptListeners(fds);      takes over sockets from the binder / systemd / --listen-fd
+//   rt.adoptListeners(fds);      takes the listening sockets privsep::openListeners gathered
+//                                (inherited or bound), handed over by the binder or in-process
 //   rt.prepare();                EVERYTHING that needs files, privilege or new listening sockets:
 //                                signals, events, and (added by other parts) metrics/status
 //                                listeners, resolver config, /proc fds kept open
@@ -43,11 +49,6 @@ class Runtime {
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
-
-  // Opens every listening socket, and the metrics endpoint (global.metrics) if configured. On
-  // failure returns false with one line per failed listener:
-  // `frontend "x": cannot listen on ADDR: why — hint`.
-  bool bindAll(std::vector<std::string>& errors);
 
   // Takes over sockets opened elsewhere (the binder, systemd socket activation, --listen-fd):
   // each is matched to a configured listen address by getsockname. Every fd must match one

@@ -75,22 +75,4 @@ class Frontend {
   std::uint32_t lane_ = 0;
 };
 
-// Opens a non-blocking UDP socket bound to `addr`, with the destination address of each
-// datagram reported (IP_PKTINFO / IPV6_RECVPKTINFO) so replies can leave from it, and large
-// socket buffers. On failure returns an invalid fd and sets `error` to "strerror — hint".
-UniqueFd openListenSocket(const SockAddr& addr, std::string& error);
-
-// The local address an inherited or handed-over socket is bound to, after checking it is a bound
-// IPv4/IPv6 UDP socket. On failure returns an empty SockAddr and sets `error`.
-SockAddr boundUdpAddress(int fd, std::string& error);
-
-// Gives a socket udpx did not create itself (systemd, --listen-fd) the options openListenSocket
-// sets: non-blocking, close-on-exec, destination addresses reported, large buffers.
-// IPV6_V6ONLY cannot change after bind; a dual-stack [::] socket is reported in `warning`.
-bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, std::string& warning);
-
-// True if a socket bound to `bound` serves the configured listen address `configured`
-// (equal, or the same address when the configured port is 0).
-bool listenAddressMatches(const SockAddr& configured, const SockAddr& bound) noexcept;
-
 }  // namespace udpx

@@ -1,4 +1,9 @@
 // Socket addresses (IPv4/IPv6 + port), their text forms, and CIDR prefixes for client ACLs.
+//
+// The net room (src/net/) owns what udpx knows about sockets whatever flows through them:
+// addresses and prefixes (this file), listening UDP sockets with the one wording of bind errors
+// (listen_socket.h), and RAII for file descriptors and libevent objects (unique_fd.h,
+// event_ptr.h). It knows nothing of the configuration or of protocols; only base/ is below it.
 #pragma once
 
 #include <netinet/in.h>

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "dataplane/frontend.h"
+#include "net/listen_socket.h"
 
 namespace udpx::privsep {
 namespace {
@@ -83,15 +83,14 @@ std::vector<InheritedSocket> takeListenFds(const std::vector<std::pair<std::stri
 
 std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSocket> inherited,
                                     std::vector<std::string>& errors, std::vector<std::string>& notes) {
-  struct Slot {
-    const FrontendConfig* frontend;
-    SockAddr addr;
-    UniqueFd fd;
-    std::string source;
-  };
-  std::vector<Slot> slots;
+  // One slot per listen address, in config order, and the frontend each belongs to.
+  std::vector<ListenSlot> slots;
+  std::vector<const FrontendConfig*> owners;
   for (const FrontendConfig& f : cfg.frontends) {
-    for (const SockAddr& a : f.listen) slots.push_back(Slot{&f, a, {}, ""});
+    for (const SockAddr& a : f.listen) {
+      slots.push_back(ListenSlot{a, {}});
+      owners.push_back(&f);
+    }
   }
   for (InheritedSocket& s : inherited) {
     std::string why;
@@ -100,22 +99,17 @@ std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSock
       errors.push_back(s.source + ": " + why);
       continue;
     }
-    Slot* match = nullptr;
-    for (Slot& slot : slots) {
-      if (!slot.fd.valid() && listenAddressMatches(slot.addr, bound)) {
-        match = &slot;
-        break;
-      }
-    }
-    if (match == nullptr) {
+    const std::optional<std::size_t> slot = findListenSlot(slots, bound);
+    if (!slot) {
       errors.push_back(s.source + " is bound to " + bound.toString() +
                        ", which is no listen address of any frontend (or is passed twice) — add it to a frontend's "
                        "listen list, or stop passing it");
       continue;
     }
-    if (!s.frontend.empty() && s.frontend != match->frontend->name) {
-      errors.push_back(s.source + " is bound to " + bound.toString() + ", a listen address of frontend \"" +
-                       match->frontend->name + "\", not \"" + s.frontend + "\" — name the right frontend");
+    const std::string& owner = owners[*slot]->name;
+    if (!s.frontend.empty() && s.frontend != owner) {
+      errors.push_back(s.source + " is bound to " + bound.toString() + ", a listen address of frontend \"" + owner +
+                       "\", not \"" + s.frontend + "\" — name the right frontend");
       continue;
     }
     std::string warning;
@@ -124,16 +118,16 @@ std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSock
       continue;
     }
     if (!warning.empty()) notes.push_back(s.source + ": " + warning);
-    match->fd = std::move(s.fd);
-    match->source = s.source;
+    slots[*slot].fd = std::move(s.fd);
   }
   std::vector<UniqueFd> out;
-  for (Slot& slot : slots) {
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    ListenSlot& slot = slots[i];
     if (!slot.fd.valid()) {
       std::string why;
       slot.fd = openListenSocket(slot.addr, why);
       if (!slot.fd.valid()) {
-        errors.push_back("frontend \"" + slot.frontend->name + "\": cannot listen on " + slot.addr.toString() + ": " +
+        errors.push_back("frontend \"" + owners[i]->name + "\": cannot listen on " + slot.addr.toString() + ": " +
                          why);
         continue;
       }

@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 
+#include "net/listen_socket.h"
 #include "net/unique_fd.h"
 
 namespace udpx {
@@ -22,24 +22,9 @@ constexpr ev_ssize_t kMaxBodyBytes = 4096;
 constexpr int kTimeoutSeconds = 30;
 constexpr int kBacklog = 16;
 
-std::string hintFor(int err, const SockAddr& addr) {
-  const std::string port = std::to_string(addr.port());
-  switch (err) {
-    case EADDRINUSE:
-      return " — another process already listens on this port (see: ss -tlpn 'sport = :" + port +
-             "'); stop it or choose another port for global.metrics";
-    case EACCES:
-      if (addr.port() < 1024) return " — ports below 1024 need root or CAP_NET_BIND_SERVICE; use e.g. 9123";
-      return "";
-    case EADDRNOTAVAIL:
-      return " — the address is not assigned to any local interface (see: ip address); use 127.0.0.1 or one "
-             "of this host's addresses";
-    case EAFNOSUPPORT:
-      return " — this host has no support for the address family (IPv6 disabled?)";
-    default:
-      return "";
-  }
-}
+// What to change when the metrics endpoint cannot listen, after bindError's hint.
+constexpr BindAdvice kMetricsAdvice{"; stop it or choose another port for global.metrics", "; use e.g. 9123",
+                                    "; use 127.0.0.1 or one of this host's addresses"};
 
 void sendText(evhttp_request* req, int code, const char* reason, const std::string& text) {
   evkeyvalq* headers = evhttp_request_get_output_headers(req);
@@ -62,8 +47,7 @@ std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& a
                                              std::string& error) {
   UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
-    const int e = errno;
-    error = std::string(std::strerror(e)) + hintFor(e, addr);
+    error = bindError(errno, addr, Transport::Tcp, kMetricsAdvice);
     return nullptr;
   }
   const int one = 1;
@@ -71,8 +55,7 @@ std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& a
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (addr.family() == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (bind(fd.get(), addr.get(), addr.length()) != 0 || listen(fd.get(), kBacklog) != 0) {
-    const int e = errno;
-    error = std::string(std::strerror(e)) + hintFor(e, addr);
+    error = bindError(errno, addr, Transport::Tcp, kMetricsAdvice);
     return nullptr;
   }
 

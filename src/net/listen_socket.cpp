@@ -1,6 +1,6 @@
-// Listening sockets: creation with the options the data path relies on, and errors a person
-// can act on.
-#include "dataplane/frontend.h"
+// Listening sockets: creation and take-over with the options the data path relies on, their
+// matching to listen addresses, and errors a person can act on.
+#include "net/listen_socket.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,45 +26,67 @@ void setBuffer(int fd, int force_opt, int opt, int bytes) noexcept {
 constexpr int kReceiveBuffer = 16 << 20;
 constexpr int kSendBuffer = 4 << 20;
 
-std::string hintFor(int err, const SockAddr& addr) {
-  switch (err) {
-    case EACCES:
-      if (addr.port() < 1024) return " — ports below 1024 need root or CAP_NET_BIND_SERVICE";
-      return "";
-    case EADDRINUSE:
-      return " — another process already uses this port (see: ss -ulpn 'sport = :" + std::to_string(addr.port()) + "')";
-    case EADDRNOTAVAIL:
-      return " — the address is not assigned to any local interface (see: ip address)";
-    case EAFNOSUPPORT:
-      return " — this host has no support for the address family (IPv6 disabled?)";
-    default:
-      return "";
+// What every listening socket needs, whoever created it: the destination address of each
+// datagram reported (the address its replies leave from), and large buffers.
+bool setListenOptions(int fd, int family, std::string& error) {
+  const int one = 1;
+  const int rc = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one)
+                                    : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  if (rc != 0) {
+    error = std::string("cannot enable destination address reporting: ") + strerror(errno);
+    return false;
   }
+  setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, kReceiveBuffer);
+  setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, kSendBuffer);
+  return true;
 }
 
 }  // namespace
 
+std::string bindError(int err, const SockAddr& addr, Transport transport, const BindAdvice& advice) {
+  std::string out = strerror(err);
+  const bool tcp = transport == Transport::Tcp;
+  switch (err) {
+    case EACCES:
+      if (addr.port() < 1024) {
+        out += " — ports below 1024 need root or CAP_NET_BIND_SERVICE";
+        out += advice.privileged;
+      }
+      break;
+    case EADDRINUSE:
+      out += tcp ? " — another process already listens on this port (see: ss -tlpn 'sport = :"
+                 : " — another process already uses this port (see: ss -ulpn 'sport = :";
+      out += std::to_string(addr.port()) + "')";
+      out += advice.in_use;
+      break;
+    case EADDRNOTAVAIL:
+      out += " — the address is not assigned to any local interface (see: ip address)";
+      out += advice.not_local;
+      break;
+    case EAFNOSUPPORT:
+      out += " — this host has no support for the address family (IPv6 disabled?)";
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
 UniqueFd openListenSocket(const SockAddr& addr, std::string& error) {
   UniqueFd fd(socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
-    int e = errno;
-    error = std::string(strerror(e)) + hintFor(e, addr);
+    error = bindError(errno, addr, Transport::Udp);
     return {};
   }
-  int one = 1;
   if (addr.family() == AF_INET6) {
     // NOTE: without V6ONLY a [::] listener also takes IPv4 as mapped addresses and collides
     // with a separate 0.0.0.0 listener; udpx wants one socket per configured address.
+    const int one = 1;
     setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
-  } else {
-    setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
   }
-  setBuffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, kReceiveBuffer);
-  setBuffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, kSendBuffer);
+  if (!setListenOptions(fd.get(), addr.family(), error)) return {};
   if (bind(fd.get(), addr.get(), addr.length()) != 0) {
-    int e = errno;
-    error = std::string(strerror(e)) + hintFor(e, addr);
+    error = bindError(errno, addr, Transport::Udp);
     return {};
   }
   return fd;
@@ -105,25 +127,15 @@ bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, s
     error = std::string("cannot set O_NONBLOCK/FD_CLOEXEC: ") + strerror(errno);
     return false;
   }
-  int one = 1;
-  int rc = 0;
-  if (bound.family() == AF_INET6) {
-    rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  if (!setListenOptions(fd, bound.family(), error)) return false;
+  if (bound.family() == AF_INET6 && bound.isWildcard()) {
     int v6only = 0;
     socklen_t len = sizeof v6only;
-    if (bound.isWildcard() && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && !v6only) {
+    if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && !v6only) {
       warning = bound.toString() + " is dual-stack: IPv4 clients arrive as ::ffff:a.b.c.d and must be allowed "
                 "as such — set BindIPv6Only=ipv6-only in the .socket unit to keep the families apart";
     }
-  } else {
-    rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
   }
-  if (rc != 0) {
-    error = std::string("cannot enable destination address reporting: ") + strerror(errno);
-    return false;
-  }
-  setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, kReceiveBuffer);
-  setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, kSendBuffer);
   return true;
 }
 
@@ -133,6 +145,13 @@ bool listenAddressMatches(const SockAddr& configured, const SockAddr& bound) noe
   SockAddr c = configured;
   c.setPort(bound.port());
   return c == bound;
+}
+
+std::optional<std::size_t> findListenSlot(std::span<const ListenSlot> slots, const SockAddr& bound) noexcept {
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (!slots[i].fd.valid() && listenAddressMatches(slots[i].addr, bound)) return i;
+  }
+  return std::nullopt;
 }
 
 }  // namespace udpx
