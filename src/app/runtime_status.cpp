@@ -147,7 +147,7 @@ std::string Runtime::statusJson() const {
       o += ", \"down\": " + boolean(!sv.eligible());
       o += ", \"state\": " + quote(sv.stateName()) + ", \"origin\": " + quote(sv.origin());
       o += ", \"active_sessions\": " + num(sv.active_sessions);
-      o += ", \"health\": {\"up\": " + boolean(hh.up);
+      o += ", \"health\": {\"up\": " + boolean(sv.state.up());
       o += ", \"since_unix_ms\": " + std::to_string(hh.since_unix_ms != 0 ? hh.since_unix_ms : started_unix_ms_);
       o += ", \"probes\": " + num(hh.probes) + ", \"probe_failures\": " + num(hh.probe_failures);
       o += ", \"consecutive_failures\": " + num(sv.state.failures());

@@ -4,7 +4,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <string_view>
 
 namespace udpx {
@@ -45,30 +44,10 @@ struct FrontendStats {
   void drop(Drop d) noexcept { ++dropped[static_cast<std::size_t>(d)]; }
 };
 
-struct ServerStats {
-  std::uint64_t sessions = 0;   // sessions assigned to this server
-  std::uint64_t forwarded = 0;  // requests sent to it
-  std::uint64_t replied = 0;    // valid replies received from it
-  std::uint64_t refused = 0;    // ICMP port unreachable seen (ECONNREFUSED)
-};
-
 // Configuration reloads (SIGHUP) by outcome; read by /metrics.
 struct ReloadStats {
   std::uint64_t succeeded = 0;  // the new configuration was validated and applied
   std::uint64_t failed = 0;     // it was refused (invalid, or could not be applied); the old one runs on
-};
-
-// What health checking knows about one server (filled by active probes and passive signals,
-// read by balancing, `udpx status` and /metrics).
-struct ServerHealth {
-  bool up = true;                      // eligible for new sessions
-  std::int64_t since_unix_ms = 0;      // wall-clock time `up` last changed (0: since start)
-  std::uint64_t probes = 0;            // active probes sent
-  std::uint64_t probe_failures = 0;    // probes that timed out or got a bad/unhealthy reply
-  double last_rtt_seconds = -1;        // round trip of the last good probe reply; < 0: none yet
-  std::uint64_t unanswered = 0;        // requests forwarded on real traffic that got no reply
-  std::string reason;                  // why it is down, or the last problem seen ("" when fine)
-  std::string hint;                    // how to fix it ("" when none)
 };
 
 }  // namespace udpx

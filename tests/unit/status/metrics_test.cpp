@@ -117,7 +117,7 @@ TEST_F(MetricsCollectorTest, ExportsServerTrafficAndHealth) {
   a.health.unanswered = 2;
   a.health.last_rtt_seconds = 0.0125;
   Server& b = backends_[0]->servers()[1];
-  b.health.up = false;
+  b.state.forceDown(t0_);
   const std::string l1 = "{backend=\"up\",server=\"127.0.0.1:123\"}";
   const std::string l2 = "{backend=\"up\",server=\"[::1]:123\"}";
   EXPECT_EQ(lines("udpx_server_up{"), (std::vector<std::string>{"udpx_server_up" + l1 + " 1", "udpx_server_up" + l2 + " 0"}));
