@@ -14,6 +14,7 @@
 #include "config/duration.h"
 #include "base/log.h"
 #include "net/listen_socket.h"
+#include "status/snapshot_json.h"
 #include "status/status_socket.h"
 #include "base/version.h"
 
@@ -52,7 +53,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
     process_ = std::make_unique<ProcessStats>();
     if (!process_->problem().empty()) LOG_WARN("metrics: %s", process_->problem().c_str());
   }
-  metrics_ = std::make_unique<MetricsCollector>(frontends_, backends_, reloads_, process_.get());
+  metrics_ = std::make_unique<MetricsCollector>(snapshotSources());
   status_endpoint_ = udpx::statusEndpoint(cfg_);
   if (status_endpoint_ != "off") {
     std::string why;
@@ -96,6 +97,16 @@ void Runtime::resolveAtStartup() {
                 cfg_.backends[i].name.c_str());
     }
   }
+}
+
+SnapshotSources Runtime::snapshotSources() const {
+  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_};
+}
+
+std::string Runtime::statusJson() const {
+  SnapshotSources from = snapshotSources();
+  from.process = nullptr;  // the document shows no process_* values: nothing to read from /proc
+  return toJson(takeSnapshot(from, Clock::now()));
 }
 
 Runtime::~Runtime() {

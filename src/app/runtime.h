@@ -20,8 +20,8 @@
 #include "status/http_server.h"
 #include "status/metrics.h"
 #include "status/process_stats.h"
+#include "status/snapshot.h"
 #include "dataplane/proxy.h"
-#include "dataplane/stats.h"
 #include "status/status_server.h"
 #include "net/unique_fd.h"
 #include "dataplane/frontend.h"
@@ -70,11 +70,9 @@ class Runtime {
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
 
-  // Everything `udpx status` shows, as one self-contained JSON object: every counter (per
-  // frontend packets, bytes, drops by reason, sessions; per server traffic), plus per frontend, backend and server their state, since when,
-  // probe results and round trips, host-name resolution, and every problem found with a
-  // plain sentence and a hint ("ok": false when there is any). Written on SIGUSR1 and at exit
-  // as a `stats {json}` line, and served on the status socket.
+  // Everything `udpx status` shows, as one self-contained JSON object (snapshot_json.h): a
+  // snapshot of every counter and state, and every problem with a hint. Written on SIGUSR1 and
+  // at exit as a `stats {json}` line, and served on the status socket and /status.
   std::string statusJson() const;
 
   // The status endpoint ("@udpx:/etc/udpx.toml", a path, or "off").
@@ -84,6 +82,8 @@ class Runtime {
   static void onSignal(evutil_socket_t sig, short what, void* arg) noexcept;
   void bindMetrics(std::vector<std::string>& errors);
   void resolveAtStartup();
+  // What status and metrics take their snapshots of.
+  SnapshotSources snapshotSources() const;
   static void onPeerReadable(evutil_socket_t fd, short what, void* arg) noexcept;
 
   Config cfg_;

@@ -19,9 +19,7 @@ std::int64_t unixMillisNow() noexcept {
 // ---- Server ----
 
 Server::Server(SockAddr addr, std::string origin, Backend* be, const HealthConfig& hc, bool up, TimePoint now)
-    : state(hc.rise, hc.fall, up, now), backend(be), addr_(addr), label_(addr.toString()), origin_(std::move(origin)) {
-  health.up = up;
-}
+    : state(hc.rise, hc.fall, up, now), backend(be), addr_(addr), label_(addr.toString()), origin_(std::move(origin)) {}
 
 Server::~Server() = default;
 
@@ -271,7 +269,6 @@ void Backend::probeFailed(Server& s, TimePoint now, Problem p, std::string_view 
 void Backend::changed(Server& s, HealthState::Change c, TimePoint now) noexcept {
   if (c == HealthState::Change::None) return;
   {
-    s.health.up = s.state.up();
     s.health.since_unix_ms = unixMillisNow();
     if (c == HealthState::Change::WentDown) {
       LOG_WARN("backend \"%s\": server %s is DOWN: %s — %s", cfg_.name.c_str(), s.label().c_str(),

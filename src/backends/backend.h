@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "backends/health_state.h"
+#include "backends/server_stats.h"
 #include "net/address.h"
 #include "base/clock.h"
 #include "config/config.h"
 #include "net/event_ptr.h"
 #include "base/log.h"
-#include "dataplane/stats.h"
 
 namespace udpx {
 

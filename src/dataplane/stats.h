@@ -1,11 +1,14 @@
-// Plain counters bumped by the data path (no atomics: one thread) and read at dump/scrape time.
+// A frontend's counters: plain integers the data path bumps (no atomics: one thread), declared
+// once with their names in the status JSON and /metrics (base/counter.h), read at dump/scrape time.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <iterator>
 #include <string_view>
+
+#include "base/counter.h"
 
 namespace udpx {
 
@@ -29,9 +32,11 @@ enum class Drop : std::uint8_t {
 };
 inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::kCount);
 
-// Stable snake_case name used in logs, the stats dump and (later) metrics labels.
+// Stable snake_case name: the key in the status JSON and the reason label in /metrics.
 std::string_view dropName(Drop d) noexcept;
 
+// What a frontend counts. Every member is a counter declared in one of the lists below; the
+// static_assert after them catches a member added without its declaration.
 struct FrontendStats {
   std::uint64_t received = 0, received_bytes = 0;    // datagrams from clients
   std::uint64_t forwarded = 0, forwarded_bytes = 0;  // sent upstream
@@ -43,32 +48,47 @@ struct FrontendStats {
   std::uint64_t sessions_closed = 0;   // response budget used up, or upstream refused
 
   void drop(Drop d) noexcept { ++dropped[static_cast<std::size_t>(d)]; }
+  bool operator==(const FrontendStats&) const = default;
 };
 
-struct ServerStats {
-  std::uint64_t sessions = 0;   // sessions assigned to this server
-  std::uint64_t forwarded = 0;  // requests sent to it
-  std::uint64_t replied = 0;    // valid replies received from it
-  std::uint64_t refused = 0;    // ICMP port unreachable seen (ECONNREFUSED)
+// Traffic, in the frontend's own JSON object; in /metrics before the drops (label frontend).
+inline constexpr Counter<FrontendStats> kFrontendTrafficCounters[] = {
+    {&FrontendStats::received, "received", "udpx_frontend_received_packets_total",
+     "Datagrams received from clients, before any check."},
+    {&FrontendStats::received_bytes, "received_bytes", "udpx_frontend_received_bytes_total",
+     "Payload bytes received from clients."},
+    {&FrontendStats::forwarded, "forwarded", "udpx_frontend_forwarded_packets_total",
+     "Requests sent to an upstream server."},
+    {&FrontendStats::forwarded_bytes, "forwarded_bytes", "udpx_frontend_forwarded_bytes_total",
+     "Payload bytes of the requests sent upstream."},
+    {&FrontendStats::replied, "replied", "udpx_frontend_replied_packets_total", "Replies delivered to clients."},
+    {&FrontendStats::replied_bytes, "replied_bytes", "udpx_frontend_replied_bytes_total",
+     "Payload bytes of the replies delivered to clients."},
 };
 
-// Configuration reloads (SIGHUP) by outcome; read by /metrics.
-struct ReloadStats {
-  std::uint64_t succeeded = 0;  // the new configuration was validated and applied
-  std::uint64_t failed = 0;     // it was refused (invalid, or could not be applied); the old one runs on
+// Drops, one counter per reason (dropName): in the frontend's "dropped" object; in /metrics one
+// family with the reason as a label.
+inline constexpr CounterArray kDropCounters{
+    "dropped", "udpx_frontend_dropped_packets_total",
+    "Datagrams dropped, by reason; reply_* reasons count datagrams from upstream servers.", "reason"};
+
+inline constexpr std::string_view kSessionsEndedHelp =
+    "Sessions ended, by reason: expired (idle for session_timeout), evicted (least recently used, at "
+    "max_sessions), closed (reply budget used up, or the server refused).";
+// Sessions, in the frontend's "sessions" object; in /metrics after the session gauges.
+inline constexpr Counter<FrontendStats> kFrontendSessionCounters[] = {
+    {&FrontendStats::sessions_created, "sessions.created", "udpx_frontend_sessions_created_total",
+     "Sessions opened for new clients."},
+    {&FrontendStats::sessions_expired, "sessions.expired", "udpx_frontend_sessions_ended_total", kSessionsEndedHelp,
+     "reason", "expired"},
+    {&FrontendStats::sessions_evicted, "sessions.evicted", "udpx_frontend_sessions_ended_total", kSessionsEndedHelp,
+     "reason", "evicted"},
+    {&FrontendStats::sessions_closed, "sessions.closed", "udpx_frontend_sessions_ended_total", kSessionsEndedHelp,
+     "reason", "closed"},
 };
 
-// What health checking knows about one server (filled by active probes and passive signals,
-// read by balancing, `udpx status` and /metrics).
-struct ServerHealth {
-  bool up = true;                      // eligible for new sessions
-  std::int64_t since_unix_ms = 0;      // wall-clock time `up` last changed (0: since start)
-  std::uint64_t probes = 0;            // active probes sent
-  std::uint64_t probe_failures = 0;    // probes that timed out or got a bad/unhealthy reply
-  double last_rtt_seconds = -1;        // round trip of the last good probe reply; < 0: none yet
-  std::uint64_t unanswered = 0;        // requests forwarded on real traffic that got no reply
-  std::string reason;                  // why it is down, or the last problem seen ("" when fine)
-  std::string hint;                    // how to fix it ("" when none)
-};
+static_assert(sizeof(FrontendStats) == sizeof(std::uint64_t) * (std::size(kFrontendTrafficCounters) + kDropCount +
+                                                                 std::size(kFrontendSessionCounters)),
+              "every member of FrontendStats is declared in a counter list above");
 
 }  // namespace udpx

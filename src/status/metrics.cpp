@@ -1,4 +1,5 @@
-// MetricsCollector: names, help texts and labels of every metric udpx exports.
+// metricFamilies: names, help texts and labels of every metric udpx exports; the counters'
+// come from their declarations, the gauges' are here.
 #include "status/metrics.h"
 
 #include <event2/event.h>
@@ -6,13 +7,8 @@
 
 #include <deque>
 #include <iterator>
+#include <span>
 #include <utility>
-
-#include "backends/backend.h"
-#include "status/process_stats.h"
-#include "dataplane/proxy.h"
-#include "base/version.h"
-#include "dataplane/frontend.h"
 
 namespace udpx {
 namespace {
@@ -22,13 +18,12 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
 
-// Builds the families in order; a family is declared (HELP, TYPE) even while it has no sample,
-// so the list of metrics does not depend on traffic.
+// Builds the families in order.
 class Families {
  public:
   // NOTE: a deque, so the references handed out stay valid while more families are added.
-  MetricFamily& add(std::string name, std::string help, MetricType type) {
-    return out_.emplace_back(MetricFamily{std::move(name), std::move(help), type, {}});
+  MetricFamily& add(std::string_view name, std::string_view help, MetricType type) {
+    return out_.emplace_back(MetricFamily{std::string(name), std::string(help), type, {}});
   }
   std::vector<MetricFamily> take() {
     return std::vector<MetricFamily>(std::make_move_iterator(out_.begin()), std::make_move_iterator(out_.end()));
@@ -51,76 +46,58 @@ void sample(MetricFamily& f, Labels labels, double value) {
 
 double num(std::uint64_t v) { return static_cast<double>(v); }
 
+// The counters of `list`, one family per run of counters that share a metric name; within a
+// family, each thing (frontend, server) has its samples together, one per counter.
+// `things` gives (labels of the thing, its stats) pairs.
+template <class Stats, class Things>
+void counters(Families& fam, std::span<const Counter<Stats>> list, const Things& things) {
+  for (std::size_t first = 0; first < list.size();) {
+    std::size_t end = first + 1;
+    while (end < list.size() && list[end].metric == list[first].metric) ++end;
+    MetricFamily& f = fam.add(list[first].metric, list[first].help, MetricType::Counter);
+    for (const auto& [labels, stats] : things) {
+      for (std::size_t i = first; i < end; ++i) {
+        const Counter<Stats>& c = list[i];
+        Labels l = labels;
+        if (!c.label.empty()) l.push_back({std::string(c.label), std::string(c.value)});
+        sample(f, std::move(l), num(stats->*c.member));
+      }
+    }
+    first = end;
+  }
+}
+
+template <class Stats>
+using Things = std::vector<std::pair<Labels, const Stats*>>;
+
 }  // namespace
 
-MetricsCollector::MetricsCollector(const std::vector<std::unique_ptr<Frontend>>& frontends,
-                                   const std::vector<std::unique_ptr<Backend>>& backends,
-                                   const ReloadStats& reloads, const ProcessStats* process)
-    : frontends_(frontends), backends_(backends), reloads_(reloads), process_(process) {}
-
-std::vector<MetricFamily> MetricsCollector::Collect() const { return collect(Clock::now()); }
-
-std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
+std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
   Families fam;
-  constexpr MetricType kCounter = MetricType::Counter;
   constexpr MetricType kGauge = MetricType::Gauge;
 
   // ---- frontends: label frontend ----
-  struct FrontendCounter {
-    const char* name;
-    const char* help;
-    std::uint64_t FrontendStats::*field;
-  };
-  static constexpr FrontendCounter kFrontendCounters[] = {
-      {"udpx_frontend_received_packets_total", "Datagrams received from clients, before any check.",
-       &FrontendStats::received},
-      {"udpx_frontend_received_bytes_total", "Payload bytes received from clients.", &FrontendStats::received_bytes},
-      {"udpx_frontend_forwarded_packets_total", "Requests sent to an upstream server.", &FrontendStats::forwarded},
-      {"udpx_frontend_forwarded_bytes_total", "Payload bytes of the requests sent upstream.",
-       &FrontendStats::forwarded_bytes},
-      {"udpx_frontend_replied_packets_total", "Replies delivered to clients.", &FrontendStats::replied},
-      {"udpx_frontend_replied_bytes_total", "Payload bytes of the replies delivered to clients.",
-       &FrontendStats::replied_bytes},
-  };
-  for (const FrontendCounter& c : kFrontendCounters) {
-    MetricFamily& f = fam.add(c.name, c.help, kCounter);
-    for (const auto& fe : frontends_) sample(f, {{"frontend", fe->name()}}, num(fe->stats.*c.field));
-  }
+  Things<FrontendStats> frontends;
+  for (const FrontendSnapshot& f : s.frontends) frontends.push_back({{{"frontend", f.name}}, &f.counters});
+  counters<FrontendStats>(fam, kFrontendTrafficCounters, frontends);
   {
-    MetricFamily& f = fam.add(
-        "udpx_frontend_dropped_packets_total",
-        "Datagrams dropped, by reason; reply_* reasons count datagrams from upstream servers.", kCounter);
-    for (const auto& fe : frontends_) {
+    MetricFamily& f = fam.add(kDropCounters.metric, kDropCounters.help, MetricType::Counter);
+    for (const FrontendSnapshot& fe : s.frontends) {
       for (std::size_t i = 0; i < kDropCount; ++i) {
-        sample(f, {{"frontend", fe->name()}, {"reason", std::string(dropName(static_cast<Drop>(i)))}},
-               num(fe->stats.dropped[i]));
+        sample(f, {{"frontend", fe.name}, {std::string(kDropCounters.label), std::string(dropName(static_cast<Drop>(i)))}},
+               num(fe.counters.dropped[i]));
       }
     }
   }
-  {
-    MetricFamily& active = fam.add("udpx_frontend_sessions_active", "Sessions open now (one upstream socket each).", kGauge);
-    MetricFamily& limit = fam.add("udpx_frontend_sessions_limit",
-                                  "The frontend's max_sessions: beyond it the least recently used session is evicted.",
-                                  kGauge);
-    MetricFamily& created = fam.add("udpx_frontend_sessions_created_total", "Sessions opened for new clients.", kCounter);
-    MetricFamily& ended = fam.add(
-        "udpx_frontend_sessions_ended_total",
-        "Sessions ended, by reason: expired (idle for session_timeout), evicted (least recently used, at "
-        "max_sessions), closed (reply budget used up, or the server refused).",
-        kCounter);
-    for (const auto& fe : frontends_) {
-      const FrontendStats& s = fe->stats;
-      const std::string& name = fe->name();
-      // The lane exists once the data path has attached the frontend (before run(): none open).
-      const std::uint32_t open = fe->proxy() != nullptr ? fe->proxy()->sessions().laneSize(fe->lane()) : 0;
-      sample(active, {{"frontend", name}}, num(open));
-      sample(limit, {{"frontend", name}}, num(fe->config().max_sessions));
-      sample(created, {{"frontend", name}}, num(s.sessions_created));
-      sample(ended, {{"frontend", name}, {"reason", "expired"}}, num(s.sessions_expired));
-      sample(ended, {{"frontend", name}, {"reason", "evicted"}}, num(s.sessions_evicted));
-      sample(ended, {{"frontend", name}, {"reason", "closed"}}, num(s.sessions_closed));
-    }
+  MetricFamily& active = fam.add("udpx_frontend_sessions_active", "Sessions open now (one upstream socket each).", kGauge);
+  MetricFamily& limit = fam.add("udpx_frontend_sessions_limit",
+                                "The frontend's max_sessions: beyond it the least recently used session is evicted.",
+                                kGauge);
+  for (const FrontendSnapshot& f : s.frontends) {
+    sample(active, {{"frontend", f.name}}, num(f.sessions_active));
+    sample(limit, {{"frontend", f.name}}, num(f.sessions_max));
   }
+  counters<FrontendStats>(fam, kFrontendSessionCounters, frontends);
 
   // ---- servers: labels backend, server ----
   MetricFamily& up = fam.add("udpx_server_up",
@@ -129,52 +106,33 @@ std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
                              kGauge);
   MetricFamily& rtt = fam.add("udpx_server_probe_rtt_seconds",
                               "Round-trip time of the last good health probe (absent until one succeeded).", kGauge);
-  MetricFamily& probes = fam.add("udpx_server_probes_total", "Health probes sent.", kCounter);
-  MetricFamily& probe_failures = fam.add("udpx_server_probe_failures_total",
-                                         "Health probes that timed out or got a bad or unhealthy reply.", kCounter);
-  MetricFamily& unanswered = fam.add("udpx_server_unanswered_requests_total",
-                                     "Requests forwarded on client traffic that got no reply.", kCounter);
-  MetricFamily& sessions = fam.add("udpx_server_sessions_total", "Sessions assigned to the server.", kCounter);
-  MetricFamily& forwarded = fam.add("udpx_server_forwarded_packets_total", "Requests sent to the server.", kCounter);
-  MetricFamily& replied =
-      fam.add("udpx_server_replied_packets_total", "Valid replies received from the server.", kCounter);
-  MetricFamily& refused = fam.add("udpx_server_refused_total",
-                                  "Datagrams to the server answered with ICMP port unreachable (connection refused).",
-                                  kCounter);
-  for (const auto& be : backends_) {
-    for (const Server& sv : be->servers()) {
-      const Labels l{{"backend", be->name()}, {"server", sv.label()}};
-      sample(up, l, sv.health.up && !sv.isDown(now) ? 1 : 0);
+  Things<ServerHealthCounters> health;
+  Things<ServerStats> traffic;
+  for (const BackendSnapshot& b : s.backends) {
+    for (const ServerSnapshot& sv : b.servers) {
+      const Labels l{{"backend", b.name}, {"server", sv.label}};
+      sample(up, l, sv.down ? 0 : 1);
       if (sv.health.last_rtt_seconds >= 0) sample(rtt, l, sv.health.last_rtt_seconds);
-      sample(probes, l, num(sv.health.probes));
-      sample(probe_failures, l, num(sv.health.probe_failures));
-      sample(unanswered, l, num(sv.health.unanswered));
-      sample(sessions, l, num(sv.stats.sessions));
-      sample(forwarded, l, num(sv.stats.forwarded));
-      sample(replied, l, num(sv.stats.replied));
-      sample(refused, l, num(sv.stats.refused));
+      health.push_back({l, &sv.health});
+      traffic.push_back({l, &sv.counters});
     }
   }
+  counters<ServerHealthCounters>(fam, kServerHealthCounters, health);
+  counters<ServerStats>(fam, kServerCounters, traffic);
 
   // ---- the process ----
-  {
-    MetricFamily& f = fam.add("udpx_config_reloads_total",
-                              "Configuration reloads (SIGHUP), by result: success (applied) or failure (refused; "
-                              "the previous configuration stays).",
-                              kCounter);
-    sample(f, {{"result", "success"}}, num(reloads_.succeeded));
-    sample(f, {{"result", "failure"}}, num(reloads_.failed));
-  }
+  counters<ReloadStats>(fam, kReloadCounters, Things<ReloadStats>{{{}, &s.reloads}});
   sample(fam.add("udpx_build_info", "Always 1; the labels say which udpx (and libevent) this is.", kGauge),
-         {{"version", UDPX_VERSION}, {"libevent", event_get_version()}}, 1);
+         {{"version", s.udpx.version}, {"libevent", event_get_version()}}, 1);
 
-  if (process_ != nullptr) {
-    const ProcessStats::Sample p = process_->read();
+  if (s.process) {
+    const ProcessStats::Sample& p = *s.process;
     auto one = [&](const char* name, const char* help, MetricType type, const std::optional<double>& v) {
       MetricFamily& f = fam.add(name, help, type);
       if (v) sample(f, {}, *v);
     };
-    one("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", kCounter, p.cpu_seconds);
+    one("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", MetricType::Counter,
+        p.cpu_seconds);
     one("process_resident_memory_bytes", "Resident memory size in bytes.", kGauge, p.resident_bytes);
     one("process_virtual_memory_bytes", "Virtual memory size in bytes.", kGauge, p.virtual_bytes);
     one("process_open_fds", "Number of open file descriptors.", kGauge, p.open_fds);
@@ -183,6 +141,12 @@ std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
         p.start_time_seconds);
   }
   return fam.take();
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const { return collect(Clock::now()); }
+
+std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
+  return metricFamilies(takeSnapshot(sources_, now));
 }
 
 std::string MetricsCollector::text() const { return prometheus::TextSerializer().Serialize(Collect()); }

@@ -1,6 +1,5 @@
-// MetricsCollector: the Prometheus view (/metrics) of the counters the data path bumps, built at
-// scrape time from the runtime's objects. The data path only increments plain integers; nothing
-// here runs per datagram.
+// MetricsCollector: the Prometheus view (/metrics) of a Snapshot, taken at scrape time. The data
+// path only increments plain integers; nothing here runs per datagram.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -8,41 +7,36 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
-#include "dataplane/stats.h"
+#include "status/snapshot.h"
 
 namespace udpx {
 
-class Backend;
-class Frontend;
-class ProcessStats;
+// Every metric family of `s`, each with HELP and TYPE, in a fixed order; a family is there even
+// while it has no sample, so the list of metrics does not depend on traffic.
+std::vector<prometheus::MetricFamily> metricFamilies(const Snapshot& s);
 
 class MetricsCollector : public prometheus::Collectable {
  public:
   // The Content-Type of text(): the Prometheus text exposition format 0.0.4.
   static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-  // Reads the objects by reference at every Collect(); they must outlive the collector.
-  // `process` may be null (no process_* metrics).
-  MetricsCollector(const std::vector<std::unique_ptr<Frontend>>& frontends,
-                   const std::vector<std::unique_ptr<Backend>>& backends, const ReloadStats& reloads,
-                   const ProcessStats* process);
+  // Takes a snapshot of `sources` at every Collect(); their objects must outlive the collector.
+  explicit MetricsCollector(SnapshotSources sources) : sources_(std::move(sources)) {}
 
-  // Every metric family, each with HELP and TYPE, in a fixed order.
+  // metricFamilies() of a snapshot taken now.
   std::vector<prometheus::MetricFamily> Collect() const override;
-  // Same, as of `now` (which decides whether a passively failed server is still down).
+  // Same, with a snapshot taken as of `now` (tests).
   std::vector<prometheus::MetricFamily> collect(TimePoint now) const;
 
   // Collect() serialised in the text format.
   std::string text() const;
 
  private:
-  const std::vector<std::unique_ptr<Frontend>>& frontends_;
-  const std::vector<std::unique_ptr<Backend>>& backends_;
-  const ReloadStats& reloads_;
-  const ProcessStats* process_;
+  SnapshotSources sources_;
 };
 
 }  // namespace udpx

@@ -20,6 +20,7 @@ class ProcessStats {
     std::optional<double> open_fds;            // entries of /proc/self/fd
     std::optional<double> max_fds;             // RLIMIT_NOFILE soft limit (absent: unlimited)
     std::optional<double> start_time_seconds;  // Unix time the process started
+    bool operator==(const Sample&) const = default;
   };
 
   // Opens /proc/self/statm and /proc/self/fd and works out the start time. Never throws for a

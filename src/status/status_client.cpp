@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "config/duration.h"
+#include "status/snapshot_json.h"
 #include "status/status_socket.h"
 
 namespace udpx {
@@ -36,7 +37,7 @@ std::string ago(std::int64_t then_ms, std::int64_t now_ms) {
   return formatDuration(std::chrono::milliseconds(d));
 }
 
-std::string count(double v) { return std::to_string(static_cast<unsigned long long>(v)); }
+std::string count(std::uint64_t v) { return std::to_string(v); }
 
 // Which endpoint to use: --socket, else the config's global.status, else the default derived
 // from the config path (also when the config cannot be read by this user).
@@ -74,89 +75,87 @@ bool readAll(int fd, std::string& out, std::string& error) {
 
 }  // namespace
 
-std::string renderStatusText(const json::Value& st) {
-  const std::int64_t now = static_cast<std::int64_t>(st["udpx"]["now_unix_ms"].num());
+std::string renderStatusText(const Snapshot& st) {
+  const std::int64_t now = st.udpx.now_unix_ms;
   std::string o;
-  const json::Value& problems = st["problems"];
   std::size_t errors = 0;
-  for (const json::Value& p : problems.array) errors += p["severity"].str() == "error" ? 1 : 0;
-  o += "udpx " + st["udpx"]["version"].str() + " (pid " + count(st["udpx"]["pid"].num()) + ", config " +
-       st["udpx"]["config"].str() + "), up " + ago(static_cast<std::int64_t>(st["udpx"]["started_unix_ms"].num()), now) +
-       ": " + (errors == 0 ? std::string("all is well") : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s")) +
+  for (const Finding& f : st.findings) errors += f.severity == "error" ? 1 : 0;
+  o += "udpx " + st.udpx.version + " (pid " + std::to_string(st.udpx.pid) + ", config " + st.udpx.config + "), up " +
+       ago(st.udpx.started_unix_ms, now) + ": " +
+       (errors == 0 ? std::string("all is well") : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s")) +
        "\n";
 
-  for (const auto& [name, fe] : st["frontends"].object) {
+  for (const FrontendSnapshot& fe : st.frontends) {
+    const FrontendStats& c = fe.counters;
     std::string listen;
-    for (const json::Value& l : fe["listen"].array) listen += (listen.empty() ? "" : ", ") + l.str();
-    o += "\nfrontend " + name + " (" + fe["preset"].str() + ") on " + listen + " -> backend " + fe["backend"].str() + "\n";
-    const json::Value& s = fe["sessions"];
-    o += "  sessions: " + count(s["active"].num()) + " active of " + count(s["max"].num()) + "; " +
-         count(s["created"].num()) + " created, " + count(s["closed"].num()) + " closed, " + count(s["expired"].num()) +
-         " expired, " + count(s["evicted"].num()) + " evicted\n";
-    o += "  packets: " + count(fe["received"].num()) + " received, " + count(fe["forwarded"].num()) + " forwarded, " +
-         count(fe["replied"].num()) + " replies\n";
+    for (const std::string& l : fe.listen) listen += (listen.empty() ? "" : ", ") + l;
+    o += "\nfrontend " + fe.name + " (" + fe.preset + ") on " + listen + " -> backend " + fe.backend + "\n";
+    o += "  sessions: " + count(fe.sessions_active) + " active of " + count(fe.sessions_max) + "; " +
+         count(c.sessions_created) + " created, " + count(c.sessions_closed) + " closed, " + count(c.sessions_expired) +
+         " expired, " + count(c.sessions_evicted) + " evicted\n";
+    o += "  packets: " + count(c.received) + " received, " + count(c.forwarded) + " forwarded, " + count(c.replied) +
+         " replies\n";
     std::string drops;
-    for (const auto& [reason, n] : fe["dropped"].object) {
-      if (n.num() > 0) drops += (drops.empty() ? "" : ", ") + reason + " " + count(n.num());
+    for (std::size_t i = 0; i < kDropCount; ++i) {
+      if (c.dropped[i] > 0) {
+        drops += (drops.empty() ? "" : ", ") + std::string(dropName(static_cast<Drop>(i))) + " " + count(c.dropped[i]);
+      }
     }
     o += "  drops: " + (drops.empty() ? std::string("none") : drops) + "\n";
   }
 
-  for (const auto& [name, be] : st["backends"].object) {
-    const json::Value& h = be["health"];
-    std::string probe = h["active"].flag()
-                            ? h["type"].str() + " probes every " +
-                                  formatDuration(std::chrono::milliseconds(static_cast<std::int64_t>(h["interval_ms"].num()))) +
-                                  ", down after " + count(h["fall"].num()) + " failures, up after " +
-                                  count(h["rise"].num()) + " successes"
-                            : "passive checks only";
-    o += "\nbackend " + name + ": " + be["state"].str("?") + ", " + count(be["servers_up"].num()) + " of " +
-         count(be["servers_in_pool"].num()) + " servers up (" + be["balance"].str() + ", " + probe + ")" +
-         (be["all_down"].flag() ? (be["on_all_down"].str() == "drop" ? " ALL DOWN: dropping" : " ALL DOWN: failing open")
-                                : "") +
-         "\n";
-    for (const auto& [host, n] : be["names"].object) {
+  for (const BackendSnapshot& be : st.backends) {
+    const BackendSnapshot::Health& h = be.health;
+    std::string probe = h.active ? h.type + " probes every " + formatDuration(std::chrono::milliseconds(h.interval_ms)) +
+                                       ", down after " + count(h.fall) + " failures, up after " + count(h.rise) +
+                                       " successes"
+                                 : "passive checks only";
+    o += "\nbackend " + be.name + ": " + be.state + ", " + count(be.servers_up) + " of " + count(be.servers_in_pool) +
+         " servers up (" + be.balance + ", " + probe + ")" +
+         (be.all_down ? (be.on_all_down == "drop" ? " ALL DOWN: dropping" : " ALL DOWN: failing open") : "") + "\n";
+    for (const NameSnapshot& n : be.names) {
       std::string addrs;
-      for (const json::Value& a : n["addresses"].array) addrs += (addrs.empty() ? "" : ", ") + a.str();
-      o += "  name " + host + " -> " + (addrs.empty() ? std::string("(no address)") : addrs);
-      if (!n["error"].str().empty()) o += "  [" + n["error"].str() + "]";
+      for (const std::string& a : n.addresses) addrs += (addrs.empty() ? "" : ", ") + a;
+      o += "  name " + n.origin + " -> " + (addrs.empty() ? std::string("(no address)") : addrs);
+      if (!n.error.empty()) o += "  [" + n.error + "]";
       o += "\n";
     }
-    if (be["servers"].object.empty()) o += "  (no servers)\n";
-    for (const auto& [label, sv] : be["servers"].object) {
-      const json::Value& sh = sv["health"];
-      std::string state = sv["state"].str();
+    if (be.servers.empty()) o += "  (no servers)\n";
+    for (const ServerSnapshot& sv : be.servers) {
+      const ServerHealth& sh = sv.health;
+      std::string state = sv.state;
       for (char& c : state) c = static_cast<char>(c == ' ' ? c : (state == "up" ? c : std::toupper(static_cast<unsigned char>(c))));
-      o += "  " + label + "  " + state + " since " + clockTime(static_cast<std::int64_t>(sh["since_unix_ms"].num())) +
-           " (" + ago(static_cast<std::int64_t>(sh["since_unix_ms"].num()), now) + " ago)";
-      if (sv["origin"].str() != label) o += "  from " + sv["origin"].str();
+      o += "  " + sv.label + "  " + state + " since " + clockTime(sh.since_unix_ms) + " (" + ago(sh.since_unix_ms, now) +
+           " ago)";
+      if (sv.origin != sv.label) o += "  from " + sv.origin;
       o += "\n    ";
-      if (sh["probes"].num() > 0) {
-        o += "last probe " + sh["last_probe"].str("?") + "; probes " + count(sh["probes"].num()) + ", failed " +
-             count(sh["probe_failures"].num());
-        if (sh["last_rtt_seconds"].type == json::Value::Type::Number) {
+      if (sh.probes > 0) {
+        o += "last probe " + sv.last_probe + "; probes " + count(sh.probes) + ", failed " + count(sh.probe_failures);
+        if (sh.last_rtt_seconds >= 0) {
           char rtt[32];
-          std::snprintf(rtt, sizeof rtt, "%.2f ms", sh["last_rtt_seconds"].num() * 1000);
+          std::snprintf(rtt, sizeof rtt, "%.2f ms", sh.last_rtt_seconds * 1000);
           o += ", last round trip " + std::string(rtt);
         }
         o += "; ";
       }
-      o += "sessions " + count(sv["active_sessions"].num()) + " active, " + count(sv["sessions"].num()) + " total; " +
-           count(sv["forwarded"].num()) + " forwarded, " + count(sv["replied"].num()) + " replies, " +
-           count(sh["unanswered"].num()) + " unanswered, " + count(sv["refused"].num()) + " refused\n";
-      if (!sh["reason"].str().empty()) o += "    " + sh["reason"].str() + "\n";
+      o += "sessions " + count(sv.active_sessions) + " active, " + count(sv.counters.sessions) + " total; " +
+           count(sv.counters.forwarded) + " forwarded, " + count(sv.counters.replied) + " replies, " +
+           count(sh.unanswered) + " unanswered, " + count(sv.counters.refused) + " refused\n";
+      if (!sh.reason.empty()) o += "    " + sh.reason + "\n";
     }
   }
 
-  if (!problems.array.empty()) {
+  if (!st.findings.empty()) {
     o += "\nProblems:\n";
-    for (const json::Value& p : problems.array) {
-      o += std::string(p["severity"].str() == "error" ? "  ! " : "  ~ ") + p["subject"].str() + ": " + p["problem"].str() + "\n";
-      if (!p["hint"].str().empty()) o += "    hint: " + p["hint"].str() + "\n";
+    for (const Finding& p : st.findings) {
+      o += std::string(p.severity == "error" ? "  ! " : "  ~ ") + p.subject + ": " + p.problem + "\n";
+      if (!p.hint.empty()) o += "    hint: " + p.hint + "\n";
     }
   }
   return o;
 }
+
+std::string renderStatusText(const json::Value& status) { return renderStatusText(snapshotFromJson(status)); }
 
 int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json) {
   const std::string endpoint = findEndpoint(config_path, socket);

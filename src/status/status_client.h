@@ -7,6 +7,7 @@
 #include <string>
 
 #include "status/json.h"
+#include "status/snapshot.h"
 
 namespace udpx {
 
@@ -17,7 +18,8 @@ inline constexpr int kStatusUnreachable = 2;
 // Runs the command: `socket` overrides the endpoint found from `config_path`.
 int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json);
 
-// The human text for a status document (statusJson()).
+// The human text for a snapshot, and for a status document (snapshot_json.h).
+std::string renderStatusText(const Snapshot& status);
 std::string renderStatusText(const json::Value& status);
 
 }  // namespace udpx

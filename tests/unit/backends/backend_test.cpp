@@ -61,7 +61,7 @@ TEST(Backend, RoundRobinSkipsARefusingServerUntilItIsTriedAgain) {
   // Without probes, the fail_timeout timer tries it again.
   b.retry(server(b, 1), t0 + milliseconds(10000));
   EXPECT_TRUE(server(b, 1).eligible());
-  EXPECT_TRUE(server(b, 1).health.up);
+  EXPECT_TRUE(server(b, 1).state.up());
   EXPECT_TRUE(server(b, 1).health.reason.empty());
   const auto got = picks(b, 3);
   EXPECT_NE(std::find(got.begin(), got.end(), "127.0.0.2:123"), got.end());
@@ -111,7 +111,7 @@ TEST(Backend, ProbeFailuresTakeAServerDownAfterFallWithAHint) {
   EXPECT_TRUE(s.eligible());
   b.probeFailed(s, t0 + milliseconds(400), Problem::NoReply, "", "", false);
   EXPECT_FALSE(s.eligible());
-  EXPECT_FALSE(s.health.up);
+  EXPECT_FALSE(s.state.up());
   EXPECT_NE(s.health.since_unix_ms, 0);
   EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to 3 probes");
   EXPECT_NE(s.health.hint.find("chrony: `allow`"), std::string::npos);

@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "dataplane/frontend.h"
+#include "net/listen_socket.h"
 #include "net/event_ptr.h"
 
 // A link-time seam: the data path comes into this binary from a static library, so its calls

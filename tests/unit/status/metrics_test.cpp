@@ -40,8 +40,7 @@ class MetricsCollectorTest : public ::testing::Test {
   }
 
   std::string text(TimePoint now = t0_) const {
-    MetricsCollector c(frontends_, backends_, reloads_, nullptr);
-    return prometheus::TextSerializer().Serialize(c.collect(now));
+    return prometheus::TextSerializer().Serialize(collector().collect(now));
   }
 
   // The lines of the text that start with `prefix`.
@@ -52,6 +51,11 @@ class MetricsCollectorTest : public ::testing::Test {
       if (line.rfind(prefix, 0) == 0) out.push_back(line);
     }
     return out;
+  }
+
+  MetricsCollector collector(const ProcessStats* process = nullptr) const {
+    return MetricsCollector(
+        SnapshotSources{.frontends = frontends_, .backends = backends_, .reloads = reloads_, .process = process});
   }
 
   static inline const TimePoint t0_ = TimePoint{} + std::chrono::hours(1);
@@ -117,7 +121,7 @@ TEST_F(MetricsCollectorTest, ExportsServerTrafficAndHealth) {
   a.health.unanswered = 2;
   a.health.last_rtt_seconds = 0.0125;
   Server& b = backends_[0]->servers()[1];
-  b.health.up = false;
+  b.state.forceDown(t0_);
   const std::string l1 = "{backend=\"up\",server=\"127.0.0.1:123\"}";
   const std::string l2 = "{backend=\"up\",server=\"[::1]:123\"}";
   EXPECT_EQ(lines("udpx_server_up{"), (std::vector<std::string>{"udpx_server_up" + l1 + " 1", "udpx_server_up" + l2 + " 0"}));
@@ -168,8 +172,7 @@ TEST_F(MetricsCollectorTest, CountersAreExactBeyondThirtyTwoBits) {
 }
 
 TEST_F(MetricsCollectorTest, EveryFamilyHasHelpAndTypeAndPrometheusStyleNames) {
-  MetricsCollector c(frontends_, backends_, reloads_, nullptr);
-  for (const auto& f : c.collect(t0_)) {
+  for (const auto& f : collector().collect(t0_)) {
     EXPECT_FALSE(f.help.empty()) << f.name;
     EXPECT_EQ(f.help.find_first_of("\\\n"), std::string::npos) << f.name << ": the serialiser does not escape HELP";
     const bool is_total = f.name.size() > 6 && f.name.substr(f.name.size() - 6) == "_total";
@@ -182,9 +185,8 @@ TEST_F(MetricsCollectorTest, ProcessMetricsOnlyWithAProcessSource) {
   EXPECT_TRUE(lines("process_").empty());
   ProcessStats process;
   ASSERT_EQ(process.problem(), "");
-  MetricsCollector c(frontends_, backends_, reloads_, &process);
   std::vector<std::string> names;
-  for (const auto& f : c.collect(t0_)) {
+  for (const auto& f : collector(&process).collect(t0_)) {
     if (f.name.rfind("process_", 0) == 0) {
       names.push_back(f.name);
       EXPECT_EQ(f.metric.size(), 1u) << f.name;

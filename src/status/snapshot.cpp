@@ -1,0 +1,177 @@
+// takeSnapshot: reads the frontends, backends, resolver, reloads and process of the runtime,
+// and turns what is wrong with them into findings (a sentence and a hint each).
+#include "status/snapshot.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "backends/backend.h"
+#include "backends/health.h"
+#include "backends/resolver.h"
+#include "base/version.h"
+#include "config/duration.h"
+#include "dataplane/frontend.h"
+#include "dataplane/proxy.h"
+
+namespace udpx {
+namespace {
+
+// A session table that evicted within this long is reported as full.
+constexpr std::chrono::seconds kEvictionMemory{60};
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+// The session table's view of a frontend: none before the data path attached it.
+struct Lane {
+  std::uint32_t open = 0;
+  std::uint32_t global_cap = 0;
+};
+Lane laneOf(const Frontend& fe) {
+  if (fe.proxy() == nullptr) return {};
+  return {fe.proxy()->sessions().laneSize(fe.lane()), fe.proxy()->sessions().globalCap()};
+}
+
+FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& findings) {
+  const FrontendConfig& c = fe.config();
+  const FrontendStats& s = fe.stats;
+  const Lane lane = laneOf(fe);
+  FrontendSnapshot o;
+  o.name = fe.name();
+  o.preset = presetDefaults(c.preset).name;
+  o.backend = c.backend;
+  for (const auto& l : fe.listeners()) o.listen.push_back(l->addr.toString());
+  o.counters = s;
+  o.sessions_active = lane.open;
+  o.sessions_max = c.max_sessions;
+  o.table_full = s.sessions_evicted > 0 && now - fe.last_eviction < kEvictionMemory;
+  if (o.table_full) {
+    findings.push_back({"error", "frontend " + fe.name(),
+                        "session table full: " + num(s.sessions_evicted) + " sessions evicted so far (max_sessions " +
+                            num(c.max_sessions) + " here, " + num(lane.global_cap) +
+                            " for the process), clients may lose replies",
+                        "raise frontend." + fe.name() + ".max_sessions (and global.max_sessions), or shorten "
+                        "session_timeout"});
+  }
+  const std::uint64_t no_backend = s.dropped[static_cast<std::size_t>(Drop::NoBackend)];
+  if (no_backend > 0 && fe.backend()->servers().empty()) {
+    findings.push_back({"error", "frontend " + fe.name(),
+                        num(no_backend) + " requests dropped: backend " + fe.backend()->name() +
+                            " has no server address",
+                        "see the backend's problems below"});
+  }
+  return o;
+}
+
+NameSnapshot name(const Resolver& resolver, const Resolver::Name& n, const std::string& backend, TimePoint now,
+                  std::vector<Finding>& findings) {
+  NameSnapshot o;
+  o.origin = n.origin;
+  o.host = n.host;
+  for (const SockAddr& a : n.addresses) o.addresses.push_back(a.ipString());
+  o.from_hosts = n.from_hosts;
+  o.resolved_unix_ms = n.resolved_unix_ms;
+  o.ttl_s = n.ttl_s;
+  o.error = n.error;
+  o.resolver = resolver.source();
+  if (!n.from_hosts && n.settled) {
+    o.next_in_ms = std::max<std::int64_t>(0, std::chrono::duration_cast<milliseconds>(n.next - now).count());
+  }
+  if (!n.error.empty()) {
+    const std::string hint = "check " + resolver.source() + " and that the name is spelt right";
+    if (n.addresses.empty()) {
+      findings.push_back({"error", "backend " + backend, n.error, hint});
+    } else {
+      findings.push_back({"warning", "backend " + backend,
+                          n.error + "; using its last known addresses (" + std::to_string(n.addresses.size()) + ")",
+                          hint});
+    }
+  }
+  return o;
+}
+
+ServerSnapshot server(const Server& sv, const std::string& backend, std::int64_t started_unix_ms,
+                      std::vector<Finding>& findings) {
+  ServerSnapshot o;
+  o.label = sv.label();
+  o.origin = sv.origin();
+  o.state = sv.stateName();
+  o.down = !sv.eligible();
+  o.up = sv.state.up();
+  o.active_sessions = sv.active_sessions;
+  o.counters = sv.stats;
+  o.health = sv.health;
+  if (o.health.since_unix_ms == 0) o.health.since_unix_ms = started_unix_ms;
+  o.consecutive_failures = sv.state.failures();
+  o.last_probe = sv.health.probes == 0 ? "none" : sv.state.failures() == 0 ? "ok" : "failed";
+  if (sv.prober) o.probe_interval_ms = sv.prober->interval().count();
+  if (sv.draining) return o;
+  const ServerHealth& h = sv.health;
+  const std::string subject = "backend " + backend + ", server " + sv.label();
+  if (!sv.state.up() && !sv.pending) {
+    findings.push_back({"error", subject, h.reason.empty() ? "down" : h.reason, h.hint});
+  } else if ((sv.state.up() || (sv.pending && sv.state.failures() > 0)) && !h.reason.empty()) {
+    findings.push_back({"warning", subject, h.reason, h.hint});
+  }
+  return o;
+}
+
+BackendSnapshot backend(const Backend& be, const SnapshotSources& from, TimePoint now,
+                        std::vector<Finding>& findings) {
+  const BackendConfig& bc = be.config();
+  BackendSnapshot o;
+  o.name = be.name();
+  o.balance = std::string(balanceName(bc.balance));
+  o.on_all_down = std::string(onAllDownName(bc.on_all_down));
+  o.all_down = be.allDown();
+  for (const Server& sv : be.servers()) {
+    if (sv.draining) continue;
+    ++o.servers_in_pool;
+    o.servers_up += sv.state.up() ? 1 : 0;
+  }
+  o.state = o.servers_in_pool == 0               ? "empty"
+            : o.servers_up == o.servers_in_pool ? "up"
+            : o.servers_up == 0                 ? "down"
+                                                : "degraded";
+  const HealthConfig& h = bc.health;
+  o.health = {std::string(probeTypeName(h.probe.type)), be.probesActive(), h.interval.count(), h.timeout.count(),
+              h.rise, h.fall};
+  if (from.resolver != nullptr) {
+    for (const auto& n : from.resolver->names()) {
+      if (n->backend == &be) o.names.push_back(name(*from.resolver, *n, be.name(), now, findings));
+    }
+  }
+  for (const Server& sv : be.servers()) o.servers.push_back(server(sv, be.name(), from.started_unix_ms, findings));
+  if (be.servers().empty()) {
+    findings.push_back({"error", "backend " + be.name(), "no server address: requests through it are dropped",
+                        "check that the servers' host names resolve"});
+  } else if (be.allDown()) {
+    const std::string since = formatDuration(std::chrono::duration_cast<milliseconds>(now - be.allDownSince()));
+    findings.push_back(
+        {"error", "backend " + be.name(),
+         bc.on_all_down == OnAllDown::Drop
+             ? "all servers are down (for " + since + "): new sessions are dropped (on_all_down = \"drop\")"
+             : "all servers are down (for " + since + "): forwarding to all of them anyway (fail open)",
+         "fix the servers listed here; each has its own reason"});
+  }
+  return o;
+}
+
+}  // namespace
+
+bool Snapshot::ok() const noexcept {
+  return std::none_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == "error"; });
+}
+
+Snapshot takeSnapshot(const SnapshotSources& from, TimePoint now) {
+  Snapshot s;
+  for (const auto& fe : from.frontends) s.frontends.push_back(frontend(*fe, now, s.findings));
+  for (const auto& be : from.backends) s.backends.push_back(backend(*be, from, now, s.findings));
+  s.reloads = from.reloads;
+  s.udpx = {UDPX_VERSION, getpid(), from.config_file, from.started_unix_ms, unixMillisNow()};
+  if (from.process != nullptr) s.process = from.process->read();
+  return s;
+}
+
+}  // namespace udpx

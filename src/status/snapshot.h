@@ -1,0 +1,159 @@
+// Snapshot: everything `udpx status`, /status and /metrics show — counters, states, and every
+// problem found as a sentence with a hint — copied out of the runtime's objects at one moment
+// by takeSnapshot, the one place that reads them. The JSON writer (snapshot_json.h), the
+// Prometheus collector (metrics.h) and the status text (status_client.h) all read a Snapshot.
+#pragma once
+
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/server_stats.h"
+#include "base/clock.h"
+#include "base/counter.h"
+#include "dataplane/stats.h"
+#include "status/process_stats.h"
+
+namespace udpx {
+
+class Backend;
+class Frontend;
+class Resolver;
+
+// Configuration reloads (SIGHUP) by outcome, counted by the runtime.
+struct ReloadStats {
+  std::uint64_t succeeded = 0;  // the new configuration was validated and applied
+  std::uint64_t failed = 0;     // it was refused (invalid, or could not be applied); the old one runs on
+
+  bool operator==(const ReloadStats&) const = default;
+};
+
+// In the document's "reloads" object; in /metrics after the servers.
+inline constexpr std::string_view kReloadsHelp =
+    "Configuration reloads (SIGHUP), by result: success (applied) or failure (refused; the previous "
+    "configuration stays).";
+inline constexpr Counter<ReloadStats> kReloadCounters[] = {
+    {&ReloadStats::succeeded, "reloads.succeeded", "udpx_config_reloads_total", kReloadsHelp, "result", "success"},
+    {&ReloadStats::failed, "reloads.failed", "udpx_config_reloads_total", kReloadsHelp, "result", "failure"},
+};
+static_assert(sizeof(ReloadStats) == sizeof(std::uint64_t) * std::size(kReloadCounters),
+              "every member of ReloadStats is declared in kReloadCounters");
+
+struct FrontendSnapshot {
+  std::string name;
+  std::string preset;
+  std::string backend;
+  std::vector<std::string> listen;
+  FrontendStats counters;
+  std::uint64_t sessions_active = 0;  // open now
+  std::uint64_t sessions_max = 0;     // the frontend's max_sessions
+  bool table_full = false;            // evicted within the last minute
+
+  bool operator==(const FrontendSnapshot&) const = default;
+};
+
+struct ServerSnapshot {
+  std::string label;   // "127.0.0.1:123"
+  std::string origin;  // as written in the config
+  std::string state;   // Server::stateName(): up, down, pending, draining
+  bool down = false;   // not eligible for new sessions
+  bool up = true;      // health checking says up (HealthState::up())
+  std::uint64_t active_sessions = 0;
+  ServerStats counters;
+  ServerHealth health;  // since_unix_ms resolved: the start of udpx when it never changed
+  std::uint64_t consecutive_failures = 0;
+  std::string last_probe;                        // none, ok, failed
+  std::optional<std::int64_t> probe_interval_ms;  // when it has a prober
+
+  bool operator==(const ServerSnapshot&) const = default;
+};
+
+// One host name of a backend and what it resolved to.
+struct NameSnapshot {
+  std::string origin;  // the server entry as written ("pool.example.org:123")
+  std::string host;
+  std::vector<std::string> addresses;
+  bool from_hosts = false;
+  std::int64_t resolved_unix_ms = 0;
+  std::uint64_t ttl_s = 0;
+  std::string error;
+  std::string resolver;                    // where answers come from
+  std::optional<std::int64_t> next_in_ms;  // next resolution, unless fixed or not yet settled
+
+  bool operator==(const NameSnapshot&) const = default;
+};
+
+struct BackendSnapshot {
+  std::string name;
+  std::string balance;      // first, round-robin
+  std::string on_all_down;  // drop, forward
+  bool all_down = false;
+  std::string state;  // empty, up, degraded, down
+  std::uint64_t servers_up = 0;
+  std::uint64_t servers_in_pool = 0;  // not draining
+  struct Health {
+    std::string type;  // the probe type
+    bool active = false;
+    std::int64_t interval_ms = 0;
+    std::int64_t timeout_ms = 0;
+    std::uint64_t rise = 0;
+    std::uint64_t fall = 0;
+    bool operator==(const Health&) const = default;
+  } health;
+  std::vector<NameSnapshot> names;
+  std::vector<ServerSnapshot> servers;
+
+  bool operator==(const BackendSnapshot&) const = default;
+};
+
+// A problem, said so that the reader knows what to do.
+struct Finding {
+  std::string severity;  // "error": something is down or wrong (exit 1); "warning": worth a look
+  std::string subject;   // "backend ntp_up, server 192.168.0.1:123"
+  std::string problem;   // a plain sentence
+  std::string hint;      // how to fix it
+
+  bool operator==(const Finding&) const = default;
+};
+
+struct Snapshot {
+  std::vector<FrontendSnapshot> frontends;
+  std::vector<BackendSnapshot> backends;
+  std::vector<Finding> findings;
+  ReloadStats reloads;
+  // Which udpx this is (the JSON's "udpx" object).
+  struct Instance {
+    std::string version;
+    std::int64_t pid = 0;
+    std::string config;  // the configuration file
+    std::int64_t started_unix_ms = 0;
+    std::int64_t now_unix_ms = 0;
+    bool operator==(const Instance&) const = default;
+  } udpx;
+  // The process_* values; absent unless a ProcessStats source was given (the JSON leaves them out).
+  std::optional<ProcessStats::Sample> process;
+
+  // No finding is an error.
+  bool ok() const noexcept;
+  bool operator==(const Snapshot&) const = default;
+};
+
+// What a snapshot is read from: the runtime's objects, by reference (they must outlive it).
+struct SnapshotSources {
+  const std::vector<std::unique_ptr<Frontend>>& frontends;
+  const std::vector<std::unique_ptr<Backend>>& backends;
+  const ReloadStats& reloads;
+  const Resolver* resolver = nullptr;      // null: no host names
+  const ProcessStats* process = nullptr;   // null: no process_* values
+  std::string config_file{};
+  std::int64_t started_unix_ms = 0;
+};
+
+// Reads every counter and state as of `now` (which decides what is recent: a full session table,
+// the next resolution), and judges them into findings. Reads the wall clock for udpx.now_unix_ms.
+Snapshot takeSnapshot(const SnapshotSources& from, TimePoint now);
+
+}  // namespace udpx

@@ -1,0 +1,292 @@
+// Writing a Snapshot as the status document and reading it back: each object's writer and
+// reader side by side, so that a key is changed in both or in neither; the counters' keys
+// come from their declarations.
+#include "status/snapshot_json.h"
+
+#include <cstdio>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+#include "base/counter.h"
+
+namespace udpx {
+namespace {
+
+using json::quote;
+
+// Writes one JSON object member by member; it is closed when the writer goes.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  ~ObjectWriter() { out_ += '}'; }
+  ObjectWriter(const ObjectWriter&) = delete;
+  ObjectWriter& operator=(const ObjectWriter&) = delete;
+  // Starts a member; the caller appends its value to the returned text.
+  std::string& key(std::string_view k) {
+    if (!first_) out_ += ", ";
+    first_ = false;
+    out_ += quote(k);
+    out_ += ": ";
+    return out_;
+  }
+  void str(std::string_view k, std::string_view v) { key(k) += quote(v); }
+  void num(std::string_view k, std::uint64_t v) { key(k) += std::to_string(v); }
+  void integer(std::string_view k, std::int64_t v) { key(k) += std::to_string(v); }
+  void flag(std::string_view k, bool v) { key(k) += v ? "true" : "false"; }
+  // A member that is an object, filled by `fill(ObjectWriter&)`.
+  template <class Fill>
+  void object(std::string_view k, Fill&& fill) {
+    ObjectWriter o(key(k));
+    fill(o);
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+// The counters of `list` that live in the sub-object `group` of their thing.
+template <class Stats>
+void writeCounters(ObjectWriter& w, const std::type_identity_t<Stats>& s, std::span<const Counter<Stats>> list,
+                   std::string_view group) {
+  for (const Counter<Stats>& c : list) {
+    if (c.group() == group) w.num(c.key(), s.*c.member);
+  }
+}
+
+void writeStrings(ObjectWriter& w, std::string_view k, const std::vector<std::string>& v) {
+  std::string& out = w.key(k);
+  out += '[';
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + quote(v[i]);
+  out += ']';
+}
+
+std::string real(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return buf;
+}
+
+// An object of things keyed by their names ("frontends": {"lan": {...}}), each written by the
+// write() for its type below.
+template <class Thing>
+void writeKeyed(ObjectWriter& w, std::string_view k, const std::vector<Thing>& things, std::string Thing::*name) {
+  w.object(k, [&](ObjectWriter& all) {
+    for (const Thing& t : things) all.object(t.*name, [&](ObjectWriter& one) { write(one, t); });
+  });
+}
+
+// ---- reading ----
+
+std::uint64_t count(const json::Value& v) { return v.num() > 0 ? static_cast<std::uint64_t>(v.num()) : 0; }
+std::int64_t integer(const json::Value& v) { return static_cast<std::int64_t>(v.num()); }
+
+template <class Stats>
+void readCounters(const json::Value& thing, std::type_identity_t<Stats>& s, std::span<const Counter<Stats>> list) {
+  for (const Counter<Stats>& c : list) {
+    s.*c.member = count(c.group().empty() ? thing[c.key()] : thing[c.group()][c.key()]);
+  }
+}
+
+std::vector<std::string> strings(const json::Value& v) {
+  std::vector<std::string> out;
+  for (const json::Value& e : v.array) out.push_back(e.str());
+  return out;
+}
+
+std::optional<std::int64_t> optionalInteger(const json::Value& v) {
+  if (v.type != json::Value::Type::Number) return std::nullopt;
+  return integer(v);
+}
+
+// ---- frontends ----
+
+void write(ObjectWriter& w, const FrontendSnapshot& f) {
+  writeCounters<FrontendStats>(w, f.counters, kFrontendTrafficCounters, "");
+  w.object(kDropCounters.json, [&](ObjectWriter& dropped) {
+    for (std::size_t i = 0; i < kDropCount; ++i) dropped.num(dropName(static_cast<Drop>(i)), f.counters.dropped[i]);
+  });
+  w.object("sessions", [&](ObjectWriter& sessions) {
+    sessions.num("active", f.sessions_active);
+    writeCounters<FrontendStats>(sessions, f.counters, kFrontendSessionCounters, "sessions");
+    sessions.num("max", f.sessions_max);
+  });
+  w.str("preset", f.preset);
+  w.str("backend", f.backend);
+  writeStrings(w, "listen", f.listen);
+  w.flag("table_full", f.table_full);
+}
+
+FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
+  FrontendSnapshot f;
+  f.name = name;
+  readCounters<FrontendStats>(v, f.counters, kFrontendTrafficCounters);
+  for (const auto& [reason, n] : v[kDropCounters.json].object) {
+    for (std::size_t i = 0; i < kDropCount; ++i) {
+      if (dropName(static_cast<Drop>(i)) == reason) f.counters.dropped[i] = count(n);
+    }
+  }
+  readCounters<FrontendStats>(v, f.counters, kFrontendSessionCounters);
+  f.sessions_active = count(v["sessions"]["active"]);
+  f.sessions_max = count(v["sessions"]["max"]);
+  f.preset = v["preset"].str();
+  f.backend = v["backend"].str();
+  f.listen = strings(v["listen"]);
+  f.table_full = v["table_full"].flag();
+  return f;
+}
+
+// ---- servers and names ----
+
+void write(ObjectWriter& w, const ServerSnapshot& s) {
+  writeCounters<ServerStats>(w, s.counters, kServerCounters, "");
+  w.flag("down", s.down);
+  w.str("state", s.state);
+  w.str("origin", s.origin);
+  w.num("active_sessions", s.active_sessions);
+  w.object("health", [&](ObjectWriter& h) {
+    h.flag("up", s.up);
+    h.integer("since_unix_ms", s.health.since_unix_ms);
+    writeCounters<ServerHealthCounters>(h, s.health, kServerHealthCounters, "health");
+    h.num("consecutive_failures", s.consecutive_failures);
+    h.str("last_probe", s.last_probe);
+    h.key("last_rtt_seconds") += s.health.last_rtt_seconds < 0 ? std::string("null") : real(s.health.last_rtt_seconds);
+    if (s.probe_interval_ms) h.integer("probe_interval_ms", *s.probe_interval_ms);
+    h.str("reason", s.health.reason);
+    h.str("hint", s.health.hint);
+  });
+}
+
+ServerSnapshot readServer(const std::string& label, const json::Value& v) {
+  ServerSnapshot s;
+  s.label = label;
+  readCounters<ServerStats>(v, s.counters, kServerCounters);
+  s.down = v["down"].flag();
+  s.state = v["state"].str();
+  s.origin = v["origin"].str();
+  s.active_sessions = count(v["active_sessions"]);
+  const json::Value& h = v["health"];
+  s.up = h["up"].flag();
+  s.health.since_unix_ms = integer(h["since_unix_ms"]);
+  readCounters<ServerHealthCounters>(v, s.health, kServerHealthCounters);
+  s.consecutive_failures = count(h["consecutive_failures"]);
+  s.last_probe = h["last_probe"].str("?");
+  s.health.last_rtt_seconds = h["last_rtt_seconds"].num(-1);
+  s.probe_interval_ms = optionalInteger(h["probe_interval_ms"]);
+  s.health.reason = h["reason"].str();
+  s.health.hint = h["hint"].str();
+  return s;
+}
+
+void write(ObjectWriter& w, const NameSnapshot& n) {
+  w.str("host", n.host);
+  writeStrings(w, "addresses", n.addresses);
+  w.flag("from_hosts_file", n.from_hosts);
+  w.integer("resolved_unix_ms", n.resolved_unix_ms);
+  w.num("ttl_s", n.ttl_s);
+  w.str("error", n.error);
+  w.str("resolver", n.resolver);
+  if (n.next_in_ms) w.integer("next_in_ms", *n.next_in_ms);
+}
+
+NameSnapshot readName(const std::string& origin, const json::Value& v) {
+  NameSnapshot n;
+  n.origin = origin;
+  n.host = v["host"].str();
+  n.addresses = strings(v["addresses"]);
+  n.from_hosts = v["from_hosts_file"].flag();
+  n.resolved_unix_ms = integer(v["resolved_unix_ms"]);
+  n.ttl_s = count(v["ttl_s"]);
+  n.error = v["error"].str();
+  n.resolver = v["resolver"].str();
+  n.next_in_ms = optionalInteger(v["next_in_ms"]);
+  return n;
+}
+
+// ---- backends ----
+
+void write(ObjectWriter& w, const BackendSnapshot& b) {
+  w.str("balance", b.balance);
+  w.str("on_all_down", b.on_all_down);
+  w.flag("all_down", b.all_down);
+  w.str("state", b.state);
+  w.num("servers_up", b.servers_up);
+  w.num("servers_in_pool", b.servers_in_pool);
+  w.object("health", [&](ObjectWriter& h) {
+    h.str("type", b.health.type);
+    h.flag("active", b.health.active);
+    h.integer("interval_ms", b.health.interval_ms);
+    h.integer("timeout_ms", b.health.timeout_ms);
+    h.num("rise", b.health.rise);
+    h.num("fall", b.health.fall);
+  });
+  writeKeyed(w, "names", b.names, &NameSnapshot::origin);
+  writeKeyed(w, "servers", b.servers, &ServerSnapshot::label);
+}
+
+BackendSnapshot readBackend(const std::string& name, const json::Value& v) {
+  BackendSnapshot b;
+  b.name = name;
+  b.balance = v["balance"].str();
+  b.on_all_down = v["on_all_down"].str();
+  b.all_down = v["all_down"].flag();
+  b.state = v["state"].str("?");
+  b.servers_up = count(v["servers_up"]);
+  b.servers_in_pool = count(v["servers_in_pool"]);
+  const json::Value& h = v["health"];
+  b.health = {h["type"].str(), h["active"].flag(), integer(h["interval_ms"]), integer(h["timeout_ms"]),
+              count(h["rise"]), count(h["fall"])};
+  for (const auto& [origin, n] : v["names"].object) b.names.push_back(readName(origin, n));
+  for (const auto& [label, s] : v["servers"].object) b.servers.push_back(readServer(label, s));
+  return b;
+}
+
+}  // namespace
+
+std::string toJson(const Snapshot& s) {
+  std::string out;
+  {
+    ObjectWriter w(out);
+    writeKeyed(w, "frontends", s.frontends, &FrontendSnapshot::name);
+    writeKeyed(w, "backends", s.backends, &BackendSnapshot::name);
+    std::string& problems = w.key("problems");
+    problems += '[';
+    for (std::size_t i = 0; i < s.findings.size(); ++i) {
+      if (i) problems += ", ";
+      const Finding& f = s.findings[i];
+      ObjectWriter p(problems);
+      p.str("severity", f.severity);
+      p.str("subject", f.subject);
+      p.str("problem", f.problem);
+      p.str("hint", f.hint);
+    }
+    problems += ']';
+    w.flag("ok", s.ok());
+    w.object("udpx", [&](ObjectWriter& u) {
+      u.str("version", s.udpx.version);
+      u.integer("pid", s.udpx.pid);
+      u.str("config", s.udpx.config);
+      u.integer("started_unix_ms", s.udpx.started_unix_ms);
+      u.integer("now_unix_ms", s.udpx.now_unix_ms);
+    });
+    w.object("reloads", [&](ObjectWriter& r) { writeCounters<ReloadStats>(r, s.reloads, kReloadCounters, "reloads"); });
+  }
+  return out;
+}
+
+Snapshot snapshotFromJson(const json::Value& doc) {
+  Snapshot s;
+  for (const auto& [name, f] : doc["frontends"].object) s.frontends.push_back(readFrontend(name, f));
+  for (const auto& [name, b] : doc["backends"].object) s.backends.push_back(readBackend(name, b));
+  for (const json::Value& p : doc["problems"].array) {
+    s.findings.push_back({p["severity"].str(), p["subject"].str(), p["problem"].str(), p["hint"].str()});
+  }
+  const json::Value& u = doc["udpx"];
+  s.udpx = {u["version"].str(), integer(u["pid"]), u["config"].str(), integer(u["started_unix_ms"]),
+            integer(u["now_unix_ms"])};
+  readCounters<ReloadStats>(doc, s.reloads, kReloadCounters);
+  return s;
+}
+
+}  // namespace udpx
