@@ -9,36 +9,17 @@
 #include <string>
 #include <vector>
 
-#include "backends/backend.h"
 #include "status/process_stats.h"
-#include "dataplane/frontend.h"
+#include "status_objects.h"
 
 namespace udpx {
 namespace {
 
 using std::chrono::milliseconds;
 
-// A frontend "lan" and a backend "up" with two servers, built without sockets or a loop.
-class MetricsCollectorTest : public ::testing::Test {
+// The objects of StatusObjects, exported.
+class MetricsCollectorTest : public StatusObjects {
  protected:
-  MetricsCollectorTest() {
-    BackendConfig bc;
-    bc.name = "up";
-    bc.fail_timeout = milliseconds(10000);
-    for (const char* a : {"127.0.0.1:123", "[::1]:123"}) {
-      ServerConfig sc;
-      sc.text = a;
-      sc.literal = *SockAddr::parse(a);
-      bc.servers.push_back(sc);
-    }
-    backends_.push_back(std::make_unique<Backend>(bc, nullptr, nullptr));
-    FrontendConfig fc;
-    fc.name = "lan";
-    fc.backend = "up";
-    fc.max_sessions = 4096;
-    frontends_.push_back(std::make_unique<Frontend>(fc, backends_[0].get()));
-  }
-
   std::string text(TimePoint now = t0_) const {
     return prometheus::TextSerializer().Serialize(collector().collect(now));
   }
@@ -53,15 +34,7 @@ class MetricsCollectorTest : public ::testing::Test {
     return out;
   }
 
-  MetricsCollector collector(const ProcessStats* process = nullptr) const {
-    return MetricsCollector(
-        SnapshotSources{.frontends = frontends_, .backends = backends_, .reloads = reloads_, .process = process});
-  }
-
-  static inline const TimePoint t0_ = TimePoint{} + std::chrono::hours(1);
-  std::vector<std::unique_ptr<Backend>> backends_;
-  std::vector<std::unique_ptr<Frontend>> frontends_;
-  ReloadStats reloads_;
+  MetricsCollector collector(const ProcessStats* process = nullptr) const { return MetricsCollector(sources(process)); }
 };
 
 TEST_F(MetricsCollectorTest, ExportsFrontendCountersAsTheyAre) {
