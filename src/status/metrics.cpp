@@ -60,7 +60,7 @@ MetricsCollector::MetricsCollector(const std::vector<std::unique_ptr<Frontend>>&
 
 std::vector<MetricFamily> MetricsCollector::Collect() const { return collect(Clock::now()); }
 
-std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
+std::vector<MetricFamily> MetricsCollector::collect(TimePoint /*now*/) const {
   Families fam;
   constexpr MetricType kCounter = MetricType::Counter;
   constexpr MetricType kGauge = MetricType::Gauge;
@@ -144,7 +144,7 @@ std::vector<MetricFamily> MetricsCollector::collect(TimePoint now) const {
   for (const auto& be : backends_) {
     for (const Server& sv : be->servers()) {
       const Labels l{{"backend", be->name()}, {"server", sv.label()}};
-      sample(up, l, sv.health.up && !sv.isDown(now) ? 1 : 0);
+      sample(up, l, sv.health.up && sv.eligible() ? 1 : 0);
       if (sv.health.last_rtt_seconds >= 0) sample(rtt, l, sv.health.last_rtt_seconds);
       sample(probes, l, num(sv.health.probes));
       sample(probe_failures, l, num(sv.health.probe_failures));
