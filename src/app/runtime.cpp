@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "config/duration.h"
 #include "base/log.h"
 #include "net/listen_socket.h"
@@ -228,8 +229,7 @@ void Runtime::prepare() {
     signals_.push_back(std::move(ev));
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
-  const TimePoint now = Clock::now();
-  for (auto& be : backends_) be->startProbes(now);
+  for (auto& be : backends_) be->startProbes();
 }
 
 int Runtime::run() {

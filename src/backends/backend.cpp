@@ -3,18 +3,11 @@
 #include "backends/backend.h"
 
 #include <algorithm>
-#include <ctime>
 #include <stdexcept>
 
 #include "backends/health.h"
 
 namespace udpx {
-
-std::int64_t unixMillisNow() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 // ---- Server ----
 
@@ -119,7 +112,7 @@ std::size_t Backend::sweep() noexcept {
   return draining;
 }
 
-void Backend::startProbes(TimePoint) {
+void Backend::startProbes() {
   probes_started_ = true;
   if (!probes_active_) return;
   // Spread the first probes over the first interval (at most a second), so many servers are
@@ -130,7 +123,7 @@ void Backend::startProbes(TimePoint) {
   }
 }
 
-Server* Backend::pick(TimePoint) noexcept {
+Server* Backend::pick() noexcept {
   const std::size_t n = servers_.size();
   if (n == 0) return nullptr;
   if (cfg_.balance == Balance::First) {
@@ -231,7 +224,7 @@ void Backend::retry(Server& s, TimePoint now) noexcept {
 
 // ---- probes ----
 
-void Backend::probeSucceeded(Server& s, TimePoint now, double) noexcept {
+void Backend::probeSucceeded(Server& s, TimePoint now) noexcept {
   const auto c = s.state.success(now);
   if (c == HealthState::Change::WentUp) s.pending = false;
   changed(s, c, now);

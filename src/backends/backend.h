@@ -40,9 +40,6 @@ class Server {
 
   // May take new sessions: up, and still in the pool (not drained after re-resolution).
   bool eligible() const noexcept { return state.up() && !draining; }
-  // Not eligible (the name the passive-only checks had; `now` is no longer needed: the
-  // state changes on events and timers, not on reading).
-  bool isDown(TimePoint /*now*/) const noexcept { return !eligible(); }
   // The state in one word for status and logs: up, down, pending (new, not yet probed
   // healthy), draining (gone from DNS; existing sessions finish).
   std::string_view stateName() const noexcept;
@@ -84,7 +81,7 @@ class Backend {
   // down or draining. When every server is down it fails open (picks among all of them: a
   // dead pool answers nothing either way, and a server that came back is found at once),
   // unless on_all_down = "drop". nullptr: no server to use.
-  Server* pick(TimePoint now) noexcept;
+  Server* pick() noexcept;
 
   // Adds a server. `probe_first`: a new address found by re-resolution, not used before a
   // probe says it is healthy (when there are probes). Probes start at once if running.
@@ -99,7 +96,7 @@ class Backend {
 
   // Starts the probes (at random offsets within the first interval, so a pool is not probed
   // in lockstep).
-  void startProbes(TimePoint now);
+  void startProbes();
 
   // ---- passive signals from the data path: cheap, log only on a state change ----
   // The server answered a datagram with ICMP port unreachable.
@@ -114,7 +111,7 @@ class Backend {
   void passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now, bool failure) noexcept;
 
   // ---- results from the probes ----
-  void probeSucceeded(Server& s, TimePoint now, double rtt_seconds) noexcept;
+  void probeSucceeded(Server& s, TimePoint now) noexcept;
   void probeFailed(Server& s, TimePoint now, Problem p, std::string_view reason, std::string_view hint,
                    bool definitive) noexcept;
   // Passive checks only: a server down for fail_timeout is tried again.
@@ -158,8 +155,5 @@ class Backend {
   TimePoint all_down_since_{};
   EventPtr sweep_ev_;  // frees drained servers once their sessions have ended
 };
-
-// Wall-clock milliseconds since the epoch, for "since" fields people read.
-std::int64_t unixMillisNow() noexcept;
 
 }  // namespace udpx

@@ -145,15 +145,14 @@ void Prober::receive() noexcept {
   switch (j.verdict) {
     case ProbeVerdict::Ignore: return;  // keep waiting for the real answer
     case ProbeVerdict::Healthy: {
-      const double rtt = std::chrono::duration<double>(now - sent_at_).count();
-      server_.health.last_rtt_seconds = rtt;
-      server_.backend->probeSucceeded(server_, now, rtt);
+      server_.health.last_rtt_seconds = std::chrono::duration<double>(now - sent_at_).count();
+      server_.backend->probeSucceeded(server_, now);
       break;
     }
     case ProbeVerdict::SlowDown:
       // Alive, and asking for fewer queries: not a failure, but every probe from now on waits longer.
       if (slow_shift_ < kMaxSlowShift) ++slow_shift_;
-      server_.backend->probeSucceeded(server_, now, std::chrono::duration<double>(now - sent_at_).count());
+      server_.backend->probeSucceeded(server_, now);
       server_.health.reason = std::string(j.reason) + "; probing every " + formatDuration(interval()) + " now";
       server_.health.hint = std::string(j.hint);
       break;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "backends/backend.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace udpx {

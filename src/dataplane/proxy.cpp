@@ -220,7 +220,7 @@ void Proxy::sendRun(TimePoint now) noexcept {
 
 Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {
   Backend* be = fe.backend();
-  Server* server = be->pick(now);
+  Server* server = be->pick();
   if (server == nullptr) {
     fe.stats.drop(Drop::NoBackend);
     if (no_backend_log_.allow(now)) {

@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "privsep/fdpass.h"
 
@@ -22,8 +22,6 @@ extern char** environ;
 
 namespace udpx::privsep {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr int kWorkerFd = 3;           // the worker's end of the socketpair, after exec
 constexpr int kMaxRestarts = 3;        // restarts in a row before the binder gives up
@@ -35,7 +33,7 @@ const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 struct Worker {
   pid_t pid = -1;
   UniqueFd sock;  // the binder's end; the worker sees end of file when the binder dies
-  Clock::time_point started;
+  TimePoint started;
 };
 
 std::string signalName(int sig) {
@@ -156,7 +154,7 @@ int runBinder(BinderPlan plan) {
   int restarts = 0;
   int pending = 0;  // a signal kill() refused: the new worker was still root; retried each second
   bool restart_pending = false;
-  Clock::time_point restart_at{};
+  TimePoint restart_at{};
   for (;;) {
     timespec timeout{1, 0};
     if (restart_pending) {

@@ -36,7 +36,7 @@ BackendConfig config(int n, Balance balance = Balance::RoundRobin, ProbeType pro
 std::vector<std::string> picks(Backend& b, int n) {
   std::vector<std::string> got;
   for (int i = 0; i < n; ++i) {
-    Server* s = b.pick(t0);
+    Server* s = b.pick();
     got.push_back(s == nullptr ? "none" : s->label());
   }
   return got;
@@ -118,9 +118,9 @@ TEST(Backend, ProbeFailuresTakeAServerDownAfterFallWithAHint) {
   b.probeFailed(s, t0 + milliseconds(600), Problem::NoReply, "", "", false);
   EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to 4 probes");
 
-  b.probeSucceeded(s, t0 + milliseconds(800), 0.001);
+  b.probeSucceeded(s, t0 + milliseconds(800));
   EXPECT_FALSE(s.eligible());
-  b.probeSucceeded(s, t0 + milliseconds(1000), 0.001);
+  b.probeSucceeded(s, t0 + milliseconds(1000));
   EXPECT_TRUE(s.eligible());
   EXPECT_TRUE(s.health.reason.empty());
 }
@@ -165,8 +165,8 @@ TEST(Backend, NewAddressesWaitForAProbeWhenThereAreProbes) {
   Server& added = b.addServer(*SockAddr::parse("127.0.0.9:123"), "pool.test", true, t0);
   EXPECT_EQ(added.stateName(), "pending");
   EXPECT_EQ(picks(b, 3), (std::vector<std::string>{"127.0.0.1:123", "127.0.0.1:123", "127.0.0.1:123"}));
-  b.probeSucceeded(added, t0, 0.001);
-  b.probeSucceeded(added, t0, 0.001);
+  b.probeSucceeded(added, t0);
+  b.probeSucceeded(added, t0);
   EXPECT_EQ(added.stateName(), "up");
 
   Backend passive(config(1), base.get(), &rng);
@@ -190,7 +190,7 @@ TEST(Backend, DrainedServersTakeNoSessionsAndAreFreedWhenTheirLastSessionEnds) {
 
 TEST(Backend, EmptyPoolPicksNothing) {
   Backend b(config(0), nullptr, nullptr);
-  EXPECT_EQ(b.pick(t0), nullptr);
+  EXPECT_EQ(b.pick(), nullptr);
   EXPECT_FALSE(b.allDown());
 }
 
