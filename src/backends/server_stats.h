@@ -1,6 +1,5 @@
-// What one upstream server counts and what health checking knows about it: plain members the
-// data path, the probes and the passive signals write (one thread), read by balancing,
-// `udpx status` and /metrics. Every counter is declared once with its exported names.
+// What one upstream server counts and what health checking knows about it: plain members (one
+// thread), each counter declared once with its names in the status JSON and /metrics.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,5 @@
-// Snapshot: everything `udpx status`, /status and /metrics show — counters, states, and every
-// problem found as a sentence with a hint — copied out of the runtime's objects at one moment
-// by takeSnapshot, the one place that reads them. The JSON writer (snapshot_json.h), the
-// Prometheus collector (metrics.h) and the status text (status_client.h) all read a Snapshot.
+// Snapshot: everything `udpx status`, /status and /metrics show (counters, states, problems with
+// hints), taken by takeSnapshot, the one place that reads the runtime's objects for them.
 #pragma once
 
 #include <cstdint>

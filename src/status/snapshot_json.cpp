@@ -1,6 +1,5 @@
-// Writing a Snapshot as the status document and reading it back: each object's writer and
-// reader side by side, so that a key is changed in both or in neither; the counters' keys
-// come from their declarations.
+// The status document written from a Snapshot and read back, each object's writer next to its
+// reader so that a key changes in both or neither; counters' keys come from their declarations.
 #include "status/snapshot_json.h"
 
 #include <cstdio>
