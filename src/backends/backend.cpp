@@ -174,6 +174,11 @@ void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {
   s.health.hint = std::string(hint);
 }
 
+void Backend::setRefused(Server& s, std::string_view what) {
+  setProblem(s, s.label() + " refused " + std::string(what) + ": nothing listens on that port (ICMP port unreachable)",
+             "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+}
+
 // ---- passive signals ----
 
 void Backend::markRefused(Server& s, TimePoint now) noexcept {
@@ -182,14 +187,11 @@ void Backend::markRefused(Server& s, TimePoint now) noexcept {
   const auto c = s.state.forceDown(now);
   if (was_up || s.health.reason.empty()) {
     try {
-      setProblem(s, s.label() + " refused a request: nothing listens on that port (ICMP port unreachable)",
-                 "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+      setRefused(s, "a request");
     } catch (...) {
     }
   }
-  changed(s, c, now);
-  // Without probes, nothing else will ever find out that it is back: try it after fail_timeout.
-  if (!probes_active_ && c == HealthState::Change::WentDown && s.prober) s.prober->retryAfter(cfg_.fail_timeout);
+  passiveChanged(s, c, now);
 }
 
 void Backend::passiveReplySlow(Server& s, TimePoint now) noexcept {
@@ -208,7 +210,12 @@ void Backend::passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now
     } catch (...) {
     }
   }
+  passiveChanged(s, c, now);
+}
+
+void Backend::passiveChanged(Server& s, HealthState::Change c, TimePoint now) noexcept {
   changed(s, c, now);
+  // Without probes, nothing else will ever find out that it is back: try it after fail_timeout.
   if (!probes_active_ && c == HealthState::Change::WentDown && s.prober) s.prober->retryAfter(cfg_.fail_timeout);
 }
 
@@ -241,8 +248,7 @@ void Backend::probeFailed(Server& s, TimePoint now, Problem p, std::string_view 
                    noReplyHint());
         break;
       case Problem::Refused:
-        setProblem(s, s.label() + " refused the probe: nothing listens on that port (ICMP port unreachable)",
-                   "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+        setRefused(s, "the probe");
         break;
       case Problem::Judged:
         setProblem(s, s.label() + ": " + std::string(reason), hint);

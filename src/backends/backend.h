@@ -141,8 +141,14 @@ class Backend {
   static void onSweep(evutil_socket_t fd, short what, void* arg) noexcept;
   void passiveReplySlow(Server& s, TimePoint now) noexcept;
   void changed(Server& s, HealthState::Change c, TimePoint now) noexcept;
+  // changed() for a passive signal; without probes, a server it took down is retried after
+  // fail_timeout.
+  void passiveChanged(Server& s, HealthState::Change c, TimePoint now) noexcept;
   void updateAllDown(TimePoint now) noexcept;
   void setProblem(Server& s, std::string reason, std::string_view hint);
+  // The problem of a server that answered `what` ("a request", "the probe") with ICMP port
+  // unreachable.
+  void setRefused(Server& s, std::string_view what);
 
   BackendConfig cfg_;
   event_base* base_;

@@ -1,5 +1,10 @@
 // Logging to stderr (systemd style: the journal adds timestamps, so we add them only when
 // stderr is not the journal), and rate limiting for messages that traffic could trigger.
+//
+// The base room (src/base/) is the floor every other room stands on: logging with its levels
+// and rate limit (this file), the clocks (clock.h: the steady one the data path passes down,
+// the wall clock people read) and the version. It knows nothing of sockets, configuration or
+// traffic, and includes no other room.
 #pragma once
 
 #include <cstdint>

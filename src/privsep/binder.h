@@ -4,6 +4,12 @@
 // signals and watches the worker. It parses no packets and opens no sockets for the worker:
 // it hands over exactly the sockets of its own parsed config.
 // Runs in: the binder.
+//
+// The privsep room (src/privsep/) holds all code that uses or sheds privilege, each file saying
+// which process runs it: the binder (this file), the handover to the worker (fdpass.h), sockets
+// from systemd and --listen-fd and the one list of listening sockets (activation.h), the
+// privilege drop and chroot (drop.h) and the worker's seccomp sandbox (sandbox.h). It runs no
+// data path; the modes in src/app/ call it in order.
 #pragma once
 
 #include <string>

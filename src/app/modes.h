@@ -1,0 +1,48 @@
+// The modes udpx runs in, one function each; src/main.cpp picks one from the command line.
+// Each returns the process exit code.
+//   runCheck   udpx check: the configuration is valid and the accounts it names exist
+//   runStart   udpx started by a person or a service manager: gather the listening sockets,
+//              then become the binder (privileged, src/privsep/binder.h) or serve in-process
+//   runWorker  --worker-fd N: the binder's worker: receive config and sockets, then serve
+//   serve      what the worker and the single process share: runtime, drop, sandbox, run
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/cli.h"
+#include "config/config.h"
+#include "net/unique_fd.h"
+#include "privsep/drop.h"
+
+namespace udpx {
+
+// Prints a loaded configuration's warnings and errors to stderr; true if it has no error.
+// `one_line`: it came from --preset flags, and each error names its flag.
+bool acceptConfig(const LoadResult& loaded, bool one_line);
+// The errors alone, with their count and "nothing started" (the worker: the binder has already
+// shown the warnings).
+void printConfigErrors(const LoadResult& loaded, bool one_line);
+
+// Logs each error and "not started: N <what>s"; returns 1, the exit code.
+int reportStartErrors(const std::vector<std::string>& errors, const char* what);
+
+// udpx check: also resolves global.user and global.group, which would otherwise fail only at
+// start-up. Prints "configuration OK".
+int runCheck(const Config& cfg);
+
+// Starts from a validated configuration (`loaded`, from `opt`): sockets from systemd and
+// --listen-fd, the account to run as, the chroot check, the rest of the listening sockets; then
+// privsep::runBinder when privileged, else serve() in this process.
+int runStart(const CliOptions& opt, const LoadResult& loaded);
+
+// The worker (--worker-fd `fd`): the configuration and the sockets arrive from the binder on
+// `fd`, which then stays open so the worker stops when the binder goes.
+int runWorker(int fd);
+
+// Worker and single process alike, once the sockets are in hand: builds the runtime, finishes
+// every privileged or file-touching step, sheds privilege (to `drop_to`, or keeping the
+// current account when nullptr), closes the sandbox, runs. `binder`: stop when it closes.
+int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to);
+
+}  // namespace udpx

@@ -1,0 +1,81 @@
+// Serving: the worker's start (its handover from the binder), and the steps the worker and a
+// single unprivileged udpx share: build the runtime, shed privilege, close the sandbox, run.
+// Runs in: the worker, or udpx started without privilege.
+#include <sys/prctl.h>
+
+#include <csignal>
+
+#include "app/modes.h"
+#include "app/runtime.h"
+#include "base/log.h"
+#include "privsep/fdpass.h"
+#include "privsep/sandbox.h"
+
+// Tools that cannot run inside the seccomp sandbox: valgrind (its own system calls) and
+// AddressSanitizer's leak check at exit (clone, ptrace, /proc). Under them the worker drops
+// privilege all the same but skips seccomp, and says so.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitizerBuild = true;
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UDPX_UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define UDPX_UNDER_VALGRIND() 0
+#endif
+
+namespace udpx {
+
+int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to) {
+  const privsep::TestHook hook = privsep::takeTestHook();
+  Runtime rt(cfg);
+  std::vector<std::string> errors;
+  if (!rt.adoptListeners(std::move(listeners), errors)) return reportStartErrors(errors, "listener problem");
+  if (binder.valid()) rt.stopWhenClosed(std::move(binder), "binder");
+  rt.prepare();
+
+  if (drop_to != nullptr && !cfg.fixed.chroot.empty()) privsep::enterChroot(cfg.fixed.chroot);
+  // A worker restarted by the (already unprivileged) binder starts as the target user, and one
+  // started by a binder that only had CAP_NET_BIND_SERVICE keeps that binder's user: only a
+  // worker that can switch does.
+  const bool change = drop_to != nullptr && privsep::canChangeIdentity();
+  privsep::dropEverything(drop_to != nullptr ? *drop_to : privsep::Identity{}, change);
+  // NOTE: the parent-death signal is cleared by every credential change: arm it afterwards.
+  if (binder.valid() || drop_to != nullptr) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+  privsep::runHookBeforeSandbox(hook);
+  if (UDPX_UNDER_VALGRIND()) {
+    LOG_WARN("running under valgrind: the seccomp sandbox is skipped (valgrind's own system calls would be killed)");
+  } else if (kSanitizerBuild) {
+    LOG_WARN("AddressSanitizer build: the seccomp sandbox is skipped (the leak check at exit needs clone, ptrace "
+             "and /proc)");
+    privsep::allowLeakCheck();
+  } else {
+    privsep::enterSandbox();
+  }
+  privsep::runHookInSandbox(hook);
+  return rt.run();
+}
+
+int runWorker(int fd) {
+  UniqueFd sock(fd);
+  std::string error;
+  std::optional<privsep::Handover> h = privsep::receiveHandover(sock.get(), error);
+  if (!h) {
+    LOG_ERROR("worker: no configuration from the binder: %s", error.c_str());
+    return 1;
+  }
+  LoadResult loaded = loadConfigString(h->config_text, h->config_name);
+  if (!loaded.errors.empty()) {
+    printConfigErrors(loaded, false);
+    return 1;
+  }
+  // The binder resolved global.user/global.group; the numbers it sent are used as they are.
+  privsep::Identity id;
+  id.uid = h->uid;
+  id.gid = h->gid;
+  return serve(*loaded.config, std::move(h->listeners), std::move(sock), &id);
+}
+
+}  // namespace udpx

@@ -1,0 +1,140 @@
+// Starting udpx from a validated configuration: the check mode, the sockets from outside, the
+// account to run as, the chroot check and the listening sockets; then the binder, or a single
+// sandboxed process. Also how configuration and start-up problems are shown.
+// Runs in: the process a person or the service manager started (it becomes the binder).
+#include <cstdio>
+
+#include "app/modes.h"
+#include "base/log.h"
+#include "privsep/activation.h"
+#include "privsep/binder.h"
+
+namespace udpx {
+namespace {
+
+// Why the account udpx would run as cannot be used; `kind` names the problem for the summary.
+struct AccountProblem {
+  std::string text;
+  const char* kind;
+};
+
+// The account the binder and the worker run as. Without the privilege to switch, udpx keeps its
+// own user and group, so global.user/global.group must name those (or be unset) and
+// global.chroot must be unset. `privileged`: binding ports below 1024 (the binder needs an id).
+std::optional<privsep::Identity> accountToRun(const Config& cfg, bool privileged, bool can_switch,
+                                              AccountProblem& problem) {
+  std::string error;
+  if (can_switch) {
+    auto resolved = privsep::resolveIdentity(cfg, error);
+    if (!resolved) problem = {error, "account problem"};
+    return resolved;
+  }
+  // Started without root (perhaps with CAP_NET_BIND_SERVICE alone): udpx keeps its own user
+  // and group, and cannot chroot.
+  if (!cfg.fixed.chroot.empty()) {
+    problem = {"global.chroot is set, but only root can chroot — start udpx as root, or remove global.chroot",
+               "privilege problem"};
+    return std::nullopt;
+  }
+  // Looked up only when needed: a plain unprivileged start never touches the account
+  // database (NSS), which keeps its pages out of the idle process.
+  privsep::Identity id;
+  const bool account_set = !cfg.fixed.user.empty() || !cfg.fixed.group.empty();
+  if (privileged || account_set) id = privsep::currentIdentity();
+  if (account_set) {
+    auto wanted = privsep::resolveIdentity(cfg, error);
+    if (!wanted) {
+      problem = {error, "account problem"};
+      return std::nullopt;
+    }
+    if (wanted->uid != id.uid || wanted->gid != id.gid) {
+      problem = {"udpx runs as " + id.user + ":" + id.group + " without the privilege to become " + wanted->user +
+                     ":" + wanted->group + " (global.user, global.group) — start it as root, or remove those keys",
+                 "privilege problem"};
+      return std::nullopt;
+    }
+  }
+  return id;
+}
+
+}  // namespace
+
+void printConfigErrors(const LoadResult& loaded, bool one_line) {
+  for (const ConfigError& e : loaded.errors) {
+    if (one_line) {
+      std::fprintf(stderr, "udpx: %s: %s%s\n", flagForPath(e.path).c_str(), e.message.c_str(),
+                   e.hint.empty() ? "" : (" (" + e.hint + ")").c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", e.format().c_str());
+    }
+  }
+  std::fprintf(stderr, "udpx: %zu error%s in the configuration, nothing started\n", loaded.errors.size(),
+               loaded.errors.size() == 1 ? "" : "s");
+}
+
+bool acceptConfig(const LoadResult& loaded, bool one_line) {
+  for (const ConfigError& w : loaded.warnings) {
+    std::fprintf(stderr, "udpx: warning: %s\n", w.format().c_str());
+  }
+  if (loaded.errors.empty()) return true;
+  printConfigErrors(loaded, one_line);
+  return false;
+}
+
+int reportStartErrors(const std::vector<std::string>& errors, const char* what) {
+  for (const std::string& e : errors) LOG_ERROR("%s", e.c_str());
+  LOG_ERROR("not started: %zu %s%s", errors.size(), what, errors.size() == 1 ? "" : "s");
+  return 1;
+}
+
+int runCheck(const Config& cfg) {
+  // The accounts are checked too: a missing user would only show at startup otherwise.
+  if (!cfg.fixed.user.empty() || !cfg.fixed.group.empty()) {
+    std::string error;
+    if (!privsep::resolveIdentity(cfg, error)) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      return 1;
+    }
+  }
+  std::printf("configuration OK\n");
+  return 0;
+}
+
+int runStart(const CliOptions& opt, const LoadResult& loaded) {
+  const Config& cfg = *loaded.config;
+  // Sockets handed in from outside, then whatever is left is bound here.
+  std::vector<std::string> errors, notes;
+  std::vector<privsep::InheritedSocket> inherited = privsep::takeSystemdSockets(errors);
+  for (auto& s : privsep::takeListenFds(opt.listen_fds, errors)) inherited.push_back(std::move(s));
+  if (!errors.empty()) return reportStartErrors(errors, "socket problem");
+
+  const bool privileged = privsep::canBindPrivilegedPorts();
+  const bool can_switch = privsep::canChangeIdentity();
+  AccountProblem problem;
+  const std::optional<privsep::Identity> id = accountToRun(cfg, privileged, can_switch, problem);
+  if (!id) return reportStartErrors({problem.text}, problem.kind);
+  if (!cfg.fixed.chroot.empty()) {
+    std::string why;
+    if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) return reportStartErrors({why}, "chroot problem");
+  }
+
+  std::vector<UniqueFd> listeners = privsep::openListeners(cfg, std::move(inherited), errors, notes);
+  for (const std::string& n : notes) LOG_WARN("%s", n.c_str());
+  if (!errors.empty()) return reportStartErrors(errors, "listener problem");
+
+  if (!privileged) {
+    LOG_DEBUG("started without privilege: one process (no binder), sandboxed like a worker");
+    return serve(cfg, std::move(listeners), UniqueFd(), nullptr);
+  }
+  privsep::BinderPlan plan;
+  plan.config_name = cfg.file;
+  plan.config_text = loaded.text;
+  plan.listeners = std::move(listeners);
+  plan.identity = *id;
+  plan.change_identity = can_switch;
+  if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};
+  plan.restart = cfg.fixed.chroot.empty();
+  return privsep::runBinder(std::move(plan));
+}
+
+}  // namespace udpx
