@@ -90,7 +90,9 @@ Snapshot full() {
   other.state = "up";
   other.last_probe = "none";
 
-  s.findings.push_back({"error", "backend up, server 192.0.2.1:123", sv.health.reason, sv.health.hint});
+  // NOTE: not `sv`: the emplace_back above may have moved the servers.
+  const ServerSnapshot& first = b.servers.front();
+  s.findings.push_back({"error", "backend up, server 192.0.2.1:123", first.health.reason, first.health.hint});
   s.findings.push_back({"warning", "backend up", "SERVFAIL; using its last known addresses (1)", "check it"});
   s.reloads = {4, 1};
   s.udpx = {"0.1.0", 42, "/etc/udpx.toml", 880000, 1060000};
