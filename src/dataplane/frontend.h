@@ -46,7 +46,6 @@ class Frontend {
 
   const std::string& name() const noexcept { return cfg_.name; }
   const FrontendConfig& config() const noexcept { return cfg_; }
-  Preset preset() const noexcept { return cfg_.preset; }
   const Protocol& protocol() const noexcept { return *protocol_; }
   Backend* backend() const noexcept { return backend_; }
   std::vector<std::unique_ptr<Listener>>& listeners() noexcept { return listeners_; }
