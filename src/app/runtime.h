@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "app/reload.h"
 #include "backends/backend.h"
 #include "backends/resolver.h"
 #include "config/config.h"
@@ -66,6 +67,10 @@ class Runtime {
 
   // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
   int run();
+
+  // Applies a new configuration in place (issue 12, src/app/reload.h): refused whole on any
+  // error, leaving the running config exactly as it was. Never blocks the loop for long.
+  ReloadOutcome reload(ReloadRequest request);
 
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
