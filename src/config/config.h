@@ -65,6 +65,7 @@ struct FixedConfig {
   // `udpx status -c FILE` finds the running process: moved by a reload, the file would no longer
   // say where the process that read it listens.
   std::string status;
+  SourcePos status_pos, metrics_pos;  // where status and metrics were written (reload errors)
   // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
   // Fixed: the worker binds it while still privileged, beside the listeners (a port below 1024
   // needs that), and turning it on needs the /proc/self files of the process metrics, which are

@@ -741,13 +741,13 @@ class Dnsmasq:
     NAME = "example.test"
     ADDRESS = "192.0.2.7"
 
-    def __init__(self, test):
+    def __init__(self, test, name="dnsmasq"):
         self.port = free_port("127.0.0.1")
         self.address = ("127.0.0.1", self.port)
-        self.proc = test.start_process("dnsmasq", [
+        self.proc = test.start_process(name, [
             tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
             "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
-            f"--address=/{self.NAME}/{self.ADDRESS}", f"--pid-file={test.path('dnsmasq.pid')}",
+            f"--address=/{self.NAME}/{self.ADDRESS}", f"--pid-file={test.path(name + '.pid')}",
             "--user=root", "--log-facility=-", "--log-queries"])
 
         def valid_reply():
