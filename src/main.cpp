@@ -12,6 +12,7 @@
 
 #include "app/cli.h"
 #include "app/modes.h"
+#include "app/runtime.h"
 #include "base/log.h"
 #include "base/version.h"
 #include "config/config.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  Runtime::log_level_from_command_line = cli_level.has_value();
   try {
     if (opt->worker_fd) {
       if (cli_level) setLogLevel(*cli_level);

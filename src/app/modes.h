@@ -43,6 +43,9 @@ int runWorker(int fd);
 // Worker and single process alike, once the sockets are in hand: builds the runtime, finishes
 // every privileged or file-touching step, sheds privilege (to `drop_to`, or keeping the
 // current account when nullptr), closes the sandbox, runs. `binder`: stop when it closes.
-int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to);
+// `inherited`: where the listening sockets came from when not bound here ("systemd socket
+// activation", "--listen-fd"; "" when udpx bound them): a reload cannot bind new ones then.
+int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to,
+          const std::string& inherited);
 
 }  // namespace udpx

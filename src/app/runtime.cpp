@@ -23,6 +23,8 @@ namespace udpx {
 
 Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   started_unix_ms_ = unixMillisNow();
+  reload_state_.config_hash = cfg_.text_hash;
+  reload_state_.last_success_unix_ms = started_unix_ms_;
   // NOTE: not EVENT_BASE_FLAG_PRECISE_TIMER: it re-arms a timerfd on every loop iteration (one
   // more system call per wake-up). epoll's millisecond timeout, which libevent rounds up, is
   // the millisecond precision session_timeout promises, and never fires early.
@@ -101,7 +103,7 @@ void Runtime::resolveAtStartup() {
 }
 
 SnapshotSources Runtime::snapshotSources() const {
-  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_};
+  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_, &reload_state_};
 }
 
 std::string Runtime::statusJson() const {
@@ -120,6 +122,8 @@ Runtime::~Runtime() {
   signals_.clear();
   frontends_.clear();
   backends_.clear();
+  retire_ev_.reset();
+  retired_.clear();
 }
 
 void Runtime::bindMetrics(std::vector<std::string>& errors) {
@@ -210,7 +214,7 @@ void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
       break;
     }
     case SIGHUP:
-      LOG_WARN("SIGHUP: configuration reload is not implemented yet — restart udpx to apply changes");
+      rt->onSighup();
       break;
     default:
       break;

@@ -8,12 +8,14 @@
 // src/main.cpp includes it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "app/reload.h"
+#include "app/reload_diff.h"
 #include "backends/backend.h"
 #include "backends/resolver.h"
 #include "config/config.h"
@@ -24,6 +26,7 @@
 #include "status/snapshot.h"
 #include "dataplane/proxy.h"
 #include "status/status_server.h"
+#include "net/listen_socket.h"
 #include "net/unique_fd.h"
 #include "dataplane/frontend.h"
 
@@ -68,9 +71,24 @@ class Runtime {
   // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
   int run();
 
-  // Applies a new configuration in place (issue 12, src/app/reload.h): refused whole on any
-  // error, leaving the running config exactly as it was. Never blocks the loop for long.
+  // Applies a new configuration in place (issue 12, src/app/reload.h; src/app/reload.cpp and
+  // reload_apply.cpp): refused whole on any error, leaving the running config exactly as it
+  // was. Never blocks the loop for long. Counts, logs and remembers the outcome for the status.
+  // Call it from a loop callback (a signal, the binder's message, a status request).
   ReloadOutcome reload(ReloadRequest request);
+
+  // How SIGHUP reloads. kSelf: this process reads its file itself (one process, no binder; the
+  // sandbox lets it open files read-only, privsep/sandbox.h). kTrigger: it calls the function
+  // given (the worker asks its binder). kNone (the default, and a config from the command
+  // line): SIGHUP says why there is nothing to reload.
+  void reloadOnSighupBySelf();
+  void reloadOnSighupBy(std::function<void()> trigger);
+  // A new listen address no socket was handed for: bound by the runtime itself (the default),
+  // or refused with `why` (its sockets come from systemd or --listen-fd, which it cannot ask
+  // for more).
+  void refuseBindingNewListeners(std::string why) { no_bind_reason_ = std::move(why); }
+  // --log-level was given: a reload leaves the level alone.
+  static inline bool log_level_from_command_line = false;
 
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
@@ -91,6 +109,24 @@ class Runtime {
   SnapshotSources snapshotSources() const;
   static void onPeerReadable(evutil_socket_t fd, short what, void* arg) noexcept;
 
+  // ---- reloads (reload.cpp, reload_apply.cpp) ----
+  // What prepareReload opened for applyReload: a socket for each new listen address.
+  struct PreparedReload {
+    std::vector<ListenSlot> listeners;
+  };
+  void onSighup();
+  // The fixed part and what a reload cannot apply yet: "needs a restart" errors.
+  void checkRestartNeeded(const Config& next, const ConfigDiff& diff, std::vector<std::string>& errors) const;
+  // Everything that can fail, before anything changes: new listening sockets.
+  bool prepareReload(const Config& next, std::vector<UniqueFd> handed, PreparedReload& prep,
+                     std::vector<std::string>& errors);
+  // Applies a diff that prepareReload accepted; cannot fail.
+  void applyReload(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
+  void applyFrontends(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
+  void recordReload(const ReloadOutcome& out, const std::string& file, std::uint64_t hash, double ms);
+  static void onRetireTimer(evutil_socket_t fd, short what, void* arg) noexcept;
+  void sweepRetired() noexcept;
+
   Config cfg_;
   EventBasePtr base_;
   std::vector<std::unique_ptr<Backend>> backends_;
@@ -99,6 +135,13 @@ class Runtime {
   std::unique_ptr<Proxy> proxy_;
   std::vector<EventPtr> signals_;
   ReloadStats reloads_;
+  ReloadState reload_state_;
+  enum class SighupAction : std::uint8_t { None, Self, Trigger } sighup_ = SighupAction::None;
+  std::function<void()> reload_trigger_;
+  std::string no_bind_reason_;  // non-empty: new listen addresses are not bound here
+  // Backends a reload removed, kept until the sessions on their servers have ended.
+  std::vector<std::unique_ptr<Backend>> retired_;
+  EventPtr retire_ev_;
   // Opened in the constructor, before any privilege drop or sandbox: scrapes open no file.
   std::unique_ptr<ProcessStats> process_;
   std::unique_ptr<MetricsCollector> metrics_;

@@ -28,12 +28,21 @@ constexpr bool kSanitizerBuild = false;
 
 namespace udpx {
 
-int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to) {
+int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to,
+          const std::string& inherited) {
   const privsep::TestHook hook = privsep::takeTestHook();
   Runtime rt(cfg);
   std::vector<std::string> errors;
   if (!rt.adoptListeners(std::move(listeners), errors)) return reportStartErrors(errors, "listener problem");
   if (binder.valid()) rt.stopWhenClosed(std::move(binder), "binder");
+  // One process with a file: SIGHUP reads it here (the sandbox below allows that one open).
+  const bool self_reload = !binder.valid() && drop_to == nullptr && cfg.file != kCommandLineConfigName;
+  if (self_reload) rt.reloadOnSighupBySelf();
+  if (!inherited.empty()) {
+    rt.refuseBindingNewListeners("udpx takes its listening sockets from " + inherited +
+                                 ", which it cannot ask for more: add the address there (ListenDatagram= in the "
+                                 ".socket unit, or --listen-fd) and restart udpx");
+  }
   rt.prepare();
 
   if (drop_to != nullptr && !cfg.fixed.chroot.empty()) privsep::enterChroot(cfg.fixed.chroot);
@@ -52,7 +61,7 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
              "and /proc)");
     privsep::allowLeakCheck();
   } else {
-    privsep::enterSandbox();
+    privsep::enterSandbox(self_reload);
   }
   privsep::runHookInSandbox(hook);
   return rt.run();
@@ -75,7 +84,7 @@ int runWorker(int fd) {
   privsep::Identity id;
   id.uid = h->uid;
   id.gid = h->gid;
-  return serve(*loaded.config, std::move(h->listeners), std::move(sock), &id);
+  return serve(*loaded.config, std::move(h->listeners), std::move(sock), &id, "");
 }
 
 }  // namespace udpx

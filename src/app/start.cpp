@@ -105,7 +105,11 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   // Sockets handed in from outside, then whatever is left is bound here.
   std::vector<std::string> errors, notes;
   std::vector<privsep::InheritedSocket> inherited = privsep::takeSystemdSockets(errors);
-  for (auto& s : privsep::takeListenFds(opt.listen_fds, errors)) inherited.push_back(std::move(s));
+  std::string inherited_from = inherited.empty() ? "" : "systemd socket activation";
+  for (auto& s : privsep::takeListenFds(opt.listen_fds, errors)) {
+    if (inherited_from.empty()) inherited_from = "--listen-fd";
+    inherited.push_back(std::move(s));
+  }
   if (!errors.empty()) return reportStartErrors(errors, "socket problem");
 
   const bool privileged = privsep::canBindPrivilegedPorts();
@@ -125,7 +129,7 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
 
   if (!privileged) {
     LOG_DEBUG("started without privilege: one process (no binder), sandboxed like a worker");
-    return serve(cfg, std::move(listeners), UniqueFd(), nullptr);
+    return serve(cfg, std::move(listeners), UniqueFd(), nullptr, inherited_from);
   }
   privsep::BinderPlan plan;
   plan.config_name = cfg.file;

@@ -98,6 +98,20 @@ class Backend {
   // in lockstep).
   void startProbes();
 
+  // ---- reloads (backend_reload.cpp, called by app/reload_apply.cpp) ----
+  // Takes `cfg`'s settings at once (balance, fail_timeout, health, on_all_down) and its literal
+  // servers: those that stay keep their health state and sessions, new ones are added, those it
+  // no longer names drain (their sessions finish, no new ones). A new server is probed before
+  // it takes traffic, unless no server that stays can take it (then it starts up, as at
+  // start-up: a reload never leaves a backend with nothing to use). Host-name entries are the
+  // resolver's and stay as they are.
+  void reconfigure(const BackendConfig& cfg, TimePoint now);
+  // The backend is gone from the configuration: every server drains, probes stop. The runtime
+  // frees it once activeSessions() is 0.
+  void retire(TimePoint now);
+  // Sessions on all its servers.
+  std::uint32_t activeSessions() const noexcept;
+
   // ---- passive signals from the data path: cheap, log only on a state change ----
   // The server answered a datagram with ICMP port unreachable.
   void markRefused(Server& s, TimePoint now) noexcept;
@@ -149,6 +163,8 @@ class Backend {
   // The problem of a server that answered `what` ("a request", "the probe") with ICMP port
   // unreachable.
   void setRefused(Server& s, std::string_view what);
+  // A reload no longer names the server: like drain(), with its own log line.
+  void drainRemoved(Server& s);
 
   BackendConfig cfg_;
   event_base* base_;

@@ -91,6 +91,7 @@ LoadResult load(std::string_view text, const std::string& file) {
   if (root) {
     Config config;
     config.file = file;
+    config.text_hash = hashConfigText(text);
     loadDocument(r, *root, config);
     if (!r.hasErrors()) result.config = std::move(config);
   }
@@ -140,6 +141,16 @@ std::string ConfigError::format() const {
   out += message;
   if (!hint.empty()) out += " (" + hint + ")";
   return out;
+}
+
+std::uint64_t hashConfigText(std::string_view text) noexcept {
+  // FNV-1a, 64 bits, kept to the 53 bits a metric's double holds exactly.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : text) {
+    h ^= static_cast<std::uint8_t>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h & ((std::uint64_t{1} << 53) - 1);
 }
 
 LoadResult loadConfigString(std::string_view text, const std::string& name) {

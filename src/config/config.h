@@ -156,6 +156,7 @@ struct ReloadableConfig {
 struct Config : ReloadableConfig {
   std::string file;  // path it was loaded from, for messages; fixed: a reload reads the same path
   FixedConfig fixed;
+  std::uint64_t text_hash = 0;  // hashConfigText of the text it was loaded from (udpx_config_hash)
 };
 
 // One problem found while loading: "FILE:LINE:COL: key.path: message (hint)".
@@ -175,6 +176,10 @@ struct LoadResult {
   std::vector<ConfigError> errors;        // every error found, in file order
   std::vector<ConfigError> warnings;      // suspicious but valid (an unused backend)
 };
+
+// A hash of a configuration's text (FNV-1a, 53 bits: exact as a metric's value), to tell which
+// file a running udpx has loaded.
+std::uint64_t hashConfigText(std::string_view text) noexcept;
 
 // Loads and validates a TOML config file. Never throws; all problems land in `errors`.
 LoadResult loadConfigFile(const std::string& path);

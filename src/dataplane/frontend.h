@@ -44,6 +44,14 @@ class Frontend {
     return false;
   }
 
+  // A reload changed this frontend's settings or its backend (app/reload_apply.cpp): sessions
+  // open now keep their server; Proxy::reconfigured applies the rest to them.
+  void reconfigure(const FrontendConfig& cfg, Backend* backend) {
+    cfg_ = cfg;
+    protocol_ = &protocolOf(cfg.preset);
+    backend_ = backend;
+  }
+
   const std::string& name() const noexcept { return cfg_.name; }
   const FrontendConfig& config() const noexcept { return cfg_; }
   const Protocol& protocol() const noexcept { return *protocol_; }

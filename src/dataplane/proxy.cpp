@@ -64,15 +64,13 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
       rx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
       tx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
       tx_slots_(kBatch) {
+  wireBuffers();
   for (std::size_t i = 0; i < kBatch; ++i) {
-    rx_iov_[i].iov_base = rx_data_.get() + i * slot_size_;
-    rx_iov_[i].iov_len = slot_size_;
     msghdr& h = rx_msgs_[i].msg_hdr;
     h.msg_iov = &rx_iov_[i];
     h.msg_iovlen = 1;
     h.msg_name = &rx_names_[i];
     h.msg_control = rx_control_[i].bytes;
-    tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
     up_msgs_[i].msg_hdr.msg_iov = &up_iov_[i];
     req_msgs_[i].msg_hdr.msg_iov = &req_iov_[i];
     req_msgs_[i].msg_hdr.msg_iovlen = 1;
@@ -96,12 +94,55 @@ void Proxy::shutdown() noexcept {
   table_.clear(SessionEnd::Shutdown);
 }
 
+void Proxy::wireBuffers() noexcept {
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    rx_iov_[i].iov_base = rx_data_.get() + i * slot_size_;
+    rx_iov_[i].iov_len = slot_size_;
+    tx_iov_[i].iov_base = tx_data_.get() + i * slot_size_;
+  }
+}
+
 void Proxy::attach(Frontend& fe) {
   fe.attachTo(*this, table_.addLane(fe.config().session_timeout, fe.config().max_sessions));
+  for (auto& l : fe.listeners()) watch(*l);
+}
+
+void Proxy::watch(Listener& l) {
+  l.ev.reset(event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Proxy::onListenerReadable, &l));
+  if (!l.ev || event_add(l.ev.get(), nullptr) != 0) throw std::runtime_error("cannot watch listener socket");
+}
+
+// ---- reloads ----
+
+void Proxy::flushPending() noexcept {
+  if (tx_count_ > 0) flushReplies();
+}
+
+void Proxy::detach(Frontend& fe) noexcept {
+  flushPending();
+  table_.releaseLane(fe.lane(), SessionEnd::Shutdown);
+  for (auto& l : fe.listeners()) l->ev.reset();
+  fe.proxy_ = nullptr;
+}
+
+void Proxy::reconfigured(Frontend& fe) {
+  table_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
   for (auto& l : fe.listeners()) {
-    l->ev.reset(event_new(base_, l->fd.get(), EV_READ | EV_PERSIST, &Proxy::onListenerReadable, l.get()));
-    if (!l->ev || event_add(l->ev.get(), nullptr) != 0) throw std::runtime_error("cannot watch listener socket");
+    if (!l->ev) watch(*l);
   }
+  // A shorter timeout may make sessions due before the armed deadline (or already overdue).
+  expireIdle();
+}
+
+void Proxy::growBuffers(std::uint32_t max_datagram) {
+  if (max_datagram <= slot_size_) return;
+  flushPending();
+  auto rx = std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram));
+  auto tx = std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram));
+  rx_data_ = std::move(rx);
+  tx_data_ = std::move(tx);
+  slot_size_ = max_datagram;
+  wireBuffers();
 }
 
 // ---- requests ----

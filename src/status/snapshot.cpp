@@ -2,6 +2,8 @@
 // and turns what is wrong with them into findings (a sentence and a hint each).
 #include "status/snapshot.h"
 
+#include <ctime>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -158,6 +160,22 @@ BackendSnapshot backend(const Backend& be, const SnapshotSources& from, TimePoin
   return o;
 }
 
+// A refused reload: the file on disk is not what runs. Named until a reload is applied.
+void reloadFinding(const ReloadState& r, std::vector<Finding>& findings) {
+  if (r.failed_unix_ms == 0) return;
+  const std::time_t t = static_cast<std::time_t>(r.failed_unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  std::string problem = "the last reload of " + r.failed_file + " failed at " + when + ": ";
+  problem += r.failed_errors.empty() ? "(no error recorded)" : r.failed_errors.front();
+  if (r.failed_errors.size() > 1) problem += " (and " + std::to_string(r.failed_errors.size() - 1) + " more)";
+  problem += "; the previous configuration keeps running";
+  findings.push_back({"error", "configuration", std::move(problem),
+                      "run `udpx check -c " + r.failed_file + "` for every error, fix them and reload again"});
+}
+
 }  // namespace
 
 bool Snapshot::ok() const noexcept {
@@ -169,6 +187,10 @@ Snapshot takeSnapshot(const SnapshotSources& from, TimePoint now) {
   for (const auto& fe : from.frontends) s.frontends.push_back(frontend(*fe, now, s.findings));
   for (const auto& be : from.backends) s.backends.push_back(backend(*be, from, now, s.findings));
   s.reloads = from.reloads;
+  if (from.reload != nullptr) {
+    s.reload = *from.reload;
+    reloadFinding(s.reload, s.findings);
+  }
   s.udpx = {UDPX_VERSION, getpid(), from.config_file, from.started_unix_ms, unixMillisNow()};
   if (from.process != nullptr) s.process = from.process->read();
   return s;

@@ -40,6 +40,19 @@ inline constexpr Counter<ReloadStats> kReloadCounters[] = {
 static_assert(sizeof(ReloadStats) == sizeof(std::uint64_t) * std::size(kReloadCounters),
               "every member of ReloadStats is declared in kReloadCounters");
 
+// Beside the counters: the running configuration and the last reload's outcome, for the gauges
+// (udpx_config_hash, udpx_config_last_reload_*) and the finding after a refused reload.
+struct ReloadState {
+  std::uint64_t config_hash = 0;           // hashConfigText of the running configuration
+  std::int64_t last_success_unix_ms = 0;   // the start, or the last reload that was applied
+  // Set while the last reload was refused; cleared by the next one that is applied.
+  std::int64_t failed_unix_ms = 0;
+  std::string failed_file;
+  std::vector<std::string> failed_errors;  // "FILE:LINE:COL: ..."
+
+  bool operator==(const ReloadState&) const = default;
+};
+
 struct FrontendSnapshot {
   std::string name;
   std::string preset;
@@ -122,6 +135,7 @@ struct Snapshot {
   std::vector<BackendSnapshot> backends;
   std::vector<Finding> findings;
   ReloadStats reloads;
+  ReloadState reload;  // failed_errors is not in the JSON: the finding carries the first ones
   // Which udpx this is (the JSON's "udpx" object).
   struct Instance {
     std::string version;
@@ -148,6 +162,7 @@ struct SnapshotSources {
   const ProcessStats* process = nullptr;   // null: no process_* values
   std::string config_file{};
   std::int64_t started_unix_ms = 0;
+  const ReloadState* reload = nullptr;     // null: nothing known about reloads
 };
 
 // Reads every counter and state as of `now` (which decides what is recent: a full session table,
