@@ -122,7 +122,6 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
     if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) return reportStartErrors({why}, "chroot problem");
   }
 
-  const bool sockets_from_outside = !inherited.empty();
   std::vector<UniqueFd> listeners = privsep::openListeners(cfg, std::move(inherited), errors, notes);
   for (const std::string& n : notes) LOG_WARN("%s", n.c_str());
   if (!errors.empty()) return reportStartErrors(errors, "listener problem");
@@ -137,7 +136,7 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.listeners = std::move(listeners);
   for (const FrontendConfig& fe : cfg.frontends) plan.listen.insert(plan.listen.end(), fe.listen.begin(), fe.listen.end());
   plan.reload.path = cfg.file == kCommandLineConfigName ? std::string() : cfg.file;
-  plan.reload.may_bind = !sockets_from_outside;
+  plan.reload.may_bind = inherited_from.empty();
   plan.identity = *id;
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};
