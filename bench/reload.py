@@ -50,7 +50,9 @@ class UdpxReloading:
 
     def reload(self, big):
         self.write(big)
-        done = subprocess.run([self.ctx.udpx, "reload", "-c", self.cfg], capture_output=True, text=True, timeout=30)
+        # The client runs on the load generator's CPU, as an operator's shell would not share the proxy's.
+        done = subprocess.run(["taskset", "-c", str(self.ctx.load_cpu), self.ctx.udpx, "reload", "-c", self.cfg],
+                              capture_output=True, text=True, timeout=30)
         return done.returncode == 0
 
     def stop(self):
@@ -98,7 +100,8 @@ stream {{
 
     def reload(self, big):
         self.write(big)
-        done = subprocess.run(["nginx", "-p", self.dir, "-c", self.conf, "-e", "stderr", "-s", "reload"],
+        done = subprocess.run(["taskset", "-c", str(self.ctx.load_cpu), "nginx", "-p", self.dir, "-c", self.conf,
+                               "-e", "stderr", "-s", "reload"],
                               capture_output=True, text=True, timeout=30)
         return done.returncode == 0
 
