@@ -228,7 +228,7 @@ class ReloadUnderLoad(UdpxTestCase):
         def kids():
             with open(f"/proc/{binder.pid}/task/{binder.pid}/children") as f:
                 return [int(p) for p in f.read().split()]
-        found = wait_until(kids, 5, "the binder to have a worker")
+        found = wait_until(kids, 10, "the binder to have a worker")
         self.assertEqual(len(found), 1, found)
         return found[0]
 
@@ -253,6 +253,19 @@ class ReloadUnderLoad(UdpxTestCase):
         udpx.wait_ready()
         self.assertEqual(ntp_fields(probe.receive()[0])["origin"], transmit)
         self.run_sequence(udpx, activated=True)
+
+    def test_RestartedWorkerServesTheLastAppliedConfig(self):
+        self.write_config(self.config([self.chrony_old]))
+        udpx = self.start_udpx(args=["-c", self.config_path])
+        self.write_config(self.config([self.chrony_old], priv=True))
+        self.assertReloaded(r"\+1 frontend \(priv\)")
+        first = self.worker_of(udpx)
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: self.worker_of(udpx) != first, 15, "the binder to restart the worker")
+        # The new worker got the reloaded text and the binder's socket for port 53.
+        wait_until(lambda: dig(self, "127.0.0.1", 53, Dnsmasq.NAME)[1].strip() == Dnsmasq.ADDRESS, 15,
+                   "port 53 to answer through the restarted worker")
+        self.assertIn("priv", udpx.stats()["frontends"])
 
     def test_ReloadIsRefusedToOtherUsersAndWhenNobodyRuns(self):
         self.write_config(self.config([self.chrony_old]))
