@@ -66,6 +66,9 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
     }
     status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson() + "\n"; });
     status_->attach(base_.get());
+    status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
+      onStatusCommand(id, request, peer);
+    });
   }
 }
 
@@ -186,14 +189,13 @@ void Runtime::stopWhenClosed(UniqueFd fd, std::string who) {
   event_priority_set(peer_ev_.get(), 0);
 }
 
-void Runtime::onPeerReadable(evutil_socket_t fd, short, void* arg) noexcept {
+void Runtime::onPeerReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* rt = static_cast<Runtime*>(arg);
-  char buf[64];
-  const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  // Nothing is ever sent on this socket after the handover: data is as fatal as end of file.
-  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(),
-            n == 0 ? "exited (its socket closed)" : n < 0 ? "socket failed" : "sent an unexpected message");
+  // The binder sends only reload orders after the handover (reload_link.cpp); anything else,
+  // and end of file, stops the worker.
+  std::string error;
+  if (rt->onBinderMessage(error)) return;
+  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(), error.c_str());
   rt->exit_code_ = 1;
   event_del(rt->peer_ev_.get());
   event_base_loopexit(rt->base_.get(), nullptr);

@@ -3,6 +3,8 @@
 // Runs in: the worker, or udpx started without privilege.
 #include <sys/prctl.h>
 
+#include <unistd.h>
+
 #include <csignal>
 
 #include "app/modes.h"
@@ -34,7 +36,10 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
   Runtime rt(cfg);
   std::vector<std::string> errors;
   if (!rt.adoptListeners(std::move(listeners), errors)) return reportStartErrors(errors, "listener problem");
-  if (binder.valid()) rt.stopWhenClosed(std::move(binder), "binder");
+  if (binder.valid()) {
+    rt.stopWhenClosed(std::move(binder), "binder");
+    rt.reloadThroughBinder();
+  }
   // One process with a file: SIGHUP reads it here (the sandbox below allows that one open).
   const bool self_reload = !binder.valid() && drop_to == nullptr && cfg.file != kCommandLineConfigName;
   if (self_reload) rt.reloadOnSighupBySelf();
@@ -51,6 +56,7 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
   // worker that can switch does.
   const bool change = drop_to != nullptr && privsep::canChangeIdentity();
   privsep::dropEverything(drop_to != nullptr ? *drop_to : privsep::Identity{}, change);
+  rt.allowReloadsFrom(getuid());
   // NOTE: the parent-death signal is cleared by every credential change: arm it afterwards.
   if (binder.valid() || drop_to != nullptr) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
   privsep::runHookBeforeSandbox(hook);

@@ -134,6 +134,9 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.config_name = cfg.file;
   plan.config_text = loaded.text;
   plan.listeners = std::move(listeners);
+  for (const FrontendConfig& fe : cfg.frontends) plan.listen.insert(plan.listen.end(), fe.listen.begin(), fe.listen.end());
+  plan.reload.path = cfg.file == kCommandLineConfigName ? std::string() : cfg.file;
+  plan.reload.may_bind = inherited_from.empty();
   plan.identity = *id;
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};

@@ -59,6 +59,8 @@ constexpr std::string_view kAllowed[] = {
     // error paths and source-address binding. Trim them with evidence (strace under load).
     "accept4", "fcntl", "setsockopt", "getsockopt", "getsockname", "getpeername", "bind", "readv", "writev",
     "shutdown",
+    // Reloads (issue 12): the worker's messages with the binder (sockets arrive by SCM_RIGHTS).
+    "recvmsg", "sendmsg",
     "pread64", "lseek", "getdents64", "getrusage", "getrandom",
     // Leaving.
     "exit", "exit_group",

@@ -2,6 +2,7 @@
 #include "status/status_client.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -173,6 +174,8 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
                  endpoint.c_str(), error.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
     return kStatusUnreachable;
   }
+  // The request line (status_server.h); a udpx from before requests reads nothing and answers all the same.
+  (void)!::send(fd.get(), "status\n", 7, MSG_NOSIGNAL);
   std::string text;
   if (!readAll(fd.get(), text, error)) {
     std::fprintf(stderr, "udpx status: reading from %s failed: %s — is it really udpx listening there?\n",
@@ -188,6 +191,10 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
   const std::string out = as_json ? text : renderStatusText(*doc);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return (*doc)["ok"].flag(false) ? kStatusOk : kStatusProblems;
+}
+
+std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket) {
+  return findEndpoint(config_path, socket);
 }
 
 }  // namespace udpx

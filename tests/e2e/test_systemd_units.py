@@ -35,6 +35,13 @@ class SystemdUnits(UdpxTestCase):
     def test_SocketActivatedPairVerifiesCleanly(self):
         self.assertEqual(self.verify("socket-activated/udpx.socket", "socket-activated/udpx.service"), (0, ""))
 
+    def test_BothServicesReloadThroughUdpxReload(self):
+        # systemctl reload waits for the outcome: a refused config fails the reload job.
+        for name in ("udpx.service", "socket-activated/udpx.service"):
+            with open(os.path.join(UNITS, name)) as f:
+                lines = [l.strip() for l in f if l.startswith("ExecReload=")]
+            self.assertEqual(lines, ["ExecReload=/usr/local/bin/udpx reload -c /etc/udpx.toml"], name)
+
     def test_VerifyReportsAMistake(self):
         # The check above can fail: a misspelt hardening key is reported.
         os.makedirs(self.path("bad"))

@@ -115,6 +115,22 @@ TEST(CommandLine, StatusTakesConfigSocketAndJson) {
   EXPECT_EQ(err, "unknown argument \"--json\"");
 }
 
+TEST(CommandLine, ReloadTakesConfigAndSocketOnly) {
+  std::string err;
+  auto o = parse({"reload"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->mode, CliOptions::Mode::Reload);
+  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  o = parse({"reload", "-c", "/tmp/x.toml", "--socket", "@udpx:x"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->config_path, "/tmp/x.toml");
+  EXPECT_EQ(o->status_socket, "@udpx:x");
+  EXPECT_FALSE(parse({"reload", "--json"}, err));
+  EXPECT_FALSE(parse({"reload", "--log-level", "debug"}, err));
+  EXPECT_EQ(err, "udpx reload takes only -c FILE and --socket NAME");
+  EXPECT_NE(std::string(usageText()).find("udpx reload [-c FILE]"), std::string::npos);
+}
+
 TEST(CommandLine, ListenFdTakesFrontendAndNumber) {
   std::string err;
   auto o = parse({"-c", "x.toml", "--listen-fd", "lan_ntp=3", "--listen-fd=dns=4"}, err);
