@@ -540,7 +540,7 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
     // Only a frontend with a reply budget promises an answer per request; "unlimited" (raw)
     // may be one-way traffic, so there its silence is counted but not held against the server.
     if (why == SessionEnd::Expired && s.awaiting > 0 && s.frontend != nullptr) {
-      s.server->backend->passiveUnanswered(*s.server, s.awaiting, readClock(),
+      s.server->backend->passiveUnanswered(*s.server, s.client, s.awaiting, readClock(),
                                            s.frontend->config().responses != kUnlimitedResponses);
     }
   }
