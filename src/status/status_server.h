@@ -4,10 +4,13 @@
 
 #include <event2/event.h>
 
+#include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <string>
 
+#include "net/accept_backoff.h"
 #include "net/event_ptr.h"
 #include "net/unique_fd.h"
 
@@ -33,6 +36,7 @@ class StatusServer {
     std::string data;
     std::size_t sent = 0;
     EventPtr ev;
+    std::int64_t uid = -1;  // the peer's user (SO_PEERCRED), -1 unknown
   };
 
   static void onAccept(evutil_socket_t fd, short what, void* arg) noexcept;
@@ -40,6 +44,10 @@ class StatusServer {
   void accept() noexcept;
   bool write(Conn& c) noexcept;  // true when done (or failed): close it
   void close(Conn& c) noexcept;
+  // Out of descriptors: the spare, the pause, the per-user cap.
+  void keepSpare() noexcept;
+  UniqueFd acceptOne() noexcept;
+  bool peerMayConnect(int fd, std::int64_t& uid) const noexcept;
 
   UniqueFd fd_;
   std::string endpoint_;
@@ -47,6 +55,8 @@ class StatusServer {
   event_base* base_ = nullptr;
   EventPtr accept_ev_;
   std::list<Conn> conns_;
+  UniqueFd spare_;
+  std::unique_ptr<AcceptBackoff> backoff_;
 };
 
 }  // namespace udpx
