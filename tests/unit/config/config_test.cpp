@@ -294,7 +294,7 @@ backend = "b"
 listen = ["127.0.0.1:124", "0.0.0.0:123"]
 backend = "b"
 [backend.b]
-servers = ["127.0.0.1:123"]
+servers = ["192.0.2.1:123"]
 )");
   const ConfigError e = errorAt(r, "frontend.second.listen[1]");
   EXPECT_EQ(e.format(),
