@@ -20,7 +20,7 @@ class SystemdUnits(UdpxTestCase):
         paths = []
         for name in names:
             with open(os.path.join(UNITS, name)) as f:
-                text = f.read().replace("/usr/local/bin/udpx", udpx_binary())
+                text = f.read().replace("/usr/sbin/udpx", udpx_binary())
             path = self.path(os.path.basename(name))
             with open(path, "w") as f:
                 f.write(text)
@@ -42,7 +42,7 @@ class SystemdUnits(UdpxTestCase):
             text = f.read().replace("ProtectSystem=strict", "ProtectSytem=strict")
         path = self.path("bad/udpx.service")
         with open(path, "w") as f:
-            f.write(text.replace("/usr/local/bin/udpx", udpx_binary()))
+            f.write(text.replace("/usr/sbin/udpx", udpx_binary()))
         done = subprocess.run([tool("systemd-analyze"), "verify", path], capture_output=True, text=True, timeout=60)
         self.assertIn("Unknown key 'ProtectSytem'", done.stdout + done.stderr)
 
