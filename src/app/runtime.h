@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "app/reload.h"
+#include "app/service_notifier.h"
 #include "backends/backend.h"
 #include "backends/resolver.h"
 #include "config/config.h"
@@ -72,6 +73,12 @@ class Runtime {
   // error, leaving the running config exactly as it was. Never blocks the loop for long.
   ReloadOutcome reload(ReloadRequest request);
 
+  // For the reload (issue 12), around Runtime::reload: notifyReloading() before it starts
+  // (systemd: RELOADING=1), notifyReady() once it is applied or refused (READY=1 and the new
+  // STATUS= line). Nothing happens unless udpx runs under systemd ($NOTIFY_SOCKET).
+  void notifyReloading() { if (notifier_) notifier_->reloading(); }
+  void notifyReady() { if (notifier_) notifier_->ready(); }
+
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
 
@@ -106,6 +113,7 @@ class Runtime {
   std::mt19937_64 rng_;
   std::string status_endpoint_;
   std::unique_ptr<StatusServer> status_;
+  std::unique_ptr<ServiceNotifier> notifier_;  // made in prepare(), before chroot and sandbox
   std::int64_t started_unix_ms_ = 0;
   UniqueFd peer_fd_;
   std::string peer_name_;
