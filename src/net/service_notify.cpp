@@ -82,9 +82,15 @@ std::string statusAssignment(std::string_view text, std::size_t max_bytes) {
     ++kept;
   }
   if (cut) {
-    // Back to the start of the character that was cut (continuation bytes are 10xxxxxx).
-    while (out.size() > 7 && (static_cast<unsigned char>(out.back()) & 0xc0) == 0x80) out.pop_back();
-    if (out.size() > 7 && static_cast<unsigned char>(out.back()) >= 0xc0) out.pop_back();
+    // A character cut in the middle goes whole: find its lead byte (continuation bytes are
+    // 10xxxxxx) and compare the bytes kept with the length the lead byte announces.
+    std::size_t lead = out.size();
+    while (lead > 7 && (static_cast<unsigned char>(out[lead - 1]) & 0xc0) == 0x80) --lead;
+    if (lead > 7 && static_cast<unsigned char>(out[lead - 1]) >= 0xc0) {
+      const auto c = static_cast<unsigned char>(out[lead - 1]);
+      const std::size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+      if (out.size() - (lead - 1) < want) out.resize(lead - 1);
+    }
     out += "…";
   }
   return out;
