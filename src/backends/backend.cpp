@@ -205,6 +205,10 @@ std::string_view Backend::noReplyHint() const noexcept {
   return probeOf(cfg_.health.probe.type).no_reply_hint;
 }
 
+std::string_view Backend::refusedHint() const noexcept {
+  return probeOf(cfg_.health.probe.type).refused_hint;
+}
+
 void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {
   s.health.reason = std::move(reason);
   s.health.hint = std::string(hint);
@@ -212,7 +216,7 @@ void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {
 
 void Backend::setRefused(Server& s, std::string_view what) {
   setProblem(s, s.label() + " refused " + std::string(what) + ": nothing listens on that port (ICMP port unreachable)",
-             "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+             std::string(refusedHint()) + ", or correct the address and port in backend." + cfg_.name + ".servers");
 }
 
 // ---- passive signals ----

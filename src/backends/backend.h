@@ -171,6 +171,7 @@ class Backend {
 
   // The hint for "no reply" from this backend's servers ("does it allow queries from this host?").
   std::string_view noReplyHint() const noexcept;
+  std::string_view refusedHint() const noexcept;
 
  private:
   static void onSweep(evutil_socket_t fd, short what, void* arg) noexcept;

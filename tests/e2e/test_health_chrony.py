@@ -97,7 +97,7 @@ class HealthWithChrony(UdpxTestCase):
         self.assertEqual(code, 1, output)
         self.assertIn(f"backend time, server {alpha.text}", output)
         # Stopped: its port answers ICMP port unreachable (or, while chronyd exits, nothing).
-        self.assertRegex(output, r"hint: (start the server|is it running)")
+        self.assertRegex(output, r"hint: (start the NTP server|is it running)")
 
         alpha.start()
         up = self.wait_state(udpx, alpha, "up")

@@ -687,16 +687,18 @@ class ChronyServer:
     def __init__(self, test, name="chronyd-server", allow="127.0.0.0/8", local=True):
         self.test = test
         self.name = name
+        self.allow = allow
         self.port = free_port("127.0.0.1")
         self.address = ("127.0.0.1", self.port)
         self.text = hostport(*self.address)
+        # allow=None: no `allow` line, so chronyd is a client only and opens no NTP port at all.
         self.answers = allow == "127.0.0.0/8" and local
         self.conf = test.write_file(f"{name}.conf", "\n".join([
             f"port {self.port}",
             "bindaddress 127.0.0.1",
             "cmdport 0",
             *(["local stratum 8"] if local else []),
-            f"allow {allow}",
+            *([f"allow {allow}"] if allow is not None else []),
             f"pidfile {test.path(name + '.pid')}",
             "",
         ]))
@@ -708,7 +710,9 @@ class ChronyServer:
         # -x: never touch the system clock; -d: foreground, log to stderr; -u root: no
         # privilege drop, so it can write its pid file in our temp dir.
         self.proc = self.test.start_process(self.name, [tool("chronyd"), "-x", "-d", "-u", "root", "-f", self.conf])
-        if self.answers:
+        if self.allow is None:
+            wait_until(lambda: "starting" in self.proc.log(), START_TIMEOUT, f"{self.name} to start")
+        elif self.answers:
             def valid_reply():
                 request, transmit = ntp_request()
                 return request, lambda reply: ntp_fields(reply)["origin"] == transmit
