@@ -121,20 +121,22 @@ class ProbeVerdicts(UdpxTestCase):
         answers["rcode"] = 0
         self.wait_server(udpx, upstream, lambda s: s["state"] == "up", "the resolver to come back")
 
-    def test_UnansweredRequestsOnRealTrafficTakeAServerDown(self):
+    def test_UnansweredRequestsOfManyClientsOnRealTrafficTakeAServerDown(self):
         silent = self.start_upstream("silent", lambda data, addr: [])
         udpx = self.start_proxy("ntp", silent, health={"type": "none", "fall": 2}, session_timeout="200ms")
 
-        for _ in range(2):
-            client = self.new_client()
+        # Without probes it takes 8 distinct clients (src/backends/backend.h kSilentClientsToFail),
+        # whatever `fall` says below that; ports of one client are one client.
+        for i in range(8):
+            client = self.new_client(f"127.0.0.{20 + i}")
             client.send(ntp_request()[0], self.listen)
         down = self.wait_server(udpx, silent, lambda s: s["state"] == "down", "passive health to take it down")
 
-        self.assertEqual(down["health"]["unanswered"], 2)
+        self.assertEqual(down["health"]["unanswered"], 8)
         self.assertEqual(down["health"]["probes"], 0)
-        self.assertIn(f"got no reply from {silent.text}", down["health"]["reason"])
-        self.assertEqual(frontend_stats(udpx.stats(), "f")["sessions"]["expired"], 2)
-
+        self.assertEqual(down["health"]["reason"], f"no reply from {silent.text} to requests of 8 different clients "
+                                                   "in a row (8 requests unanswered so far)")
+        self.assertEqual(frontend_stats(udpx.stats(), "f")["sessions"]["expired"], 8)
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ goes away — saying so in `udpx status`."""
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,6 +66,48 @@ class FollowsHostName(UdpxTestCase):
         self.assertIn(states.get(f"127.0.0.2:{self.port}", "draining"), ("draining",))
         for _ in range(3):
             self.assertEqual(self.answered_by(), "beta")
+
+    def test_MakesBeforeBreakWhenTheNameMovesToAnAddressNotYetUp(self):
+        # on_all_down = "drop" makes any gap visible as dropped requests.
+        self.udpx.stop()
+        with open(self.config) as f:
+            text = f.read()
+        self.write_file("udpx.toml", text.replace('resolve_max = "1h"', 'resolve_max = "1h"\non_all_down = "drop"'))
+        self.udpx = self.start_udpx(args=["-c", self.config], name="udpx-drop")
+        self.assertEqual(self.answered_by(), "alpha")
+        started_ms = self.udpx.stats()["udpx"]["started_unix_ms"]
+        self.beta.close()  # the new address answers nothing yet: its probes fail
+        new = f"127.0.0.3:{self.port}"
+        time.sleep(0.1)
+        changed_ms = int(time.time() * 1000)
+
+        self.dns.change(NAME, "127.0.0.3")
+
+        stats = self.wait_for_stats(self.udpx, lambda st: new in st["backends"]["b"]["servers"],
+                                    "the new address added", timeout=FOLLOW_TIMEOUT)
+        pending = stats["backends"]["b"]["servers"][new]
+        self.assertEqual(pending["state"], "pending")
+        self.assertGreaterEqual(pending["health"]["since_unix_ms"], changed_ms - 1000)
+        self.assertGreater(pending["health"]["since_unix_ms"], started_ms)
+        # Several probe intervals with the new address down: the old one serves every client.
+        for _ in range(5):
+            self.assertEqual(self.answered_by(), "alpha")
+        stats = self.udpx.stats()
+        self.assertEqual(stats["backends"]["b"]["servers"][f"127.0.0.2:{self.port}"]["state"], "up")
+        self.assertEqual(stats["backends"]["b"]["servers"][new]["state"], "pending")
+        self.assertEqual(stats["frontends"]["f"]["dropped"]["no_backend"], 0)
+        self.assertFalse(stats["backends"]["b"]["all_down"])
+        code, output = self.run_status(self.config)
+        self.assertIn(f"PENDING since", output)
+        self.assertNotIn("ALL DOWN", output)
+
+        # The new address comes up: the old one is drained, and new sessions go to it.
+        self.beta = self.start_upstream("beta", host="127.0.0.3", port=self.port)
+        wait_until(lambda: self.answered_by() == "beta", FOLLOW_TIMEOUT, "new sessions to reach the new address")
+        log = self.udpx.log()
+        self.assertIn(f"127.0.0.2:{self.port} ({NAME}:{self.port}) is no longer in DNS: draining", log)
+        self.assertNotIn("servers are down", log)
+        self.assertEqual(self.udpx.stats()["frontends"]["f"]["dropped"]["no_backend"], 0)
 
     def test_KeepsTheLastAddressesWhenTheResolverFails(self):
         self.assertEqual(self.answered_by(), "alpha")

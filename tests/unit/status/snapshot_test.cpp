@@ -6,10 +6,13 @@
 
 #include <memory>
 #include <optional>
+#include <random>
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "backends/health.h"
+#include "net/event_ptr.h"
 #include "status/metrics.h"
 #include "status/snapshot_json.h"
 #include "status_objects.h"
@@ -196,6 +199,104 @@ TEST_F(TakeSnapshot, ABackendWithoutServersIsAnError) {
   EXPECT_EQ(s.findings[0].subject, "backend none");
   EXPECT_EQ(s.findings[0].problem, "no server address: requests through it are dropped");
   EXPECT_FALSE(s.ok());
+}
+
+// ---- every figure in a sentence is the figure in the counters ----
+
+// A backend "probed" with active ntp probes (never started: the test reports their results).
+class TakeSnapshotProbed : public TakeSnapshot {
+ protected:
+  TakeSnapshotProbed() : base_(event_base_new()), rng_(1) {
+    BackendConfig bc;
+    bc.name = "probed";
+    bc.health.probe.type = ProbeType::Ntp;
+    bc.health.rise = 2;
+    bc.health.fall = 3;
+    ServerConfig sc;
+    sc.text = "127.0.0.5:123";
+    sc.literal = *SockAddr::parse(sc.text);
+    bc.servers.push_back(sc);
+    backends_.push_back(std::make_unique<Backend>(bc, base_.get(), &rng_));
+  }
+  Backend& probed() { return *backends_.back(); }
+  Server& probedServer() { return probed().servers()[0]; }
+  std::vector<Finding> findingsOf(const Snapshot& s) const {
+    std::vector<Finding> out;
+    for (const Finding& f : s.findings) {
+      if (f.subject.find("backend probed") == 0) out.push_back(f);
+    }
+    return out;
+  }
+  static SockAddr client(int i) { return *SockAddr::parse("192.0.2." + std::to_string(i) + ":5000"); }
+
+  EventBasePtr base_;
+  std::mt19937_64 rng_;
+};
+
+TEST_F(TakeSnapshotProbed, TheNoReplySentenceCountsTheFailedProbesAndNothingElse) {
+  Server& sv = probedServer();
+  sv.health.probes = 3;  // the prober counts what it sends
+  for (int i = 0; i < 3; ++i) {
+    // Silent client sessions in between (junk, rate-limited clients) are no failed probes.
+    for (int c = 0; c < 40; ++c) probed().passiveUnanswered(sv, client(c), 1, t0_, true);
+    probed().probeFailed(sv, t0_, Problem::NoReply, "", "", false);
+  }
+  const Snapshot s = take();
+  const ServerSnapshot& got = s.backends.back().servers[0];
+  EXPECT_EQ(got.health.probe_failures, 3u);
+  EXPECT_EQ(got.consecutive_failures, 3u);
+  EXPECT_EQ(got.health.unanswered, 120u);
+  const auto f = findingsOf(s);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].problem, "no reply from 127.0.0.5:123 to the last probe (3 failed in a row)");
+  EXPECT_EQ(f[1].problem, "its only server is down (for 0s): forwarding to it anyway (fail open)");
+}
+
+TEST_F(TakeSnapshotProbed, AFailedProbeWarnsUntilTheNextGoodOne) {
+  Server& sv = probedServer();
+  probed().probeFailed(sv, t0_, Problem::NoReply, "", "", false);
+  auto f = findingsOf(take());
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, "warning");
+  EXPECT_EQ(f[0].problem, "no reply from 127.0.0.5:123 to the last probe");
+  probed().probeSucceeded(sv, t0_);
+  EXPECT_EQ(findingsOf(take()).size(), 0u) << "the warning clears";
+}
+
+TEST_F(TakeSnapshotProbed, RequestsUnansweredAlthoughProbesSucceedAreSaidWithTheCounter) {
+  Server& sv = probedServer();
+  for (int c = 0; c < 57; ++c) probed().passiveUnanswered(sv, client(c % 3), 1, t0_, true);
+  probed().probeSucceeded(sv, t0_);
+  const Snapshot s = take();
+  EXPECT_EQ(s.backends.back().servers[0].state, "up");
+  const auto f = findingsOf(s);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, "warning");
+  EXPECT_EQ(f[0].problem, std::to_string(s.backends.back().servers[0].health.unanswered) +
+                              " requests from clients went unanswered although probes succeed: the server ignores "
+                              "them (its rate limit? malformed requests?)");
+  EXPECT_EQ(s.backends.back().servers[0].health.unanswered, 57u);
+  EXPECT_EQ(f[0].hint.find("does it allow"), std::string::npos) << "it blames no access rule";
+  // A minute later without more of them, it has cleared.
+  EXPECT_EQ(findingsOf(takeSnapshot(sources(), t0_ + std::chrono::seconds(61))).size(), 0u);
+}
+
+TEST_F(TakeSnapshot, AllDownCountsTheServersInThePoolAsTheLogDoes) {
+  Backend& be = *backends_[0];
+  Server& gone = be.servers()[1];
+  gone.active_sessions = 1;  // draining, not yet freed
+  be.drain(gone, t0_);
+  testing::internal::CaptureStderr();
+  be.markRefused(be.servers()[0], t0_);
+  const std::string log = testing::internal::GetCapturedStderr();
+  const Snapshot s = take();
+  EXPECT_EQ(s.backends[0].servers_in_pool, 1u);
+  EXPECT_EQ(s.backends[0].servers_up, 0u);
+  EXPECT_NE(log.find("ALL 1 servers are down"), std::string::npos) << log;
+  ASSERT_EQ(s.findings.size(), 2u);
+  EXPECT_EQ(s.findings[1].problem, "its only server is down (for 0s): forwarding to it anyway (fail open)");
+  gone.active_sessions = 0;
+  be.sweep();
 }
 
 }  // namespace

@@ -49,6 +49,20 @@ TEST(StatusText, ShowsEveryObjectAndEveryProblemWithItsHint) {
       << text;
 }
 
+TEST(StatusText, SaysAllIsWellOnlyWithoutAnyFinding) {
+  Snapshot st;
+  st.udpx = {"0.1.0", 42, "/etc/udpx.toml", 880000, 1060000};
+  EXPECT_NE(renderStatusText(st).find("up 3m: all is well\n"), std::string::npos) << renderStatusText(st);
+  st.findings.push_back({"warning", "backend up, server 192.168.0.2:123", "something seen", ""});
+  std::string text = renderStatusText(st);
+  EXPECT_EQ(text.find("all is well"), std::string::npos) << text;
+  EXPECT_NE(text.find("up 3m: 1 warning\n"), std::string::npos) << text;
+  st.findings.push_back({"error", "backend up", "down", ""});
+  st.findings.push_back({"warning", "backend up", "other", ""});
+  text = renderStatusText(st);
+  EXPECT_NE(text.find("up 3m: 1 problem, 2 warnings\n"), std::string::npos) << text;
+}
+
 TEST(StatusEndpoint, DerivesFromTheConfigPathAndStaysWithinASocketName) {
   EXPECT_EQ(defaultStatusEndpoint("/nonexistent/udpx.toml"), "@udpx:/nonexistent/udpx.toml");
   const std::string long_path = "/nonexistent/" + std::string(200, 'x') + ".toml";
