@@ -52,8 +52,10 @@ build-release: deps $(BUILD_REL)/CMakeCache.txt
 run: build
 	@tools/quickstart.sh $(BUILD)/udpx $(CONFIG)
 
-install: build
+# Builds only what it installs (the tests are not needed for that).
+install: deps $(BUILD)/CMakeCache.txt
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j$(JOBS) --target udpx
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 # build/deb/udpx_VERSION_ARCH.deb, built by dpkg-buildpackage from a copy of this tree.

@@ -24,9 +24,11 @@ else
   tar -C "$repo" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$src" -xf -
 fi
 
-rm -f "$out"/udpx_*.deb "$out"/udpx_*.buildinfo "$out"/udpx_*.changes
+rm -f "$out"/udpx*_*.deb "$out"/udpx_*.buildinfo "$out"/udpx_*.changes
 export UDPX_CMAKE_ARGS=""
 command -v ccache >/dev/null && UDPX_CMAKE_ARGS="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"
 export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}"
 (cd "$src" && dpkg-buildpackage -us -uc -b)
+# dpkg-buildpackage wrote them next to the copy: OUTDIR/src/.
+mv "$out/src"/udpx*_"$version"_* "$out/"
 ls "$out"/udpx_*.deb

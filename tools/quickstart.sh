@@ -80,6 +80,13 @@ fi
 echo "make run: udpx -c $config (Ctrl-C stops it). In another terminal:"
 echo "          chronyd -Q -t 5 'server 127.0.0.1 port 1123 iburst'    # time through udpx (needs root)"
 echo "          $udpx status -c $config"
-# Not exec: the trap stops chronyd when udpx ends.
-"$udpx" -c "$config" || rc=$?
-exit "${rc:-0}"
+# Not exec: chronyd is stopped when udpx ends. udpx runs as a job so that a signal to this script
+# (Ctrl-C, or a SIGTERM to it alone) reaches udpx, which then stops cleanly.
+"$udpx" -c "$config" &
+udpx_pid=$!
+trap 'kill -TERM "$udpx_pid" 2>/dev/null || true' INT TERM HUP
+rc=0
+while kill -0 "$udpx_pid" 2>/dev/null; do
+  wait "$udpx_pid" && rc=0 || rc=$?
+done
+exit "$rc"

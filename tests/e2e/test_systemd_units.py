@@ -16,6 +16,14 @@ UNITS = os.path.join(REPO, "contrib", "systemd")
 
 class SystemdUnits(UdpxTestCase):
 
+    def man_env(self):
+        """verify runs `man` for each Documentation=man:...: the pages of docs/man/ stand in for the installed ones."""
+        for page, section in (("udpx.8", "man8"), ("udpx.toml.5", "man5")):
+            os.makedirs(self.path(f"man/{section}"), exist_ok=True)
+            with open(os.path.join(REPO, "docs", "man", page)) as src, open(self.path(f"man/{section}/{page}"), "w") as dst:
+                dst.write(src.read())
+        return dict(os.environ, MANPATH=self.path("man"))
+
     def verify(self, *names):
         paths = []
         for name in names:
@@ -26,7 +34,7 @@ class SystemdUnits(UdpxTestCase):
                 f.write(text)
             paths.append(path)
         done = subprocess.run([tool("systemd-analyze"), "verify"] + paths, capture_output=True, text=True,
-                              timeout=60, cwd=self.tmp)
+                              timeout=60, cwd=self.tmp, env=self.man_env())
         return done.returncode, (done.stdout + done.stderr).strip()
 
     def test_ServiceVerifiesCleanly(self):
@@ -50,7 +58,8 @@ class SystemdUnits(UdpxTestCase):
         path = self.path("bad/udpx.service")
         with open(path, "w") as f:
             f.write(text.replace("/usr/sbin/udpx", udpx_binary()))
-        done = subprocess.run([tool("systemd-analyze"), "verify", path], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([tool("systemd-analyze"), "verify", path], capture_output=True, text=True, timeout=60,
+                              env=self.man_env())
         self.assertIn("Unknown key 'ProtectSytem'", done.stdout + done.stderr)
 
     def test_HardeningDirectivesArePresent(self):
