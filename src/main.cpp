@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opt->mode == CliOptions::Mode::Status) {
-    return runStatusCommand(opt->config_path, opt->status_socket, opt->json);
+    return runStatusCommand(opt->config_path, opt->status_socket, opt->json, opt->clients);
   }
   std::optional<LogLevel> cli_level;
   if (opt->log_level) {

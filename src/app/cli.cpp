@@ -37,6 +37,8 @@ const char* usageText() {
          "  udpx status [-c FILE] [--json]         what the udpx running with FILE is doing, what is wrong and how\n"
          "                                         to fix it; any user may ask. Exit 0 all well, 1 something is down\n"
          "                                         or wrong, 2 udpx not reachable. --socket NAME: ask that socket\n"
+         "  udpx status --clients [-c FILE]        each frontend's most recent clients (the last 1,000): requests,\n"
+         "                                         answers, unanswered, drops by reason, last seen\n"
          "  udpx --preset ntp|dns|syslog|raw --listen ADDR:PORT --upstream HOST[:PORT] [options]\n"
          "                                         run one frontend without a config file; options:\n"
          "      --listen ADDR:PORT     listen address, repeatable ([::]:123 for IPv6)\n"
@@ -105,6 +107,8 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
       have_config = true;
     } else if (a == "--json" && o.mode == CliOptions::Mode::Status && !inline_value) {
       o.json = true;
+    } else if (a == "--clients" && o.mode == CliOptions::Mode::Status && !inline_value) {
+      o.clients = true;
     } else if (a == "--socket" && o.mode == CliOptions::Mode::Status) {
       if (!need(v)) return std::nullopt;
       o.status_socket = v;

@@ -14,6 +14,7 @@ struct CliOptions {
   // udpx status: --socket NAME overrides the endpoint derived from the config; --json.
   std::optional<std::string> status_socket;
   bool json = false;
+  bool clients = false;  // udpx status --clients
   // One-line mode (--preset ...): a frontend "cli" and a backend "cli" built from flags.
   bool one_line = false;
   std::string preset;

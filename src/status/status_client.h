@@ -16,7 +16,9 @@ inline constexpr int kStatusProblems = 1;
 inline constexpr int kStatusUnreachable = 2;
 
 // Runs the command: `socket` overrides the endpoint found from `config_path`.
-int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json);
+// `clients`: each frontend's recent clients (clients_text.h) instead of the overview.
+int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json,
+                     bool clients = false);
 
 // The human text for a snapshot, and for a status document (snapshot_json.h).
 std::string renderStatusText(const Snapshot& status);
