@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opt->mode == CliOptions::Mode::Status) {
-    return runStatusCommand(opt->config_path, opt->status_socket, opt->json);
+    return runStatusCommand(opt->config_path, opt->status_socket, opt->json, opt->clients);
   }
   if (opt->mode == CliOptions::Mode::Reload) return runReloadCommand(opt->config_path, opt->status_socket);
   std::optional<LogLevel> cli_level;

@@ -40,6 +40,8 @@ const char* usageText() {
          "  udpx reload [-c FILE]                  make the udpx running with FILE read it again and apply it in\n"
          "                                         place (root or udpx's own user only; like SIGHUP); prints what\n"
          "                                         changed or every error. Exit 0 applied, 1 refused, 2 not reachable\n"
+         "  udpx status --clients [-c FILE]        each frontend's most recent clients (the last 1,000): requests,\n"
+         "                                         answers, unanswered, drops by reason, last seen\n"
          "  udpx --preset ntp|dns|syslog|raw --listen ADDR:PORT --upstream HOST[:PORT] [options]\n"
          "                                         run one frontend without a config file; options:\n"
          "      --listen ADDR:PORT     listen address, repeatable ([::]:123 for IPv6)\n"
@@ -112,6 +114,8 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
       have_config = true;
     } else if (a == "--json" && o.mode == CliOptions::Mode::Status && !inline_value) {
       o.json = true;
+    } else if (a == "--clients" && o.mode == CliOptions::Mode::Status && !inline_value) {
+      o.clients = true;
     } else if (a == "--socket" && (o.mode == CliOptions::Mode::Status || o.mode == CliOptions::Mode::Reload)) {
       if (!need(v)) return std::nullopt;
       o.status_socket = v;

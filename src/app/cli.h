@@ -15,6 +15,7 @@ struct CliOptions {
   // --json (status only).
   std::optional<std::string> status_socket;
   bool json = false;
+  bool clients = false;  // udpx status --clients
   // One-line mode (--preset ...): a frontend "cli" and a backend "cli" built from flags.
   bool one_line = false;
   std::string preset;

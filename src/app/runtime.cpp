@@ -65,7 +65,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
     if (!fd.valid()) {
       throw std::runtime_error("cannot open the status socket " + status_endpoint_ + ": " + why);
     }
-    status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson() + "\n"; });
+    status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson(true) + "\n"; });
     status_->attach(base_.get());
     status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
       onStatusCommand(id, request, peer);
@@ -110,8 +110,9 @@ SnapshotSources Runtime::snapshotSources() const {
   return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_, &reload_state_};
 }
 
-std::string Runtime::statusJson() const {
+std::string Runtime::statusJson(bool with_clients) const {
   SnapshotSources from = snapshotSources();
+  from.with_clients = with_clients;
   from.process = nullptr;  // the document shows no process_* values: nothing to read from /proc
   return toJson(takeSnapshot(from, Clock::now()));
 }
@@ -135,7 +136,7 @@ void Runtime::bindMetrics(std::vector<std::string>& errors) {
   const SockAddr& addr = *cfg_.fixed.metrics;
   std::vector<HttpServer::Route> routes;
   routes.push_back({"/metrics", MetricsCollector::kContentType, [this] { return metrics_->text(); }});
-  routes.push_back({"/status", "application/json", [this] { return statusJson() + "\n"; }});
+  routes.push_back({"/status", "application/json", [this] { return statusJson(true) + "\n"; }});
   std::string why;
   http_ = HttpServer::open(base_.get(), addr, std::move(routes), why);
   if (!http_) errors.push_back("metrics endpoint (global.metrics): cannot listen on " + addr.toString() + ": " + why);

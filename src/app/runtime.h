@@ -109,7 +109,9 @@ class Runtime {
   // Everything `udpx status` shows, as one self-contained JSON object (snapshot_json.h): a
   // snapshot of every counter and state, and every problem with a hint. Written on SIGUSR1 and
   // at exit as a `stats {json}` line, and served on the status socket and /status.
-  std::string statusJson() const;
+  // `with_clients`: each frontend's recent clients one by one (the status socket and /status;
+  // not the log lines, where up to 1,000 clients a frontend would not fit).
+  std::string statusJson(bool with_clients = false) const;
 
   // The status endpoint ("@udpx:/etc/udpx.toml", a path, or "off").
   const std::string& statusEndpoint() const noexcept { return status_endpoint_; }

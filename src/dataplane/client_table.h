@@ -68,8 +68,9 @@ class ClientTable {
   const ClientRecord* leastRecent() const noexcept { return size_ == 0 ? nullptr : &records_[tail_]; }
 
  private:
-  static constexpr std::uint16_t kSlots = 2048;  // a power of two, load at most 0.49
+  static constexpr std::uint16_t kSlots = 2048;  // 2^11 (slotOf keeps 11 bits), load at most 0.49
   static constexpr std::uint16_t kEmpty = 0xffff;
+  static_assert(kSlots == 1u << 11 && kSlots > 2 * kCapacity);
 
   std::uint16_t slotOf(const ClientRecord& key) const noexcept;
   std::uint16_t lookup(const ClientRecord& key) const noexcept;  // the record index, or kEmpty

@@ -43,6 +43,8 @@ constexpr std::string_view kAllowed[] = {
     // The data path: batched receive and send on the listeners; one connected socket per session
     // (socket() is restricted below), one datagram at a time upstream.
     "recvmmsg", "sendmmsg", "recvfrom", "sendto", "connect", "close",
+    // (sendto also carries systemd's notifications: READY=1, STATUS=, WATCHDOG=1 on the unix
+    // socket net/service_notify.h connected before the sandbox.)
     // Time (normally answered by the vDSO without a system call), the pid in log lines.
     "clock_gettime", "gettimeofday", "getpid",
     // Memory: malloc and free (mmap and mprotect are restricted below: never executable).

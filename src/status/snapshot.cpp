@@ -18,6 +18,7 @@
 #include "dataplane/proxy.h"
 
 namespace udpx {
+static_assert(kRecentClientsKept == ClientTable::kCapacity);
 namespace {
 
 // A session table that evicted within this long is reported as full.
@@ -35,6 +36,30 @@ struct Lane {
 Lane laneOf(const Frontend& fe) {
   if (fe.proxy() == nullptr) return {};
   return {fe.proxy()->sessions().laneSize(fe.lane()), fe.proxy()->sessions().globalCap()};
+}
+
+// The recent-clients table: how many were seen within kRecentClientWindow, and each one when asked.
+void clients(const Frontend& fe, TimePoint now, std::int64_t now_unix_ms, bool each, FrontendSnapshot& o) {
+  const ClientTable& t = fe.clients;
+  t.forEachRecent([&](const ClientRecord& r) {
+    const bool recent = now - r.last_seen < kRecentClientWindow;
+    o.clients_recent += recent ? 1 : 0;
+    if (!each && !recent) return false;
+    if (each) {
+      ClientSnapshot c;
+      c.address = r.address().toString();
+      c.requests = r.requests;
+      c.answers = r.answers;
+      c.unanswered = r.unanswered;
+      for (std::size_t i = 0; i < kDropCount; ++i) c.dropped[i] = r.dropped[i];
+      c.last_seen_unix_ms = now_unix_ms - std::chrono::duration_cast<milliseconds>(now - r.last_seen).count();
+      o.clients.push_back(std::move(c));
+    }
+    return true;
+  });
+  const ClientRecord* oldest = t.leastRecent();
+  o.clients_table_full = t.size() == ClientTable::kCapacity && oldest != nullptr &&
+                         now - oldest->last_seen < kRecentClientWindow;
 }
 
 FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& findings) {
@@ -199,14 +224,18 @@ bool Snapshot::ok() const noexcept {
 
 Snapshot takeSnapshot(const SnapshotSources& from, TimePoint now) {
   Snapshot s;
-  for (const auto& fe : from.frontends) s.frontends.push_back(frontend(*fe, now, s.findings));
+  const std::int64_t now_unix_ms = unixMillisNow();
+  for (const auto& fe : from.frontends) {
+    s.frontends.push_back(frontend(*fe, now, s.findings));
+    clients(*fe, now, now_unix_ms, from.with_clients, s.frontends.back());
+  }
   for (const auto& be : from.backends) s.backends.push_back(backend(*be, from, now, s.findings));
   s.reloads = from.reloads;
   if (from.reload != nullptr) {
     s.reload = *from.reload;
     reloadFinding(s.reload, s.findings);
   }
-  s.udpx = {UDPX_VERSION, getpid(), from.config_file, from.started_unix_ms, unixMillisNow()};
+  s.udpx = {UDPX_VERSION, getpid(), from.config_file, from.started_unix_ms, now_unix_ms};
   if (from.process != nullptr) s.process = from.process->read();
   return s;
 }

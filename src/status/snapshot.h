@@ -2,6 +2,8 @@
 // hints), taken by takeSnapshot, the one place that reads the runtime's objects for them.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <iterator>
 #include <memory>
@@ -53,6 +55,23 @@ struct ReloadState {
   bool operator==(const ReloadState&) const = default;
 };
 
+// Clients seen within this long count as "clients" in the service summary.
+inline constexpr std::chrono::minutes kRecentClientWindow{10};
+// How many clients a frontend keeps (ClientTable::kCapacity, checked in snapshot.cpp).
+inline constexpr std::size_t kRecentClientsKept = 1000;
+
+// One of a frontend's most recent clients (dataplane/client_table.h).
+struct ClientSnapshot {
+  std::string address;  // "192.168.1.20:40123"
+  std::uint64_t requests = 0;
+  std::uint64_t answers = 0;
+  std::uint64_t unanswered = 0;
+  std::array<std::uint64_t, kDropCount> dropped{};
+  std::int64_t last_seen_unix_ms = 0;
+
+  bool operator==(const ClientSnapshot&) const = default;
+};
+
 struct FrontendSnapshot {
   std::string name;
   std::string preset;
@@ -64,6 +83,7 @@ struct FrontendSnapshot {
   bool table_full = false;            // evicted within the last minute
   std::uint64_t clients_recent = 0;   // distinct clients seen within kRecentClientWindow
   bool clients_table_full = false;    // all of the recent-clients table is that recent: maybe more
+  std::vector<ClientSnapshot> clients;  // most recent first; only with SnapshotSources::with_clients
 
   bool operator==(const FrontendSnapshot&) const = default;
 };
@@ -165,6 +185,9 @@ struct SnapshotSources {
   std::string config_file{};
   std::int64_t started_unix_ms = 0;
   const ReloadState* reload = nullptr;     // null: nothing known about reloads
+};
+
+  bool with_clients = false;  // each frontend's recent clients, one by one (status socket, /status)
 };
 
 // Reads every counter and state as of `now` (which decides what is recent: a full session table,

@@ -115,6 +115,31 @@ void write(ObjectWriter& w, const FrontendSnapshot& f) {
   w.str("backend", f.backend);
   writeStrings(w, "listen", f.listen);
   w.flag("table_full", f.table_full);
+  // The most recent clients: "recent" counts those seen in the last 10 minutes; "list" (status
+  // socket, /status) has each, most recent first, with its drops by reason (non-zero ones).
+  w.object("clients", [&](ObjectWriter& c) {
+    c.num("recent", f.clients_recent);
+    c.flag("table_full", f.clients_table_full);
+    if (f.clients.empty()) return;
+    std::string& list = c.key("list");
+    list += '[';
+    for (std::size_t i = 0; i < f.clients.size(); ++i) {
+      if (i) list += ", ";
+      const ClientSnapshot& one = f.clients[i];
+      ObjectWriter o(list);
+      o.str("address", one.address);
+      o.num("requests", one.requests);
+      o.num("answers", one.answers);
+      o.num("unanswered", one.unanswered);
+      o.object("dropped", [&](ObjectWriter& d) {
+        for (std::size_t k = 0; k < kDropCount; ++k) {
+          if (one.dropped[k] > 0) d.num(dropName(static_cast<Drop>(k)), one.dropped[k]);
+        }
+      });
+      o.integer("last_seen_unix_ms", one.last_seen_unix_ms);
+    }
+    list += ']';
+  });
 }
 
 FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
@@ -133,6 +158,23 @@ FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
   f.backend = v["backend"].str();
   f.listen = strings(v["listen"]);
   f.table_full = v["table_full"].flag();
+  const json::Value& c = v["clients"];
+  f.clients_recent = count(c["recent"]);
+  f.clients_table_full = c["table_full"].flag();
+  for (const json::Value& one : c["list"].array) {
+    ClientSnapshot cs;
+    cs.address = one["address"].str();
+    cs.requests = count(one["requests"]);
+    cs.answers = count(one["answers"]);
+    cs.unanswered = count(one["unanswered"]);
+    for (const auto& [reason, n] : one["dropped"].object) {
+      for (std::size_t i = 0; i < kDropCount; ++i) {
+        if (dropName(static_cast<Drop>(i)) == reason) cs.dropped[i] = count(n);
+      }
+    }
+    cs.last_seen_unix_ms = integer(one["last_seen_unix_ms"]);
+    f.clients.push_back(std::move(cs));
+  }
   return f;
 }
 

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "config/duration.h"
+#include "status/clients_text.h"
 #include "status/snapshot_json.h"
 #include "status/status_socket.h"
 
@@ -162,7 +163,8 @@ std::string renderStatusText(const Snapshot& st) {
 
 std::string renderStatusText(const json::Value& status) { return renderStatusText(snapshotFromJson(status)); }
 
-int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json) {
+int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json,
+                     bool clients) {
   const std::string endpoint = findEndpoint(config_path, socket);
   if (endpoint == "off") {
     std::fprintf(stderr, "udpx status: the status endpoint of %s is off (global.status = \"off\") — set it to \"@NAME\" "
@@ -192,7 +194,7 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
                  doc ? "not an object" : error.c_str());
     return kStatusUnreachable;
   }
-  const std::string out = as_json ? text : renderStatusText(*doc);
+  const std::string out = as_json ? text : clients ? renderClientsText(snapshotFromJson(*doc)) : renderStatusText(*doc);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return (*doc)["ok"].flag(false) ? kStatusOk : kStatusProblems;
 }

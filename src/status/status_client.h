@@ -16,7 +16,9 @@ inline constexpr int kStatusProblems = 1;
 inline constexpr int kStatusUnreachable = 2;
 
 // Runs the command: `socket` overrides the endpoint found from `config_path`.
-int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json);
+// `clients`: each frontend's recent clients (clients_text.h) instead of the overview.
+int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json,
+                     bool clients = false);
 
 // The status endpoint of the udpx running with `config_path` (global.status, else the default
 // derived from the path, also when this user cannot read the file); `socket` overrides it.
