@@ -519,10 +519,13 @@ void Proxy::flushReplies() noexcept {
       }
       for (std::size_t m = done; m < done + static_cast<std::size_t>(n); ++m) {
         for (std::size_t k = 0; k < msg_count_[m]; ++k) {
-          const ReplySlot& slot = tx_slots_[msg_first_[m] + k];
+          const std::size_t i = msg_first_[m] + k;
+          const ReplySlot& slot = tx_slots_[i];
           ++slot.frontend->stats.replied;
           slot.frontend->stats.replied_bytes += slot.len;
           if (ClientRecord* c = slot.frontend->clients.find(reinterpret_cast<const sockaddr*>(&slot.dst))) ++c->answers;
+          const std::span<const std::uint8_t> sent(tx_data_.get() + i * slot_size_, slot.len);
+          if (slot.frontend->protocol().replyTruncated(sent)) ++slot.frontend->stats.replied_truncated;
         }
       }
       done += static_cast<std::size_t>(n);

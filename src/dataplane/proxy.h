@@ -61,6 +61,8 @@ class Proxy {
   void expireIdle() noexcept;
   // When the expiry timer is armed to fire (nullopt: not armed).
   std::optional<TimePoint> expiryDue() const noexcept { return expiry_at_; }
+  // The expiry timer itself, for tests to read the real delay it was armed with (event_pending).
+  const event* expiryTimer() const noexcept { return expiry_ev_.get(); }
 
   // ---- a reload (app/reload_apply.cpp), run between two loop callbacks ----
   // Sends the replies staged so far: they point at listeners and frontends a reload may change.

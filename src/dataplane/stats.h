@@ -41,6 +41,7 @@ struct FrontendStats {
   std::uint64_t received = 0, received_bytes = 0;    // datagrams from clients
   std::uint64_t forwarded = 0, forwarded_bytes = 0;  // sent upstream
   std::uint64_t replied = 0, replied_bytes = 0;      // replies delivered to clients
+  std::uint64_t replied_truncated = 0;               // of those, cut short (DNS TC): the client retries over TCP
   std::array<std::uint64_t, kDropCount> dropped{};
   std::uint64_t sessions_created = 0;
   std::uint64_t sessions_expired = 0;  // idle for session_timeout
@@ -64,6 +65,9 @@ inline constexpr Counter<FrontendStats> kFrontendTrafficCounters[] = {
     {&FrontendStats::replied, "replied", "udpx_frontend_replied_packets_total", "Replies delivered to clients."},
     {&FrontendStats::replied_bytes, "replied_bytes", "udpx_frontend_replied_bytes_total",
      "Payload bytes of the replies delivered to clients."},
+    {&FrontendStats::replied_truncated, "replied_truncated", "udpx_frontend_replied_truncated_packets_total",
+     "Replies passed to clients that say they are truncated (DNS TC bit): the client retries over TCP, which "
+     "udpx does not relay."},
 };
 
 // Drops, one counter per reason (dropName): in the frontend's "dropped" object; in /metrics one

@@ -12,6 +12,7 @@ constexpr std::size_t kHeaderLen = 12;
 constexpr std::size_t kIdAt = 0;
 constexpr std::size_t kFlagsAt = 2;
 constexpr std::uint8_t kQrBit = 0x80;  // in the first flags byte: 0 query, 1 response
+constexpr std::uint8_t kTcBit = 0x02;  // in the first flags byte: the answer did not fit (RFC 1035 4.1.1)
 constexpr TokenField kToken{2, kIdAt, kIdAt};
 
 // Both directions have the same header; only the QR bit tells them apart.
@@ -28,6 +29,12 @@ Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) noexcept {
 
 Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   return checkHeader(pkt, token, true);
+}
+
+// The answer did not fit the client's UDP buffer (its EDNS size, or 512 bytes): the client is
+// meant to ask again over TCP (RFC 7766), which udpx does not relay.
+bool replyTruncated(std::span<const std::uint8_t> pkt) noexcept {
+  return pkt.size() >= kHeaderLen && (pkt[kFlagsAt] & kTcBit) != 0;
 }
 
 // ---- health probe ----
@@ -122,6 +129,7 @@ constexpr Protocol kProtocol{
     .replies_bounded_by_request = false,
     .probe = &kProbe,
     .default_probe = ProbeType::Dns,
+    .reply_truncated = replyTruncated,
 };
 
 }  // namespace udpx::dns

@@ -64,6 +64,8 @@ struct TokenField {
 
 // Validates a datagram; on Ok, `token` is its token (0 for protocols without one), else untouched.
 using CheckFn = Check (*)(std::span<const std::uint8_t> pkt, Token& token) noexcept;
+// True if a reply that passed check_reply says it is cut short (DNS: the TC bit).
+using TruncatedFn = bool (*)(std::span<const std::uint8_t> reply) noexcept;
 
 struct Probe;                          // probe.h
 enum class ProbeType : std::uint8_t;   // probe.h
@@ -77,6 +79,9 @@ struct Protocol {
   bool replies_bounded_by_request;   // a reply may not be longer than its request (amplification)
   const Probe* probe;                // its health probe; nullptr: it has none (syslog never answers)
   ProbeType default_probe;           // the probe a frontend with this preset implies for its backend
+  // Replies that tell the client to ask again over TCP, which udpx does not relay (yet); counted
+  // as replied_truncated. nullptr: the protocol has no such replies.
+  TruncatedFn reply_truncated = nullptr;
 
   std::string_view name() const noexcept { return defaults.name; }
   Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {
@@ -88,6 +93,9 @@ struct Protocol {
     return check_reply(pkt, token);
   }
   bool usesTokens() const noexcept { return token_field.size != 0; }
+  bool replyTruncated(std::span<const std::uint8_t> reply) const noexcept {
+    return reply_truncated != nullptr && reply_truncated(reply);
+  }
 
   // The hooks for sharing one upstream socket between clients, whose tokens may collide: a
   // request that passed checkRequest gets `token` in place of its own before it goes upstream,

@@ -83,6 +83,14 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
                         "raise frontend." + fe.name() + ".max_sessions (and global.max_sessions), or shorten "
                         "session_timeout"});
   }
+  if (s.replied_truncated > 0) {
+    findings.push_back({"warning", "frontend " + fe.name(),
+                        num(s.replied_truncated) + " of " + num(s.replied) +
+                            " replies were truncated (DNS TC bit): those clients retry over TCP, which udpx does not "
+                            "relay, so their TCP retry is refused",
+                        "point clients that need large answers (DNSSEC, many records) straight at the server for "
+                        "TCP, or have them advertise a larger EDNS buffer (dig +bufsize=4096)"});
+  }
   const std::uint64_t no_backend = s.dropped[static_cast<std::size_t>(Drop::NoBackend)];
   if (no_backend > 0 && fe.backend()->servers().empty()) {
     findings.push_back({"error", "frontend " + fe.name(),

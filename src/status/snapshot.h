@@ -185,8 +185,6 @@ struct SnapshotSources {
   std::string config_file{};
   std::int64_t started_unix_ms = 0;
   const ReloadState* reload = nullptr;     // null: nothing known about reloads
-};
-
   bool with_clients = false;  // each frontend's recent clients, one by one (status socket, /status)
 };
 

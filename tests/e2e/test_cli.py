@@ -182,6 +182,34 @@ backend = "missing"
         self.assertIn(f"{path}:3:", udpx.log() + udpx.output())
         self.assertNotRegex(udpx.log(), r"\bready\b")
 
+    def test_AFrontendThatIsItsOwnServerIsRefusedByCheckAndStart(self):
+        # One datagram would loop through udpx forever (thousands of sessions a second).
+        port = free_port()
+        path = self.write_file("loop.toml", f"""\
+[frontend.f]
+listen = ["0.0.0.0:{port}"]
+backend = "b"
+
+[backend.b]
+servers = ["127.0.0.1:{port}"]
+""")
+        for args in (["check", "-c", path], ["-c", path]):
+            with self.subTest(args=args[0]):
+                code, output = self.run_udpx(args)
+                self.assertEqual(code, 1, output)
+                self.assertNotIn("configuration OK", output)
+                errors = config_errors(output)
+                self.assertEqual([(e["path"], int(e["line"]), int(e["col"])) for e in errors],
+                                 [("backend.b.servers[0]", 6, 12)], output)
+                self.assertIn(f"is frontend f's own listen address (0.0.0.0:{port}, 2:11)", output)
+                self.assertIn("loop forever", output)
+
+    def test_ADeviceIsRefusedAtOnce(self):
+        # /dev/zero used to be read until memory ran out.
+        code, output = self.run_udpx(["check", "-c", "/dev/zero"], timeout=20)
+        self.assertEqual(code, 1, output)
+        self.assertIn("cannot read /dev/zero: it is a character device, not a regular file", output)
+
 
 class Usage(UdpxTestCase):
 

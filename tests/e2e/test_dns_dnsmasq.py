@@ -6,8 +6,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (Dnsmasq, UdpxTestCase, dig, dns_header, dns_query, free_port,
-                      frontend_stats, hostport, main, render_config, server_stats, wait_until)
+from udpxtest import (Dnsmasq, UdpxTestCase, dig, dns_first_a, dns_header, dns_query, free_port,
+                      frontend_stats, hostport, main, render_config, server_stats, tool, wait_answering,
+                      wait_until)
 
 
 def dns_proxy_config(listen, servers):
@@ -21,6 +22,42 @@ def as_reply(query, ident=None):
     """The query turned into an empty answer (QR=1), with its own or another ID."""
     ident = dns_header(query)["id"] if ident is None else ident
     return struct.pack("!HH", ident, 0x8180) + query[4:]
+
+
+class DnsmasqBigAnswer:
+    """dnsmasq answering BIG with 30 TXT records of 100 bytes (about 3 KB, more than 512) and
+    SMALL with one address."""
+
+    BIG = "big.test"
+    SMALL = "small.test"
+
+    def __init__(self, test):
+        port = free_port("127.0.0.1")
+        self.address = ("127.0.0.1", port)
+        txt = [f"--txt-record={self.BIG},{i:02d}" + "x" * 98 for i in range(30)]
+        self.proc = test.start_process("dnsmasq-big", [
+            tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={port}",
+            f"--address=/{self.SMALL}/192.0.2.9", f"--pid-file={test.path('dnsmasq-big.pid')}",
+            "--user=root", "--log-facility=-"] + txt)
+
+        def valid_reply():
+            query, ident = dns_query(self.SMALL)
+            return query, lambda reply: dns_header(reply)["id"] == ident and dns_first_a(reply) == "192.0.2.9"
+        wait_answering(self.proc, self.address, "dnsmasq", valid_reply)
+
+
+def dig_flags(test, server, port, name, qtype):
+    """The header flags dig shows for one UDP query without EDNS (a 512-byte buffer), not
+    retried over TCP (+ignore): "qr aa rd ra", plus "tc" when the answer was cut."""
+    code, out, err = test.run_tool(
+        [tool("dig"), f"@{server}", "-p", str(port), name, qtype, "+noedns", "+ignore", "+tries=1", "+timeout=3"],
+        timeout=25)
+    test.assertEqual(code, 0, out + err)
+    for line in out.splitlines():
+        if ";; flags:" in line:
+            return line.split(";; flags:")[1].split(";")[0].split()
+    raise AssertionError(f"no flags line in dig's output:\n{out}")
 
 
 class DigThroughUdpx(UdpxTestCase):
@@ -75,6 +112,33 @@ class DigThroughUdpx(UdpxTestCase):
         frontend = frontend_stats(udpx.stats(), "dns")
         self.assertEqual((frontend["received"], frontend["forwarded"], frontend["replied"]), (3, 3, 3))
         self.assertDropped(frontend)
+
+    def test_TruncatedAnswersAreCountedAndStatusSaysTcpIsNotRelayed(self):
+        # An answer larger than the client's UDP buffer (512 bytes without EDNS) comes back with
+        # TC=1; the client would retry over TCP, which udpx does not relay.
+        big = DnsmasqBigAnswer(self)
+        port = free_port()
+        udpx = self.start_udpx(dns_proxy_config([f"127.0.0.1:{port}"], [hostport(*big.address)]))
+        config = self.path("udpx.toml")
+        small = dig_flags(self, "127.0.0.1", port, DnsmasqBigAnswer.SMALL, "A")
+        self.assertNotIn("tc", small, small)
+        code, status = self.run_status(config)
+        self.assertEqual(code, 0, status)
+        self.assertNotIn("truncated", status)
+
+        asked = 3
+        for _ in range(asked):
+            flags = dig_flags(self, "127.0.0.1", port, DnsmasqBigAnswer.BIG, "TXT")
+            self.assertIn("tc", flags, flags)
+
+        frontend = self.wait_for_stats(udpx, lambda s: frontend_stats(s, "dns")["replied"] == asked + 1,
+                                       "the replies to be counted")["frontends"]["dns"]
+        self.assertEqual(frontend["replied_truncated"], asked)
+        self.assertDropped(frontend)
+        code, status = self.run_status(config)
+        self.assertIn(f"{asked} of {asked + 1} replies were truncated (DNS TC bit): those clients retry over TCP, "
+                      "which udpx does not relay", status)
+        self.assertIn("dig +bufsize=4096", status)
 
     def test_ResponsesSentAsQueriesAndRuntsAreDropped(self):
         port = free_port()

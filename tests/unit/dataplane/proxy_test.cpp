@@ -22,6 +22,8 @@
 #include "dataplane/frontend.h"
 #include "net/listen_socket.h"
 #include "net/event_ptr.h"
+#include <event2/event.h>
+#include <event2/util.h>
 
 // A link-time seam: the data path comes into this binary from a static library, so its calls
 // bind to this sendmmsg rather than libc's. It counts the calls per socket and makes the
@@ -388,6 +390,61 @@ TEST_F(Proxy, IdleSessionExpiresAtItsTimeoutToTheMillisecond) {
   EXPECT_TRUE(upstreamClosed(0));
   EXPECT_EQ(proxy->expiryDue(), std::nullopt);
   expectNoDrops(fe);
+}
+
+// The wall-clock time, in microseconds, at which libevent will fire the expiry timer.
+std::int64_t timerDueUs(const udpx::Proxy& p) {
+  timeval at{};
+  if (event_pending(p.expiryTimer(), EV_TIMEOUT, &at) == 0) return -1;
+  return std::int64_t{at.tv_sec} * 1000000 + at.tv_usec;
+}
+
+std::int64_t wallNowUs() {
+  timeval tv{};
+  evutil_gettimeofday(&tv, nullptr);
+  return std::int64_t{tv.tv_sec} * 1000000 + tv.tv_usec;
+}
+
+// The manual clock decides the deadlines, but a real libevent timer fires them: it must be armed
+// for exactly the time left (deadline - now), not a multiple or a rounding of it. Read from the
+// armed event and bracketed by the wall clock read before and after arming, so a slow machine
+// only widens the bracket (1 ms of slack for libevent's conversion from its monotonic clock).
+TEST_F(Proxy, TheRealExpiryTimerIsArmedForExactlyTheTimeLeft) {
+  Frontend& fe = addFrontend(frontendConfig("raw"));  // session_timeout 1000 ms
+  start();
+  constexpr std::int64_t kSlackUs = 1000;
+  Client a = client(), b = client();
+  std::int64_t before = wallNowUs();
+  sendFromClient(a, listener(fe), payload("a"));
+  std::int64_t after = wallNowUs();
+  std::int64_t due = timerDueUs(*proxy);
+  EXPECT_GE(due, before + 1'000'000 - kSlackUs);
+  EXPECT_LE(due, after + 1'000'000 + kSlackUs);
+
+  now = t0 + milliseconds(400);
+  sendFromClient(b, listener(fe), payload("b"));  // due at 1400: the timer stays at 1000
+  EXPECT_EQ(proxy->expiryDue(), t0 + milliseconds(1000));
+
+  before = wallNowUs();
+  expireAt(milliseconds(1000));  // a expires; b's deadline is 400 ms away on the manual clock
+  after = wallNowUs();
+  EXPECT_EQ(fe.stats.sessions_expired, 1u);
+  EXPECT_EQ(proxy->expiryDue(), t0 + milliseconds(1400));
+  due = timerDueUs(*proxy);
+  EXPECT_GE(due, before + 400'000 - kSlackUs);
+  EXPECT_LE(due, after + 400'000 + kSlackUs);
+
+  before = wallNowUs();
+  expireAt(milliseconds(1399));  // too early by 1 ms: 1 ms left
+  after = wallNowUs();
+  EXPECT_EQ(fe.stats.sessions_expired, 1u);
+  due = timerDueUs(*proxy);
+  EXPECT_GE(due, before + 1'000 - kSlackUs);
+  EXPECT_LE(due, after + 1'000 + kSlackUs);
+
+  expireAt(milliseconds(1400));
+  EXPECT_EQ(fe.stats.sessions_expired, 2u);
+  EXPECT_EQ(timerDueUs(*proxy), -1);  // nothing left to expire: not armed
 }
 
 TEST_F(Proxy, RequestsAndRepliesKeepASessionAlive) {

@@ -275,3 +275,34 @@ TEST(DnsTokens, LeaveADatagramTooShortForTheIdUntouched) {
 
 }  // namespace
 }  // namespace udpx
+
+namespace udpx {
+namespace {
+
+// --- truncated answers (TC) ------------------------------------------------------------------
+
+TEST(DnsProtocol, ATruncatedAnswerIsOneWithTheTcBit) {
+  const Protocol& dns = protocolOf(Preset::Dns);
+  Packet cut = makeResponse(7);
+  cut[2] |= 0x02;  // TC, in the first flags byte
+  EXPECT_EQ(reply(cut), Check::Ok);  // still passed on: the client learns to retry over TCP
+  EXPECT_TRUE(dns.replyTruncated(cut));
+  EXPECT_FALSE(dns.replyTruncated(makeResponse(7)));
+  // The bit beside it (AA 0x04, RD 0x01) and the second flags byte are not TC.
+  Packet other = makeResponse(7);
+  other[2] |= 0x05;
+  other[3] = 0xff;
+  EXPECT_FALSE(dns.replyTruncated(other));
+  EXPECT_FALSE(dns.replyTruncated(Packet{0x00, 0x07, 0x82}));  // too short for a header
+}
+
+TEST(DnsProtocol, OtherProtocolsHaveNoTruncatedReplies) {
+  Packet cut = makeResponse(7);
+  cut[2] |= 0x02;
+  for (const Preset p : {Preset::Ntp, Preset::Syslog, Preset::Raw}) {
+    EXPECT_FALSE(protocolOf(p).replyTruncated(cut)) << presetName(p);
+  }
+}
+
+}  // namespace
+}  // namespace udpx

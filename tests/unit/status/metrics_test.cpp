@@ -45,11 +45,13 @@ TEST_F(MetricsCollectorTest, ExportsFrontendCountersAsTheyAre) {
   s.forwarded_bytes = 480;
   s.replied = 9;
   s.replied_bytes = 432;
+  s.replied_truncated = 2;
   EXPECT_EQ(lines("udpx_frontend_re"),
             (std::vector<std::string>{"udpx_frontend_received_packets_total{frontend=\"lan\"} 12",
                                       "udpx_frontend_received_bytes_total{frontend=\"lan\"} 576",
                                       "udpx_frontend_replied_packets_total{frontend=\"lan\"} 9",
-                                      "udpx_frontend_replied_bytes_total{frontend=\"lan\"} 432"}));
+                                      "udpx_frontend_replied_bytes_total{frontend=\"lan\"} 432",
+                                      "udpx_frontend_replied_truncated_packets_total{frontend=\"lan\"} 2"}));
   EXPECT_EQ(lines("udpx_frontend_forwarded"),
             (std::vector<std::string>{"udpx_frontend_forwarded_packets_total{frontend=\"lan\"} 10",
                                       "udpx_frontend_forwarded_bytes_total{frontend=\"lan\"} 480"}));
