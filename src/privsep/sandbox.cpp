@@ -59,6 +59,9 @@ constexpr std::string_view kAllowed[] = {
     // error paths and source-address binding. Trim them with evidence (strace under load).
     "accept4", "fcntl", "setsockopt", "getsockopt", "getsockname", "getpeername", "bind", "readv", "writev",
     "shutdown",
+    // A reload binds new listening sockets on the loop: UDP listeners (socket, bind above) and
+    // a moved metrics endpoint (TCP: listen).
+    "listen",
     "pread64", "lseek", "getdents64", "getrusage", "getrandom",
     // Leaving.
     "exit", "exit_group",
