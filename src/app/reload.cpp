@@ -91,11 +91,15 @@ void Runtime::onSighup() {
       break;
   }
   LOG_INFO("SIGHUP: reloading %s", cfg_.file.c_str());
+  reloadOwnFile();
+}
+
+ReloadOutcome Runtime::reloadOwnFile() {
   ReloadRequest req;
   req.config_name = cfg_.file;
   std::string error;
   if (!readConfigFile(cfg_.file, req.config_text, error)) req.transport_errors.push_back(error);
-  reload(std::move(req));
+  return reload(std::move(req));
 }
 
 void Runtime::checkRestartNeeded(const Config& next, const ConfigDiff& diff, std::vector<std::string>& errors) const {

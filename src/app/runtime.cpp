@@ -15,6 +15,7 @@
 #include "config/duration.h"
 #include "base/log.h"
 #include "net/listen_socket.h"
+#include "status/service_summary.h"
 #include "status/snapshot_json.h"
 #include "status/status_socket.h"
 #include "base/version.h"
@@ -66,6 +67,9 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
     }
     status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson() + "\n"; });
     status_->attach(base_.get());
+    status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
+      onStatusCommand(id, request, peer);
+    });
   }
 }
 
@@ -190,14 +194,13 @@ void Runtime::stopWhenClosed(UniqueFd fd, std::string who) {
   event_priority_set(peer_ev_.get(), 0);
 }
 
-void Runtime::onPeerReadable(evutil_socket_t fd, short, void* arg) noexcept {
+void Runtime::onPeerReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* rt = static_cast<Runtime*>(arg);
-  char buf[64];
-  const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  // Nothing is ever sent on this socket after the handover: data is as fatal as end of file.
-  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(),
-            n == 0 ? "exited (its socket closed)" : n < 0 ? "socket failed" : "sent an unexpected message");
+  // The binder sends only reload orders after the handover (reload_link.cpp); anything else,
+  // and end of file, stops the worker.
+  std::string error;
+  if (rt->onBinderMessage(error)) return;
+  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(), error.c_str());
   rt->exit_code_ = 1;
   event_del(rt->peer_ev_.get());
   event_base_loopexit(rt->base_.get(), nullptr);
@@ -238,6 +241,13 @@ void Runtime::prepare() {
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
   for (auto& be : backends_) be->startProbes();
+  // The worker (it watches its binder) pings the watchdog on the binder's behalf: systemd's
+  // $WATCHDOG_PID names the main process.
+  notifier_ = std::make_unique<ServiceNotifier>(base_.get(), peer_fd_.valid() ? getppid() : getpid(), [this] {
+    SnapshotSources from = snapshotSources();
+    from.process = nullptr;  // the line shows no process_* values
+    return serviceSummary(takeSnapshot(from, Clock::now()));
+  });
 }
 
 int Runtime::run() {
@@ -275,7 +285,9 @@ int Runtime::run() {
              status_endpoint_.c_str());
   }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
+  notifier_->ready();
   event_base_dispatch(base_.get());
+  notifier_->stopping();
   proxy_->shutdown();
   std::string line = "stats " + statusJson() + "\n";
   LOG_INFO("stopped; final counters follow");

@@ -16,6 +16,7 @@
 
 #include "app/reload.h"
 #include "app/reload_diff.h"
+#include "app/service_notifier.h"
 #include "backends/backend.h"
 #include "backends/resolver.h"
 #include "config/config.h"
@@ -87,8 +88,20 @@ class Runtime {
   // or refused with `why` (its sockets come from systemd or --listen-fd, which it cannot ask
   // for more).
   void refuseBindingNewListeners(std::string why) { no_bind_reason_ = std::move(why); }
+  // Reload transport (src/app/reload_link.cpp). The worker: SIGHUP and `udpx reload` ask the
+  // binder over the socketpair given to stopWhenClosed; the binder answers with the text and the
+  // new sockets, and gets the outcome back.
+  void reloadThroughBinder();
+  // `udpx reload` on the status socket is allowed for root and `uid` (the user udpx runs as
+  // after its drop; set then, since the sandbox has no getuid).
+  void allowReloadsFrom(uid_t uid) noexcept { reload_uid_ = uid; }
   // --log-level was given: a reload leaves the level alone.
   static inline bool log_level_from_command_line = false;
+  // For the reload (issue 12), around Runtime::reload: notifyReloading() before it starts
+  // (systemd: RELOADING=1), notifyReady() once it is applied or refused (READY=1 and the new
+  // STATUS= line). Nothing happens unless udpx runs under systemd ($NOTIFY_SOCKET).
+  void notifyReloading() { if (notifier_) notifier_->reloading(); }
+  void notifyReady() { if (notifier_) notifier_->ready(); }
 
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
@@ -128,6 +141,16 @@ class Runtime {
   void applyFrontends(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
   void recordReload(const ReloadOutcome& out, const std::string& file, std::uint64_t hash, double ms);
   static void onRetireTimer(evutil_socket_t fd, short what, void* arg) noexcept;
+  // ---- reload transport (reload_link.cpp) ----
+  // One process: reads cfg_.file itself and reloads it (SIGHUP and `udpx reload`).
+  ReloadOutcome reloadOwnFile();
+  // SIGHUP (status_conn 0) or a `udpx reload` on status connection `status_conn`.
+  void askReload(std::uint64_t status_conn);
+  void onStatusCommand(std::uint64_t id, const std::string& request, const StatusServer::Peer& peer);
+  // A message from the binder: an Order is reloaded and answered. False (with `error`): the
+  // binder is gone or broke the protocol.
+  bool onBinderMessage(std::string& error);
+  void answerStatus(std::uint64_t status_conn, const ReloadOutcome& out);
   void sweepRetired() noexcept;
 
   Config cfg_;
@@ -142,6 +165,11 @@ class Runtime {
   enum class SighupAction : std::uint8_t { None, Self, Trigger } sighup_ = SighupAction::None;
   std::function<void()> reload_trigger_;
   std::string no_bind_reason_;  // non-empty: new listen addresses are not bound here
+  bool via_binder_ = false;
+  uid_t reload_uid_ = 0;
+  std::uint32_t next_ask_ = 1;
+  // Asks sent to the binder for a `udpx reload`, and the status connection waiting for each.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> reload_waiters_;
   // Backends a reload removed, kept until the sessions on their servers have ended.
   std::vector<std::unique_ptr<Backend>> retired_;
   EventPtr retire_ev_;
@@ -152,6 +180,7 @@ class Runtime {
   std::mt19937_64 rng_;
   std::string status_endpoint_;
   std::unique_ptr<StatusServer> status_;
+  std::unique_ptr<ServiceNotifier> notifier_;  // made in prepare(), before chroot and sandbox
   std::int64_t started_unix_ms_ = 0;
   UniqueFd peer_fd_;
   std::string peer_name_;

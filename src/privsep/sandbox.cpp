@@ -62,6 +62,8 @@ constexpr std::string_view kAllowed[] = {
     // A reload binds new listening sockets on the loop: UDP listeners (socket, bind above) and
     // a moved metrics endpoint (TCP: listen).
     "listen",
+    // Reloads (issue 12): the worker's messages with the binder (sockets arrive by SCM_RIGHTS).
+    "recvmsg", "sendmsg",
     "pread64", "lseek", "getdents64", "getrusage", "getrandom",
     // Leaving.
     "exit", "exit_group",

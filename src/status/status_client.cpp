@@ -2,6 +2,7 @@
 #include "status/status_client.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -80,10 +81,14 @@ std::string renderStatusText(const Snapshot& st) {
   std::string o;
   std::size_t errors = 0;
   for (const Finding& f : st.findings) errors += f.severity == "error" ? 1 : 0;
+  const std::size_t warnings = st.findings.size() - errors;
+  // "all is well" only when there is nothing to look at: a warning is counted, not hidden.
+  std::string verdict = errors == 0 ? "" : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s");
+  if (warnings > 0) {
+    verdict += (verdict.empty() ? "" : ", ") + std::to_string(warnings) + " warning" + (warnings == 1 ? "" : "s");
+  }
   o += "udpx " + st.udpx.version + " (pid " + std::to_string(st.udpx.pid) + ", config " + st.udpx.config + "), up " +
-       ago(st.udpx.started_unix_ms, now) + ": " +
-       (errors == 0 ? std::string("all is well") : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s")) +
-       "\n";
+       ago(st.udpx.started_unix_ms, now) + ": " + (verdict.empty() ? std::string("all is well") : verdict) + "\n";
 
   for (const FrontendSnapshot& fe : st.frontends) {
     const FrontendStats& c = fe.counters;
@@ -173,6 +178,8 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
                  endpoint.c_str(), error.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
     return kStatusUnreachable;
   }
+  // The request line (status_server.h); a udpx from before requests reads nothing and answers all the same.
+  (void)!::send(fd.get(), "status\n", 7, MSG_NOSIGNAL);
   std::string text;
   if (!readAll(fd.get(), text, error)) {
     std::fprintf(stderr, "udpx status: reading from %s failed: %s — is it really udpx listening there?\n",
@@ -188,6 +195,10 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
   const std::string out = as_json ? text : renderStatusText(*doc);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return (*doc)["ok"].flag(false) ? kStatusOk : kStatusProblems;
+}
+
+std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket) {
+  return findEndpoint(config_path, socket);
 }
 
 }  // namespace udpx

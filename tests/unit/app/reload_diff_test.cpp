@@ -1,4 +1,6 @@
-// The configuration diff: every kind of change, and its one-line summary.
+// The configuration diff (src/app/reload_diff.cpp): one test per kind of change — nothing,
+// frontends added, removed, changed, backends added, removed, servers added, removed, kept,
+// settings, global — and the one-line summary each gives.
 #include "app/reload_diff.h"
 
 #include <gtest/gtest.h>
@@ -9,15 +11,33 @@ namespace udpx {
 namespace {
 
 Config load(const std::string& text) {
-  LoadResult r = loadConfigString(text, "test.toml");
-  for (const ConfigError& e : r.errors) ADD_FAILURE() << e.format();
-  return r.config.value_or(Config{});
+  LoadResult r = loadConfigString(text, "t.toml");
+  std::string errors;
+  for (const ConfigError& e : r.errors) errors += e.format() + "\n";
+  EXPECT_TRUE(r.config.has_value()) << errors;
+  return r.config ? *r.config : Config{};
 }
 
-// Frontends a (and optionally c) on backend b with the servers given.
-std::string config(const std::string& servers, const std::string& extra = "") {
-  return "[frontend.a]\nlisten = [\"127.0.0.1:15001\"]\npreset = \"ntp\"\nbackend = \"b\"\n" + extra +
-         "[backend.b]\nservers = [" + servers + "]\n";
+// Frontends a (1123), b (1124) on backend "ntp" with two servers.
+const std::string kBase = R"([frontend.a]
+listen = ["127.0.0.1:1123"]
+preset = "ntp"
+backend = "ntp"
+
+[frontend.b]
+listen = ["127.0.0.1:1124"]
+preset = "ntp"
+backend = "ntp"
+
+[backend.ntp]
+servers = ["127.0.0.1:123", "127.0.0.2:123"]
+)";
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
 }
 
 const FrontendDiff& frontend(const ConfigDiff& d, const std::string& name) {
@@ -25,133 +45,149 @@ const FrontendDiff& frontend(const ConfigDiff& d, const std::string& name) {
     if (f.name == name) return f;
   }
   ADD_FAILURE() << "no frontend " << name;
-  return d.frontends.front();
+  static const FrontendDiff none;
+  return none;
 }
 
-TEST(ConfigDiff, TheSameFileIsNoChange) {
-  const Config a = load(config("\"127.0.0.1:123\""));
-  const Config b = load(config("\"127.0.0.1:123\""));
+const BackendDiff& backend(const ConfigDiff& d, const std::string& name) {
+  for (const BackendDiff& b : d.backends) {
+    if (b.name == name) return b;
+  }
+  ADD_FAILURE() << "no backend " << name;
+  static const BackendDiff none;
+  return none;
+}
+
+TEST(ReloadDiff, SameTextIsNoChange) {
+  const Config a = load(kBase), b = load(kBase);
   const ConfigDiff d = diffConfigs(a, b);
   EXPECT_TRUE(d.empty());
   EXPECT_EQ(d.summary(), "no change");
-  ASSERT_EQ(d.frontends.size(), 1u);
+  ASSERT_EQ(d.frontends.size(), 2u);
   EXPECT_EQ(d.frontends[0].change, Change::Kept);
+  EXPECT_EQ(d.backends[0].servers.kept.size(), 2u);
 }
 
-TEST(ConfigDiff, MovedLinesAndCommentsAreNoChange) {
-  const Config a = load(config("\"127.0.0.1:123\", \"127.0.0.2:123\""));
-  const Config b = load("# a comment\n\n" + config("\"127.0.0.2:123\", \"127.0.0.1\""));
-  EXPECT_EQ(diffConfigs(a, b).summary(), "no change");
+TEST(ReloadDiff, ReorderedSectionsAndServersAreNoChange) {
+  const Config a = load(kBase);
+  const Config b = load(R"([backend.ntp]
+servers = ["127.0.0.2:123", "127.0.0.1:123"]
+
+[frontend.b]
+listen = ["127.0.0.1:1124"]
+preset = "ntp"
+backend = "ntp"
+
+[frontend.a]
+listen = ["127.0.0.1:1123"]
+preset = "ntp"
+backend = "ntp"
+)");
+  EXPECT_TRUE(diffConfigs(a, b).empty()) << diffConfigs(a, b).summary();
 }
 
-TEST(ConfigDiff, AddsRemovesAndKeepsFrontendsByName) {
-  const std::string c = "[frontend.c]\nlisten = [\"127.0.0.1:15003\"]\npreset = \"ntp\"\nbackend = \"b\"\n";
-  const std::string z = "[frontend.z]\nlisten = [\"127.0.0.1:15009\"]\npreset = \"ntp\"\nbackend = \"b\"\n";
-  const Config a = load(config("\"127.0.0.1:123\"", z));
-  const Config b = load(config("\"127.0.0.1:123\"", c));
+TEST(ReloadDiff, FrontendAdded) {
+  const Config a = load(kBase);
+  const Config b = load(kBase + R"(
+[frontend.c]
+listen = ["127.0.0.1:1125"]
+preset = "ntp"
+backend = "ntp"
+)");
   const ConfigDiff d = diffConfigs(a, b);
-  ASSERT_EQ(d.frontends.size(), 3u);  // a, c, z: sorted by name
-  EXPECT_EQ(d.frontends[0].name, "a");
-  EXPECT_EQ(d.frontends[0].change, Change::Kept);
-  EXPECT_EQ(d.frontends[1].name, "c");
-  EXPECT_EQ(d.frontends[1].change, Change::Added);
-  EXPECT_EQ(d.frontends[1].before, nullptr);
-  EXPECT_EQ(d.frontends[2].name, "z");
-  EXPECT_EQ(d.frontends[2].change, Change::Removed);
-  EXPECT_EQ(d.frontends[2].after, nullptr);
-  EXPECT_EQ(d.summary(), "+1 frontend (c), -1 frontend (z)");
+  EXPECT_EQ(frontend(d, "c").change, Change::Added);
+  EXPECT_EQ(frontend(d, "c").before, nullptr);
+  EXPECT_EQ(frontend(d, "a").change, Change::Kept);
+  EXPECT_EQ(d.summary(), "+1 frontend (c)");
 }
 
-TEST(ConfigDiff, NamesEveryChangedFrontendSetting) {
-  const Config a = load(config("\"127.0.0.1:123\""));
-  const Config b = load(
-      "[frontend.a]\nlisten = [\"127.0.0.1:15002\"]\npreset = \"dns\"\nbackend = \"b\"\nallow = [\"127.0.0.0/8\"]\n"
-      "session_timeout = \"5s\"\nmax_sessions = 10\nresponses = 2\nmax_datagram = 1000\n"
-      "[backend.b]\nservers = [\"127.0.0.1:123\"]\n");
+TEST(ReloadDiff, FrontendRemoved) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, "[frontend.b]\nlisten = [\"127.0.0.1:1124\"]\npreset = \"ntp\"\nbackend = \"ntp\"\n", ""));
   const ConfigDiff d = diffConfigs(a, b);
-  const FrontendDiff& f = frontend(d, "a");
+  EXPECT_EQ(frontend(d, "b").change, Change::Removed);
+  EXPECT_EQ(frontend(d, "b").after, nullptr);
+  EXPECT_EQ(d.summary(), "-1 frontend (b)");
+}
+
+TEST(ReloadDiff, FrontendSettingsChanged) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, "listen = [\"127.0.0.1:1124\"]\n",
+                                 "listen = [\"127.0.0.1:1124\", \"127.0.0.1:1126\"]\nsession_timeout = \"1s\"\n"
+                                 "allow = [\"127.0.0.1/32\"]\nmax_sessions = 7\n"));
+  const ConfigDiff d = diffConfigs(a, b);
+  const FrontendDiff& f = frontend(d, "b");
   EXPECT_EQ(f.change, Change::Changed);
-  for (const char* key : {"listen", "preset", "allow", "session_timeout", "max_sessions", "responses", "max_datagram"}) {
-    EXPECT_TRUE(f.changed(key)) << key;
-  }
-  EXPECT_FALSE(f.changed("backend"));
-  // The backend's probe follows its frontends' preset (ntp -> dns): a change of the backend too.
-  EXPECT_EQ(d.summary(),
-            "frontend a: listen, preset, allow, session_timeout, max_sessions, responses, max_datagram changed, "
-            "backend b: health changed");
+  EXPECT_TRUE(f.changed("listen"));
+  EXPECT_TRUE(f.changed("session_timeout"));
+  EXPECT_TRUE(f.changed("allow"));
+  EXPECT_TRUE(f.changed("max_sessions"));
+  EXPECT_FALSE(f.changed("preset"));
+  EXPECT_EQ(frontend(d, "a").change, Change::Kept);
+  EXPECT_EQ(d.summary(), "frontend b: listen, allow, session_timeout, max_sessions changed");
 }
 
-TEST(ConfigDiff, AFrontendMovedToAnotherBackend) {
-  const Config a = load(config("\"127.0.0.1:123\"") + "[backend.n]\nservers = [\"127.0.0.9:123\"]\n");
-  std::string moved = config("\"127.0.0.1:123\"") + "[backend.n]\nservers = [\"127.0.0.9:123\"]\n";
-  moved.replace(moved.find("backend = \"b\""), 13, "backend = \"n\"");
-  const ConfigDiff d = diffConfigs(a, load(moved));
-  EXPECT_TRUE(frontend(d, "a").changed("backend"));
-  // Each backend's probe type follows the presets of the frontends using it: b loses its ntp
-  // frontend (no probe now), n gains one.
-  EXPECT_EQ(d.summary(), "frontend a: backend changed, backend b: health changed, backend n: health changed");
-}
-
-TEST(ConfigDiff, ServersAddedRemovedAndKept) {
-  const Config a = load(config("\"127.0.0.1:123\", \"127.0.0.2:123\""));
-  const Config b = load(config("\"127.0.0.2:123\", \"127.0.0.3:123\""));
+TEST(ReloadDiff, ServersAddedRemovedKept) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, R"(servers = ["127.0.0.1:123", "127.0.0.2:123"])",
+                                 R"(servers = ["127.0.0.1:123", "127.0.0.3:123"])"));
   const ConfigDiff d = diffConfigs(a, b);
-  ASSERT_EQ(d.backends.size(), 1u);
-  const BackendDiff& be = d.backends[0];
+  const BackendDiff& be = backend(d, "ntp");
   EXPECT_EQ(be.change, Change::Changed);
   ASSERT_EQ(be.servers.added.size(), 1u);
   EXPECT_EQ(serverKey(*be.servers.added[0]), "127.0.0.3:123");
-  EXPECT_EQ(be.servers.removed, std::vector<std::string>{"127.0.0.1:123"});
-  EXPECT_EQ(be.servers.kept, std::vector<std::string>{"127.0.0.2:123"});
-  EXPECT_EQ(d.summary(), "backend b: 1 server added, 1 draining");
+  ASSERT_EQ(be.servers.removed.size(), 1u);
+  EXPECT_EQ(be.servers.removed[0], "127.0.0.2:123");
+  ASSERT_EQ(be.servers.kept.size(), 1u);
+  EXPECT_EQ(be.servers.kept[0], "127.0.0.1:123");
+  EXPECT_EQ(frontend(d, "a").change, Change::Kept);
+  EXPECT_EQ(d.summary(), "backend ntp: 1 server added, 1 draining");
 }
 
-TEST(ConfigDiff, ServerKeysAreAddressesOrHostNames) {
-  const Config a = load(config("\"127.0.0.1\", \"ntp.example.org\""));
-  ASSERT_EQ(a.backends.size(), 1u);
-  EXPECT_EQ(serverKey(a.backends[0].servers[0]), "127.0.0.1:123");
-  EXPECT_EQ(serverKey(a.backends[0].servers[1]), "ntp.example.org:123");
-}
-
-TEST(ConfigDiff, BackendSettingsApartFromServers) {
-  const Config a = load(config("\"127.0.0.1:123\""));
-  const Config b = load(config("\"127.0.0.1:123\"") +
-                        "balance = \"first\"\nfail_timeout = \"3s\"\non_all_down = \"drop\"\n"
-                        "[backend.b.health]\ninterval = \"2s\"\n");
+TEST(ReloadDiff, BackendAddedAndFrontendMoved) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, "listen = [\"127.0.0.1:1124\"]\npreset = \"ntp\"\nbackend = \"ntp\"",
+                                 "listen = [\"127.0.0.1:1124\"]\npreset = \"ntp\"\nbackend = \"other\"") +
+                        "\n[backend.other]\nservers = [\"127.0.0.9:123\"]\n");
   const ConfigDiff d = diffConfigs(a, b);
-  EXPECT_EQ(d.backends[0].settings, (std::vector<std::string>{"balance", "fail_timeout", "health", "on_all_down"}));
-  EXPECT_TRUE(d.backends[0].servers.added.empty());
-  EXPECT_EQ(d.summary(), "backend b: balance, fail_timeout, health, on_all_down changed");
+  EXPECT_EQ(backend(d, "other").change, Change::Added);
+  EXPECT_TRUE(frontend(d, "b").changed("backend"));
+  EXPECT_EQ(d.summary(), "frontend b: backend changed, +1 backend (other)");
 }
 
-TEST(ConfigDiff, BackendsAddedAndRemoved) {
-  const Config a = load(config("\"127.0.0.1:123\"") + "[backend.old]\nservers = [\"127.0.0.5:123\"]\n");
-  const Config b = load(config("\"127.0.0.1:123\"") + "[backend.new]\nservers = [\"127.0.0.6:123\"]\n");
+TEST(ReloadDiff, BackendRemoved) {
+  const Config a = load(kBase + "\n[backend.spare]\nservers = [\"127.0.0.9:123\"]\n");
+  const Config b = load(kBase);
   const ConfigDiff d = diffConfigs(a, b);
-  ASSERT_EQ(d.backends.size(), 3u);  // b, new, old
-  EXPECT_EQ(d.backends[1].name, "new");
-  EXPECT_EQ(d.backends[1].change, Change::Added);
-  EXPECT_EQ(d.backends[2].name, "old");
-  EXPECT_EQ(d.backends[2].change, Change::Removed);
-  EXPECT_EQ(d.summary(), "+1 backend (new), -1 backend (old)");
+  EXPECT_EQ(backend(d, "spare").change, Change::Removed);
+  EXPECT_EQ(d.summary(), "-1 backend (spare)");
 }
 
-TEST(ConfigDiff, GlobalKeys) {
-  const Config a = load(config("\"127.0.0.1:123\""));
-  const Config b = load("[global]\nlog_level = \"debug\"\nmax_sessions = 100\nresolvers = [\"127.0.0.1:53\"]\n" +
-                        config("\"127.0.0.1:123\""));
+TEST(ReloadDiff, BackendSettingsChanged) {
+  const Config a = load(kBase);
+  const Config b = load(kBase + "balance = \"first\"\nfail_timeout = \"3s\"\n");
   const ConfigDiff d = diffConfigs(a, b);
-  EXPECT_EQ(d.global, (std::vector<std::string>{"log_level", "max_sessions", "resolvers"}));
+  const BackendDiff& be = backend(d, "ntp");
+  EXPECT_EQ(be.change, Change::Changed);
+  EXPECT_TRUE(be.servers.added.empty());
+  EXPECT_EQ(be.settings, (std::vector<std::string>{"balance", "fail_timeout"}));
+  EXPECT_EQ(d.summary(), "backend ntp: balance, fail_timeout changed");
+}
+
+TEST(ReloadDiff, GlobalChanged) {
+  const Config a = load(kBase);
+  const Config b = load("[global]\nlog_level = \"debug\"\nmax_sessions = 100\n" + kBase);
+  const ConfigDiff d = diffConfigs(a, b);
+  EXPECT_EQ(d.global, (std::vector<std::string>{"log_level", "max_sessions"}));
   EXPECT_FALSE(d.empty());
-  EXPECT_EQ(d.summary(), "global: log_level, max_sessions, resolvers changed");
+  EXPECT_EQ(d.summary(), "global: log_level, max_sessions changed");
 }
 
-TEST(ConfigDiff, EverythingAtOnceInTheSummaryOrder) {
-  const std::string c = "[frontend.c]\nlisten = [\"127.0.0.1:15003\"]\npreset = \"ntp\"\nbackend = \"b\"\n";
-  const std::string a_only = "[frontend.x]\nlisten = [\"127.0.0.1:15004\"]\npreset = \"ntp\"\nbackend = \"b\"\n";
-  const Config a = load(config("\"127.0.0.1:123\"", a_only));
-  const Config b = load(config("\"127.0.0.1:123\", \"127.0.0.2:123\"", c));
-  EXPECT_EQ(diffConfigs(a, b).summary(), "+1 frontend (c), -1 frontend (x), backend b: 1 server added");
+TEST(ReloadDiff, EverythingAtOnceInOneLine) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, "[frontend.a]", "[frontend.c]") + "\n[backend.x]\nservers = [\"127.0.0.9:123\"]\n");
+  const ConfigDiff d = diffConfigs(a, b);
+  EXPECT_EQ(d.summary(), "+1 frontend (c), -1 frontend (a), +1 backend (x)");
 }
 
 }  // namespace
