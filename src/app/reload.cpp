@@ -118,11 +118,6 @@ void Runtime::checkRestartNeeded(const Config& next, const ConfigDiff& diff, std
                                   "it is how `udpx status` and `udpx reload` reach this process, and may be the "
                                   "socket this very reload was asked on"));
   }
-  const std::string ma = a.metrics ? a.metrics->toString() : "", mb = b.metrics ? b.metrics->toString() : "";
-  if (ma != mb) {
-    errors.push_back(restartError(file, b.metrics_pos, "global.metrics", ma, mb,
-                                  "the HTTP endpoint is bound before the privilege drop"));
-  }
   // Host names: the resolver watches each by backend from the start; it has no way yet to
   // start or stop watching one on a running loop.
   for (const BackendDiff& bd : diff.backends) {

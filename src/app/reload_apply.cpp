@@ -83,6 +83,21 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
     slot.fd = openListenSocket(slot.addr, why);
     if (!slot.fd.valid()) errors.push_back(where + ": cannot listen: " + why);
   }
+  // The HTTP endpoint (/metrics, /status): a new address is bound now, before anything changes.
+  const std::optional<SockAddr>& was = cfg_.global.metrics;
+  const std::optional<SockAddr>& will = next.global.metrics;
+  prep.metrics_changed = was.has_value() != will.has_value() || (was && !(*was == *will));
+  if (prep.metrics_changed && will) {
+    std::string why;
+    // The old endpoint still holds its port: a move to the same port on another address of a
+    // wildcard is refused by the kernel, and said so.
+    prep.http = openMetrics(*will, why);
+    if (!prep.http) {
+      errors.push_back(ConfigError{next.file, next.global.metrics_pos, "global.metrics",
+                                   "cannot listen on " + will->toString() + ": " + why, ""}
+                           .format());
+    }
+  }
   return errors.empty();
 }
 
@@ -125,6 +140,16 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
       if (!retire_ev_) retire_ev_.reset(evtimer_new(base_.get(), &Runtime::onRetireTimer, this));
       const timeval tv{1, 0};
       if (retire_ev_) evtimer_add(retire_ev_.get(), &tv);
+    }
+  }
+  if (prep.metrics_changed) {
+    http_ = std::move(prep.http);
+    if (http_) {
+      const std::string a = http_->address().toString();
+      LOG_INFO("metrics on http://%s/metrics, status on http://%s/status%s", a.c_str(), a.c_str(),
+               process_ ? "" : " (without the process_* metrics: they need the endpoint at start-up)");
+    } else {
+      LOG_INFO("metrics endpoint turned off");
     }
   }
   static_cast<ReloadableConfig&>(cfg_) = next;

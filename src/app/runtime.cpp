@@ -53,7 +53,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   }
   proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
 
-  if (cfg_.fixed.metrics) {
+  if (cfg_.global.metrics) {
     process_ = std::make_unique<ProcessStats>();
     if (!process_->problem().empty()) LOG_WARN("metrics: %s", process_->problem().c_str());
   }
@@ -131,14 +131,18 @@ Runtime::~Runtime() {
   retired_.clear();
 }
 
-void Runtime::bindMetrics(std::vector<std::string>& errors) {
-  if (!cfg_.fixed.metrics) return;
-  const SockAddr& addr = *cfg_.fixed.metrics;
+std::unique_ptr<HttpServer> Runtime::openMetrics(const SockAddr& addr, std::string& why) {
   std::vector<HttpServer::Route> routes;
   routes.push_back({"/metrics", MetricsCollector::kContentType, [this] { return metrics_->text(); }});
   routes.push_back({"/status", "application/json", [this] { return statusJson(true) + "\n"; }});
+  return HttpServer::open(base_.get(), addr, std::move(routes), why);
+}
+
+void Runtime::bindMetrics(std::vector<std::string>& errors) {
+  if (!cfg_.global.metrics) return;
+  const SockAddr& addr = *cfg_.global.metrics;
   std::string why;
-  http_ = HttpServer::open(base_.get(), addr, std::move(routes), why);
+  http_ = openMetrics(addr, why);
   if (!http_) errors.push_back("metrics endpoint (global.metrics): cannot listen on " + addr.toString() + ": " + why);
 }
 

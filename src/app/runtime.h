@@ -119,6 +119,7 @@ class Runtime {
  private:
   static void onSignal(evutil_socket_t sig, short what, void* arg) noexcept;
   void bindMetrics(std::vector<std::string>& errors);
+  std::unique_ptr<HttpServer> openMetrics(const SockAddr& addr, std::string& why);
   void resolveAtStartup();
   // What status and metrics take their snapshots of.
   SnapshotSources snapshotSources() const;
@@ -128,6 +129,8 @@ class Runtime {
   // What prepareReload opened for applyReload: a socket for each new listen address.
   struct PreparedReload {
     std::vector<ListenSlot> listeners;
+    bool metrics_changed = false;   // global.metrics moved, came or went
+    std::unique_ptr<HttpServer> http;  // its new endpoint (null: turned off)
   };
   void onSighup();
   // The fixed part and what a reload cannot apply yet: "needs a restart" errors.

@@ -66,12 +66,7 @@ struct FixedConfig {
   // `udpx status -c FILE` finds the running process: moved by a reload, the file would no longer
   // say where the process that read it listens.
   std::string status;
-  SourcePos status_pos, metrics_pos;  // where status and metrics were written (reload errors)
-  // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
-  // Fixed: the worker binds it while still privileged, beside the listeners (a port below 1024
-  // needs that), and turning it on needs the /proc/self files of the process metrics, which are
-  // opened before the chroot and the sandbox. Rebinding it on reload would take the binder.
-  std::optional<SockAddr> metrics;
+  SourcePos status_pos;  // where it was written (a reload's "needs a restart")
 };
 
 // The part of [global] a reload may change: only the running proxy reads it; nothing set up
@@ -87,6 +82,13 @@ struct GlobalConfig {
   // NOTE: the sandboxed worker opens no file, so /etc/resolv.conf is read at start-up only; a
   // reload to an empty list cannot read it again.
   std::vector<SockAddr> resolvers;
+  // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
+  // Reloadable: a reload binds the new address on the loop (socket, bind, listen: allowed by
+  // the sandbox) before anything else changes, and closes the old one. Limits: the worker has no
+  // privilege by then, so a new port below 1024 is refused; and the process_* metrics come only
+  // with an endpoint set at start-up (their /proc/self files are opened before the sandbox).
+  std::optional<SockAddr> metrics;
+  SourcePos metrics_pos;
 };
 
 // One upstream server as written: a literal address or a host name, and its port.

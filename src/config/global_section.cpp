@@ -117,8 +117,8 @@ void loadGlobal(ConfigReader& r, const ConfigNode& table, FixedConfig& fixed, Gl
     }
   }
   if (const ConfigNode* n = table.get("metrics")) {
-    if (const auto s = r.readString(*n, "global.metrics")) fixed.metrics = checkMetricsAddress(r, *s, n->pos);
-    fixed.metrics_pos = n->pos;
+    if (const auto s = r.readString(*n, "global.metrics")) global.metrics = checkMetricsAddress(r, *s, n->pos);
+    global.metrics_pos = n->pos;
   }
   if (const ConfigNode* n = table.get("resolvers")) readResolvers(r, *n, global.resolvers);
   if (const ConfigNode* n = table.get("status")) {

@@ -61,6 +61,9 @@ constexpr std::string_view kAllowed[] = {
     // error paths and source-address binding. Trim them with evidence (strace under load).
     "accept4", "fcntl", "setsockopt", "getsockopt", "getsockname", "getpeername", "bind", "readv", "writev",
     "shutdown",
+    // A reload binds new listening sockets on the loop: UDP listeners (socket, bind above) and
+    // a moved metrics endpoint (TCP: listen).
+    "listen",
     // Reloads (issue 12): the worker's messages with the binder (sockets arrive by SCM_RIGHTS).
     "recvmsg", "sendmsg",
     "pread64", "lseek", "getdents64", "getrusage", "getrandom",

@@ -11,6 +11,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -170,6 +171,44 @@ class ReloadOneProcess(UdpxTestCase):
         stats = udpx.stats()
         self.assertEqual(stats["reloads"]["succeeded"], 5)
         self.assertEqual(stats["reloads"]["failed"], 1)
+
+    def test_TheMetricsEndpointMovesAndCountsReloads(self):
+        upstream = Dnsmasq(self)
+        port, = free_ports(1)
+        old_http, new_http = self.free_tcp_port(), self.free_tcp_port()
+
+        def config(http, broken=False):
+            return render_config(
+                frontends={"a": {"listen": [f"127.0.0.1:{port}"], "preset": "dns", "backend": "up"}},
+                backends={"up": {"servers": [hostport(*upstream.address)]}},
+                global_={"metrics": f"127.0.0.1:{http}"}) + ("\nbroken = [\n" if broken else "")
+
+        udpx = self.start_unprivileged(config(old_http))
+        self.assertIn("udpx_config_reloads_total", self.scrape(old_http))
+        self.assertIn("global: metrics changed", self.reload(udpx, config(new_http)))
+        text = self.scrape(new_http)
+        self.assertIn('udpx_config_reloads_total{result="success"} 1', text)
+        self.assertIn("udpx_config_last_reload_successful 1", text)
+        self.assertRegex(text, r"udpx_config_hash \d")
+        with self.assertRaises(OSError):
+            self.scrape(old_http)
+        self.reload(udpx, config(old_http, broken=True), expect="refused")
+        text = self.scrape(new_http)
+        self.assertIn('udpx_config_reloads_total{result="failure"} 1', text)
+        self.assertIn("udpx_config_last_reload_successful 0", text)
+
+    @staticmethod
+    def free_tcp_port():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    @staticmethod
+    def scrape(http_port):
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
+            return r.read().decode()
 
     def test_AThousandReloadsLeakNoDescriptorAndKeepRssStable(self):
         upstream = Dnsmasq(self)

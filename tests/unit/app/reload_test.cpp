@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -203,7 +204,10 @@ TEST_F(RuntimeReload, PauseOfAReloadWith100Frontends) {
   const std::uint16_t a = freePort();
   start(kGlobal + frontend("a", a) + backend());
   std::vector<std::uint16_t> ports;
-  for (int i = 0; i < 100; ++i) ports.push_back(freePort());
+  while (ports.size() < 100) {
+    const std::uint16_t p = freePort();
+    if (p != a && std::find(ports.begin(), ports.end(), p) == ports.end()) ports.push_back(p);
+  }
   const auto config = [&](const char* timeout) {
     std::string t = kGlobal + frontend("a", a);
     for (int i = 0; i < 100; ++i) {

@@ -346,7 +346,7 @@ servers = ["127.0.0.1:123"]
 TEST(ConfigLoader, MetricsEndpointIsOffUnlessConfigured) {
   const LoadResult r = load(kMinimal);
   ASSERT_TRUE(r.config.has_value());
-  EXPECT_FALSE(r.config->fixed.metrics.has_value());
+  EXPECT_FALSE(r.config->global.metrics.has_value());
 }
 
 TEST(ConfigLoader, ReadsMetricsAddress) {
@@ -354,8 +354,8 @@ TEST(ConfigLoader, ReadsMetricsAddress) {
                                    std::pair{"0.0.0.0:80", "0.0.0.0:80"}}) {
     const LoadResult r = load("[global]\nmetrics = \"" + std::string(text) + "\"\n" + std::string(kMinimal));
     ASSERT_TRUE(r.config.has_value()) << text << ": " << ::testing::PrintToString(formatAll(r.errors));
-    ASSERT_TRUE(r.config->fixed.metrics.has_value());
-    EXPECT_EQ(r.config->fixed.metrics->toString(), want);
+    ASSERT_TRUE(r.config->global.metrics.has_value());
+    EXPECT_EQ(r.config->global.metrics->toString(), want);
   }
 }
 
@@ -1159,9 +1159,9 @@ chroot = "/var/empty"
   ASSERT_EQ(reloadable.global.resolvers.size(), 1u);
   EXPECT_EQ(reloadable.frontends.size(), 1u);
   EXPECT_EQ(reloadable.backends.size(), 1u);
+  ASSERT_TRUE(reloadable.global.metrics.has_value());
+  EXPECT_EQ(reloadable.global.metrics->toString(), "127.0.0.1:9123");
   const FixedConfig& fixed = r.config->fixed;
-  ASSERT_TRUE(fixed.metrics.has_value());
-  EXPECT_EQ(fixed.metrics->toString(), "127.0.0.1:9123");
   EXPECT_EQ(fixed.status, "@udpx-test");
   EXPECT_EQ(fixed.user, "udpx");
   EXPECT_EQ(fixed.group, "nogroup");
