@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "privsep/activation.h"
 #include "privsep/binder.h"
+#include "privsep/runtime_dir.h"
 
 namespace udpx {
 namespace {
@@ -126,6 +127,8 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
     LOG_DEBUG("started without privilege: one process (no binder), sandboxed like a worker");
     return serve(cfg, std::move(listeners), UniqueFd(), nullptr);
   }
+  // The default status socket goes under /run/udpx, where no other local user can take it first.
+  if (can_switch && cfg.fixed.status.empty()) privsep::prepareRuntimeDir(*id);
   privsep::BinderPlan plan;
   plan.config_name = cfg.file;
   plan.config_text = loaded.text;

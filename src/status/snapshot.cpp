@@ -168,6 +168,7 @@ Snapshot takeSnapshot(const SnapshotSources& from, TimePoint now) {
   Snapshot s;
   for (const auto& fe : from.frontends) s.frontends.push_back(frontend(*fe, now, s.findings));
   for (const auto& be : from.backends) s.backends.push_back(backend(*be, from, now, s.findings));
+  if (from.standing != nullptr) s.findings.insert(s.findings.end(), from.standing->begin(), from.standing->end());
   s.reloads = from.reloads;
   s.udpx = {UDPX_VERSION, getpid(), from.config_file, from.started_unix_ms, unixMillisNow()};
   if (from.process != nullptr) s.process = from.process->read();

@@ -148,6 +148,7 @@ struct SnapshotSources {
   const ProcessStats* process = nullptr;   // null: no process_* values
   std::string config_file{};
   std::int64_t started_unix_ms = 0;
+  const std::vector<Finding>* standing = nullptr;  // problems that last (found at start), or null
 };
 
 // Reads every counter and state as of `now` (which decides what is recent: a full session table,
