@@ -9,6 +9,7 @@
 #include "privsep/activation.h"
 #include "privsep/binder.h"
 #include "privsep/runtime_dir.h"
+#include "status/status_socket.h"
 
 namespace udpx {
 namespace {
@@ -128,7 +129,8 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
     return serve(cfg, std::move(listeners), UniqueFd(), nullptr);
   }
   // The default status socket goes under /run/udpx, where no other local user can take it first.
-  if (can_switch && cfg.fixed.status.empty()) privsep::prepareRuntimeDir(*id);
+  const bool runtime_dir = can_switch && cfg.fixed.status.empty();
+  if (runtime_dir) privsep::prepareRuntimeDir(*id);
   privsep::BinderPlan plan;
   plan.config_name = cfg.file;
   plan.config_text = loaded.text;
@@ -137,7 +139,9 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};
   plan.restart = cfg.fixed.chroot.empty();
-  return privsep::runBinder(std::move(plan));
+  const int rc = privsep::runBinder(std::move(plan));
+  if (runtime_dir) privsep::removeStaleStatusSocket(runtimeStatusPath(cfg.file));
+  return rc;
 }
 
 }  // namespace udpx
