@@ -612,7 +612,7 @@ def main():
     mem = {}
     try:
         for key in wanted:
-            if key == "5-memory":
+            if key in ("5-memory", "reload"):
                 continue
             sc = all_sc[key]
             for rep in range(args.reps):
@@ -639,6 +639,11 @@ def main():
                         if st["forwarded"] != st["replied"] or st["received"] != st["forwarded"]:
                             failures.append(f"{key}/udpx: counters received {st['received']} forwarded "
                                             f"{st['forwarded']} replied {st['replied']}")
+        if "reload" in wanted:
+            # bench/reload.py: open loop with a reload every second, udpx and nginx (issue 12).
+            sys.path.insert(0, HERE)
+            import reload as reload_bench
+            reload_bench.run(bench, [p.name for p in peers])
         if "5-memory" in wanted:
             mem_peers = list(peers)
             if Udpx in peers and UdpxOneProcess not in peers and os.geteuid() == 0:

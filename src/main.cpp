@@ -1,7 +1,8 @@
 // udpx entry point: the command line picks a mode, and each mode is one function of src/app/
 // (modes.h):
-//   help, version, status      answered here, or by asking a running udpx (status_client.h)
-//   check                      runCheck: the configuration and the accounts it names
+//   help, version, status,     answered here, or by asking a running udpx (status_client.h,
+//   reload                     reload_client.h)
+//   check                      runCheck: the configuration and every start-up check
 //   run                        runStart: with privilege, open the sockets, start the worker and
 //                              drop (src/privsep/); without, take/open the sockets, sandbox
 //                              itself, run
@@ -11,9 +12,11 @@
 
 #include "app/cli.h"
 #include "app/modes.h"
+#include "app/runtime.h"
 #include "base/log.h"
 #include "base/version.h"
 #include "config/config.h"
+#include "status/reload_client.h"
 #include "status/status_client.h"
 
 using namespace udpx;
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   if (opt->mode == CliOptions::Mode::Status) {
     return runStatusCommand(opt->config_path, opt->status_socket, opt->json);
   }
+  if (opt->mode == CliOptions::Mode::Reload) return runReloadCommand(opt->config_path, opt->status_socket);
   std::optional<LogLevel> cli_level;
   if (opt->log_level) {
     cli_level = parseLogLevel(*opt->log_level);
@@ -45,6 +49,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  Runtime::log_level_from_command_line = cli_level.has_value();
   try {
     if (opt->worker_fd) {
       if (cli_level) setLogLevel(*cli_level);
@@ -54,7 +59,7 @@ int main(int argc, char** argv) {
     LoadResult loaded = opt->one_line ? loadConfigString(oneLineConfig(*opt), kCommandLineConfigName)
                                       : loadConfigFile(opt->config_path);
     if (!acceptConfig(loaded, opt->one_line)) return 1;
-    if (opt->mode == CliOptions::Mode::Check) return runCheck(*loaded.config);
+    if (opt->mode == CliOptions::Mode::Check) return runCheck(loaded);
     setLogLevel(cli_level.value_or(loaded.config->global.log_level));
     return runStart(*opt, loaded);
   } catch (const std::exception& e) {

@@ -32,11 +32,14 @@ std::optional<int> parseFd(const std::string& s) {
 
 const char* usageText() {
   return "usage:\n"
-         "  udpx [-c FILE] [--log-level LEVEL]     run the proxy (default config /etc/udpx.toml)\n"
+         "  udpx [-c FILE] [--log-level LEVEL]     run the proxy (default config /etc/udpx/udpx.toml)\n"
          "  udpx check [-c FILE]                   validate a config: prints 'configuration OK' or every error\n"
          "  udpx status [-c FILE] [--json]         what the udpx running with FILE is doing, what is wrong and how\n"
          "                                         to fix it; any user may ask. Exit 0 all well, 1 something is down\n"
          "                                         or wrong, 2 udpx not reachable. --socket NAME: ask that socket\n"
+         "  udpx reload [-c FILE]                  make the udpx running with FILE read it again and apply it in\n"
+         "                                         place (root or udpx's own user only; like SIGHUP); prints what\n"
+         "                                         changed or every error. Exit 0 applied, 1 refused, 2 not reachable\n"
          "  udpx --preset ntp|dns|syslog|raw --listen ADDR:PORT --upstream HOST[:PORT] [options]\n"
          "                                         run one frontend without a config file; options:\n"
          "      --listen ADDR:PORT     listen address, repeatable ([::]:123 for IPv6)\n"
@@ -53,7 +56,8 @@ const char* usageText() {
          "  udpx --preset ntp --listen 192.168.0.1:123 --upstream 192.168.1.1\n"
          "started as root, udpx binds its ports, then serves from an unprivileged, sandboxed worker\n"
          "(global.user, global.group, global.chroot)\n"
-         "signals: SIGTERM/SIGINT stop, SIGUSR1 writes the status to stderr as one 'stats {json}' line\n";
+         "signals: SIGTERM/SIGINT stop, SIGHUP reloads the config file, SIGUSR1 writes the status to stderr as one\n"
+         "'stats {json}' line\n";
 }
 
 std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& error) {
@@ -64,6 +68,9 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
     ++i;
   } else if (i < argc && std::strcmp(argv[i], "status") == 0) {
     o.mode = CliOptions::Mode::Status;
+    ++i;
+  } else if (i < argc && std::strcmp(argv[i], "reload") == 0) {
+    o.mode = CliOptions::Mode::Reload;
     ++i;
   } else if (i < argc && std::strcmp(argv[i], "run") == 0) {
     ++i;
@@ -105,7 +112,7 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
       have_config = true;
     } else if (a == "--json" && o.mode == CliOptions::Mode::Status && !inline_value) {
       o.json = true;
-    } else if (a == "--socket" && o.mode == CliOptions::Mode::Status) {
+    } else if (a == "--socket" && (o.mode == CliOptions::Mode::Status || o.mode == CliOptions::Mode::Reload)) {
       if (!need(v)) return std::nullopt;
       o.status_socket = v;
     } else if (a == "--log-level") {
@@ -160,6 +167,10 @@ std::optional<CliOptions> parseCommandLine(int argc, char** argv, std::string& e
   }
   if (o.mode == CliOptions::Mode::Status && (o.one_line || o.log_level)) {
     error = "udpx status takes only -c FILE, --socket NAME and --json";
+    return std::nullopt;
+  }
+  if (o.mode == CliOptions::Mode::Reload && (o.one_line || o.log_level || !o.listen_fds.empty())) {
+    error = "udpx reload takes only -c FILE and --socket NAME";
     return std::nullopt;
   }
   if (o.one_line) {

@@ -8,10 +8,11 @@
 namespace udpx {
 
 struct CliOptions {
-  enum class Mode { Run, Check, Status, Help, Version } mode = Mode::Run;
-  std::string config_path = "/etc/udpx.toml";
+  enum class Mode { Run, Check, Status, Reload, Help, Version } mode = Mode::Run;
+  std::string config_path = "/etc/udpx/udpx.toml";
   std::optional<std::string> log_level;
-  // udpx status: --socket NAME overrides the endpoint derived from the config; --json.
+  // udpx status and udpx reload: --socket NAME overrides the endpoint derived from the config;
+  // --json (status only).
   std::optional<std::string> status_socket;
   bool json = false;
   // One-line mode (--preset ...): a frontend "cli" and a backend "cli" built from flags.

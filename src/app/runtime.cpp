@@ -15,6 +15,7 @@
 #include "config/duration.h"
 #include "base/log.h"
 #include "net/listen_socket.h"
+#include "status/service_summary.h"
 #include "status/snapshot_json.h"
 #include "status/status_socket.h"
 #include "base/version.h"
@@ -23,6 +24,8 @@ namespace udpx {
 
 Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   started_unix_ms_ = unixMillisNow();
+  reload_state_.config_hash = cfg_.text_hash;
+  reload_state_.last_success_unix_ms = started_unix_ms_;
   // NOTE: not EVENT_BASE_FLAG_PRECISE_TIMER: it re-arms a timerfd on every loop iteration (one
   // more system call per wake-up). epoll's millisecond timeout, which libevent rounds up, is
   // the millisecond precision session_timeout promises, and never fires early.
@@ -78,6 +81,9 @@ void Runtime::openStatus() {
   }
   status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson() + "\n"; });
   status_->attach(base_.get());
+  status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
+    onStatusCommand(id, request, peer);
+  });
 }
 
 // Host names: resolved on the loop with evdns. Start-up waits (a bounded while) for the first
@@ -114,7 +120,7 @@ void Runtime::resolveAtStartup() {
 }
 
 SnapshotSources Runtime::snapshotSources() const {
-  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_,
+  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_, &reload_state_,
           &standing_findings_};
 }
 
@@ -134,6 +140,8 @@ Runtime::~Runtime() {
   signals_.clear();
   frontends_.clear();
   backends_.clear();
+  retire_ev_.reset();
+  retired_.clear();
 }
 
 void Runtime::bindMetrics(std::vector<std::string>& errors) {
@@ -196,14 +204,13 @@ void Runtime::stopWhenClosed(UniqueFd fd, std::string who) {
   event_priority_set(peer_ev_.get(), 0);
 }
 
-void Runtime::onPeerReadable(evutil_socket_t fd, short, void* arg) noexcept {
+void Runtime::onPeerReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* rt = static_cast<Runtime*>(arg);
-  char buf[64];
-  const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  // Nothing is ever sent on this socket after the handover: data is as fatal as end of file.
-  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(),
-            n == 0 ? "exited (its socket closed)" : n < 0 ? "socket failed" : "sent an unexpected message");
+  // The binder sends only reload orders after the handover (reload_link.cpp); anything else,
+  // and end of file, stops the worker.
+  std::string error;
+  if (rt->onBinderMessage(error)) return;
+  LOG_ERROR("the %s %s; stopping", rt->peer_name_.c_str(), error.c_str());
   rt->exit_code_ = 1;
   event_del(rt->peer_ev_.get());
   event_base_loopexit(rt->base_.get(), nullptr);
@@ -224,7 +231,7 @@ void Runtime::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
       break;
     }
     case SIGHUP:
-      LOG_WARN("SIGHUP: configuration reload is not implemented yet — restart udpx to apply changes");
+      rt->onSighup();
       break;
     default:
       break;
@@ -244,6 +251,13 @@ void Runtime::prepare() {
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
   for (auto& be : backends_) be->startProbes();
+  // The worker (it watches its binder) pings the watchdog on the binder's behalf: systemd's
+  // $WATCHDOG_PID names the main process.
+  notifier_ = std::make_unique<ServiceNotifier>(base_.get(), peer_fd_.valid() ? getppid() : getpid(), [this] {
+    SnapshotSources from = snapshotSources();
+    from.process = nullptr;  // the line shows no process_* values
+    return serviceSummary(takeSnapshot(from, Clock::now()));
+  });
 }
 
 int Runtime::run() {
@@ -281,7 +295,9 @@ int Runtime::run() {
              status_endpoint_.c_str());
   }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
+  notifier_->ready();
   event_base_dispatch(base_.get());
+  notifier_->stopping();
   proxy_->shutdown();
   std::string line = "stats " + statusJson() + "\n";
   LOG_INFO("stopped; final counters follow");

@@ -8,12 +8,15 @@
 // src/main.cpp includes it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "app/reload.h"
+#include "app/reload_diff.h"
+#include "app/service_notifier.h"
 #include "backends/backend.h"
 #include "backends/resolver.h"
 #include "config/config.h"
@@ -24,6 +27,7 @@
 #include "status/snapshot.h"
 #include "dataplane/proxy.h"
 #include "status/status_server.h"
+#include "net/listen_socket.h"
 #include "net/unique_fd.h"
 #include "dataplane/frontend.h"
 
@@ -68,9 +72,36 @@ class Runtime {
   // Runs the loop until SIGTERM/SIGINT. Returns the process exit code.
   int run();
 
-  // Applies a new configuration in place (issue 12, src/app/reload.h): refused whole on any
-  // error, leaving the running config exactly as it was. Never blocks the loop for long.
+  // Applies a new configuration in place (issue 12, src/app/reload.h; src/app/reload.cpp and
+  // reload_apply.cpp): refused whole on any error, leaving the running config exactly as it
+  // was. Never blocks the loop for long. Counts, logs and remembers the outcome for the status.
+  // Call it from a loop callback (a signal, the binder's message, a status request).
   ReloadOutcome reload(ReloadRequest request);
+
+  // How SIGHUP reloads. kSelf: this process reads its file itself (one process, no binder; the
+  // sandbox lets it open files read-only, privsep/sandbox.h). kTrigger: it calls the function
+  // given (the worker asks its binder). kNone (the default, and a config from the command
+  // line): SIGHUP says why there is nothing to reload.
+  void reloadOnSighupBySelf();
+  void reloadOnSighupBy(std::function<void()> trigger);
+  // A new listen address no socket was handed for: bound by the runtime itself (the default),
+  // or refused with `why` (its sockets come from systemd or --listen-fd, which it cannot ask
+  // for more).
+  void refuseBindingNewListeners(std::string why) { no_bind_reason_ = std::move(why); }
+  // Reload transport (src/app/reload_link.cpp). The worker: SIGHUP and `udpx reload` ask the
+  // binder over the socketpair given to stopWhenClosed; the binder answers with the text and the
+  // new sockets, and gets the outcome back.
+  void reloadThroughBinder();
+  // `udpx reload` on the status socket is allowed for root and `uid` (the user udpx runs as
+  // after its drop; set then, since the sandbox has no getuid).
+  void allowReloadsFrom(uid_t uid) noexcept { reload_uid_ = uid; }
+  // --log-level was given: a reload leaves the level alone.
+  static inline bool log_level_from_command_line = false;
+  // For the reload (issue 12), around Runtime::reload: notifyReloading() before it starts
+  // (systemd: RELOADING=1), notifyReady() once it is applied or refused (READY=1 and the new
+  // STATUS= line). Nothing happens unless udpx runs under systemd ($NOTIFY_SOCKET).
+  void notifyReloading() { if (notifier_) notifier_->reloading(); }
+  void notifyReady() { if (notifier_) notifier_->ready(); }
 
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
@@ -91,6 +122,34 @@ class Runtime {
   SnapshotSources snapshotSources() const;
   static void onPeerReadable(evutil_socket_t fd, short what, void* arg) noexcept;
 
+  // ---- reloads (reload.cpp, reload_apply.cpp) ----
+  // What prepareReload opened for applyReload: a socket for each new listen address.
+  struct PreparedReload {
+    std::vector<ListenSlot> listeners;
+  };
+  void onSighup();
+  // The fixed part and what a reload cannot apply yet: "needs a restart" errors.
+  void checkRestartNeeded(const Config& next, const ConfigDiff& diff, std::vector<std::string>& errors) const;
+  // Everything that can fail, before anything changes: new listening sockets.
+  bool prepareReload(const Config& next, std::vector<UniqueFd> handed, PreparedReload& prep,
+                     std::vector<std::string>& errors);
+  // Applies a diff that prepareReload accepted; cannot fail.
+  void applyReload(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
+  void applyFrontends(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
+  void recordReload(const ReloadOutcome& out, const std::string& file, std::uint64_t hash, double ms);
+  static void onRetireTimer(evutil_socket_t fd, short what, void* arg) noexcept;
+  // ---- reload transport (reload_link.cpp) ----
+  // One process: reads cfg_.file itself and reloads it (SIGHUP and `udpx reload`).
+  ReloadOutcome reloadOwnFile();
+  // SIGHUP (status_conn 0) or a `udpx reload` on status connection `status_conn`.
+  void askReload(std::uint64_t status_conn);
+  void onStatusCommand(std::uint64_t id, const std::string& request, const StatusServer::Peer& peer);
+  // A message from the binder: an Order is reloaded and answered. False (with `error`): the
+  // binder is gone or broke the protocol.
+  bool onBinderMessage(std::string& error);
+  void answerStatus(std::uint64_t status_conn, const ReloadOutcome& out);
+  void sweepRetired() noexcept;
+
   Config cfg_;
   EventBasePtr base_;
   std::vector<std::unique_ptr<Backend>> backends_;
@@ -99,6 +158,18 @@ class Runtime {
   std::unique_ptr<Proxy> proxy_;
   std::vector<EventPtr> signals_;
   ReloadStats reloads_;
+  ReloadState reload_state_;
+  enum class SighupAction : std::uint8_t { None, Self, Trigger } sighup_ = SighupAction::None;
+  std::function<void()> reload_trigger_;
+  std::string no_bind_reason_;  // non-empty: new listen addresses are not bound here
+  bool via_binder_ = false;
+  uid_t reload_uid_ = 0;
+  std::uint32_t next_ask_ = 1;
+  // Asks sent to the binder for a `udpx reload`, and the status connection waiting for each.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> reload_waiters_;
+  // Backends a reload removed, kept until the sessions on their servers have ended.
+  std::vector<std::unique_ptr<Backend>> retired_;
+  EventPtr retire_ev_;
   // Opened in the constructor, before any privilege drop or sandbox: scrapes open no file.
   std::unique_ptr<ProcessStats> process_;
   std::unique_ptr<MetricsCollector> metrics_;
@@ -108,6 +179,7 @@ class Runtime {
   std::unique_ptr<StatusServer> status_;
   std::vector<Finding> standing_findings_;  // found at start (the status socket), shown in every snapshot
   void openStatus();
+  std::unique_ptr<ServiceNotifier> notifier_;  // made in prepare(), before chroot and sandbox
   std::int64_t started_unix_ms_ = 0;
   UniqueFd peer_fd_;
   std::string peer_name_;

@@ -4,6 +4,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include <csignal>
 
 #include "app/modes.h"
@@ -57,14 +59,26 @@ void raiseOpenFilesLimit(const Config& cfg) {
 
 }  // namespace
 
-int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to) {
+int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to,
+          const std::string& inherited) {
   const privsep::TestHook hook = privsep::takeTestHook();
   routeLibeventLogs();
   raiseOpenFilesLimit(cfg);
   Runtime rt(cfg);
   std::vector<std::string> errors;
   if (!rt.adoptListeners(std::move(listeners), errors)) return reportStartErrors(errors, "listener problem");
-  if (binder.valid()) rt.stopWhenClosed(std::move(binder), "binder");
+  if (binder.valid()) {
+    rt.stopWhenClosed(std::move(binder), "binder");
+    rt.reloadThroughBinder();
+  }
+  // One process with a file: SIGHUP reads it here (the sandbox below allows that one open).
+  const bool self_reload = !binder.valid() && drop_to == nullptr && cfg.file != kCommandLineConfigName;
+  if (self_reload) rt.reloadOnSighupBySelf();
+  if (!inherited.empty()) {
+    rt.refuseBindingNewListeners("udpx takes its listening sockets from " + inherited +
+                                 ", which it cannot ask for more: add the address there (ListenDatagram= in the "
+                                 ".socket unit, or --listen-fd) and restart udpx");
+  }
   rt.prepare();
 
   if (drop_to != nullptr && !cfg.fixed.chroot.empty()) privsep::enterChroot(cfg.fixed.chroot);
@@ -73,6 +87,7 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
   // worker that can switch does.
   const bool change = drop_to != nullptr && privsep::canChangeIdentity();
   privsep::dropEverything(drop_to != nullptr ? *drop_to : privsep::Identity{}, change);
+  rt.allowReloadsFrom(getuid());
   // NOTE: the parent-death signal is cleared by every credential change: arm it afterwards.
   if (binder.valid() || drop_to != nullptr) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
   privsep::runHookBeforeSandbox(hook);
@@ -83,7 +98,7 @@ int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, c
              "and /proc)");
     privsep::allowLeakCheck();
   } else {
-    privsep::enterSandbox();
+    privsep::enterSandbox(self_reload);
   }
   privsep::runHookInSandbox(hook);
   return rt.run();
@@ -106,7 +121,7 @@ int runWorker(int fd) {
   privsep::Identity id;
   id.uid = h->uid;
   id.gid = h->gid;
-  return serve(*loaded.config, std::move(h->listeners), std::move(sock), &id);
+  return serve(*loaded.config, std::move(h->listeners), std::move(sock), &id, "");
 }
 
 }  // namespace udpx

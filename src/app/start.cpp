@@ -10,14 +10,18 @@
 #include "privsep/binder.h"
 #include "privsep/runtime_dir.h"
 #include "status/status_socket.h"
+#include "privsep/fdpass.h"
 
 namespace udpx {
+
+// A file the loader accepts must fit the handover to the worker.
+static_assert(privsep::kMaxConfigText >= kMaxConfigBytes);
+
 namespace {
 
-// Why the account udpx would run as cannot be used; `kind` names the problem for the summary.
+// Why the account udpx would run as cannot be used.
 struct AccountProblem {
   std::string text;
-  const char* kind;
 };
 
 // The account the binder and the worker run as. Without the privilege to switch, udpx keeps its
@@ -28,14 +32,13 @@ std::optional<privsep::Identity> accountToRun(const Config& cfg, bool privileged
   std::string error;
   if (can_switch) {
     auto resolved = privsep::resolveIdentity(cfg, error);
-    if (!resolved) problem = {error, "account problem"};
+    if (!resolved) problem = {error};
     return resolved;
   }
   // Started without root (perhaps with CAP_NET_BIND_SERVICE alone): udpx keeps its own user
   // and group, and cannot chroot.
   if (!cfg.fixed.chroot.empty()) {
-    problem = {"global.chroot is set, but only root can chroot — start udpx as root, or remove global.chroot",
-               "privilege problem"};
+    problem = {"global.chroot is set, but only root can chroot — start udpx as root, or remove global.chroot"};
     return std::nullopt;
   }
   // Looked up only when needed: a plain unprivileged start never touches the account
@@ -46,13 +49,12 @@ std::optional<privsep::Identity> accountToRun(const Config& cfg, bool privileged
   if (account_set) {
     auto wanted = privsep::resolveIdentity(cfg, error);
     if (!wanted) {
-      problem = {error, "account problem"};
+      problem = {error};
       return std::nullopt;
     }
     if (wanted->uid != id.uid || wanted->gid != id.gid) {
       problem = {"udpx runs as " + id.user + ":" + id.group + " without the privilege to become " + wanted->user +
-                     ":" + wanted->group + " (global.user, global.group) — start it as root, or remove those keys",
-                 "privilege problem"};
+                     ":" + wanted->group + " (global.user, global.group) — start it as root, or remove those keys"};
       return std::nullopt;
     }
   }
@@ -89,14 +91,43 @@ int reportStartErrors(const std::vector<std::string>& errors, const char* what) 
   return 1;
 }
 
-int runCheck(const Config& cfg) {
-  // The accounts are checked too: a missing user would only show at startup otherwise.
-  if (!cfg.fixed.user.empty() || !cfg.fixed.group.empty()) {
-    std::string error;
-    if (!privsep::resolveIdentity(cfg, error)) {
-      std::fprintf(stderr, "%s\n", error.c_str());
-      return 1;
+Preflight preflight(const LoadResult& loaded, bool privileged, bool can_switch) {
+  const Config& cfg = *loaded.config;
+  Preflight out;
+  AccountProblem problem;
+  out.identity = accountToRun(cfg, privileged, can_switch, problem);
+  if (!out.identity) {
+    out.errors.push_back(problem.text);
+  } else if (can_switch && out.identity->shared_fallback) {
+    out.warnings.push_back(privsep::sharedAccountWarning(*out.identity));
+  }
+  // Without the privilege to chroot, accountToRun has already refused global.chroot.
+  if (!cfg.fixed.chroot.empty() && can_switch) {
+    std::string why;
+    if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) {
+      const SourcePos& p = cfg.fixed.chroot_pos;
+      out.errors.push_back(cfg.file + ":" + std::to_string(p.line) + ":" + std::to_string(p.col) + ": " + why);
     }
+  }
+  // Privileged, the binder hands the worker the text and one socket per listen address in one
+  // message. The loader already refuses a text over kMaxConfigBytes; the socket count is left.
+  if (privileged) {
+    std::size_t sockets = 0;
+    for (const FrontendConfig& f : cfg.frontends) sockets += f.listen.size();
+    std::string why;
+    if (!privsep::handoverFits(loaded.text.size(), sockets, why)) out.errors.push_back(cfg.file + ": " + why);
+  }
+  return out;
+}
+
+int runCheck(const LoadResult& loaded) {
+  const Preflight pre = preflight(loaded, privsep::canBindPrivilegedPorts(), privsep::canChangeIdentity());
+  for (const std::string& w : pre.warnings) std::fprintf(stderr, "udpx: warning: %s\n", w.c_str());
+  for (const std::string& e : pre.errors) std::fprintf(stderr, "%s\n", e.c_str());
+  if (!pre.errors.empty()) {
+    std::fprintf(stderr, "udpx: %zu start-up problem%s: udpx would not start\n", pre.errors.size(),
+                 pre.errors.size() == 1 ? "" : "s");
+    return 1;
   }
   std::printf("configuration OK\n");
   return 0;
@@ -107,18 +138,19 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   // Sockets handed in from outside, then whatever is left is bound here.
   std::vector<std::string> errors, notes;
   std::vector<privsep::InheritedSocket> inherited = privsep::takeSystemdSockets(errors);
-  for (auto& s : privsep::takeListenFds(opt.listen_fds, errors)) inherited.push_back(std::move(s));
+  std::string inherited_from = inherited.empty() ? "" : "systemd socket activation";
+  for (auto& s : privsep::takeListenFds(opt.listen_fds, errors)) {
+    if (inherited_from.empty()) inherited_from = "--listen-fd";
+    inherited.push_back(std::move(s));
+  }
   if (!errors.empty()) return reportStartErrors(errors, "socket problem");
 
   const bool privileged = privsep::canBindPrivilegedPorts();
   const bool can_switch = privsep::canChangeIdentity();
-  AccountProblem problem;
-  const std::optional<privsep::Identity> id = accountToRun(cfg, privileged, can_switch, problem);
-  if (!id) return reportStartErrors({problem.text}, problem.kind);
-  if (!cfg.fixed.chroot.empty()) {
-    std::string why;
-    if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) return reportStartErrors({why}, "chroot problem");
-  }
+  const Preflight pre = preflight(loaded, privileged, can_switch);
+  for (const std::string& w : pre.warnings) LOG_WARN("%s", w.c_str());
+  if (!pre.errors.empty()) return reportStartErrors(pre.errors, "start-up problem");
+  const std::optional<privsep::Identity>& id = pre.identity;
 
   std::vector<UniqueFd> listeners = privsep::openListeners(cfg, std::move(inherited), errors, notes);
   for (const std::string& n : notes) LOG_WARN("%s", n.c_str());
@@ -126,7 +158,7 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
 
   if (!privileged) {
     LOG_DEBUG("started without privilege: one process (no binder), sandboxed like a worker");
-    return serve(cfg, std::move(listeners), UniqueFd(), nullptr);
+    return serve(cfg, std::move(listeners), UniqueFd(), nullptr, inherited_from);
   }
   // The default status socket goes under /run/udpx, where no other local user can take it first.
   const bool runtime_dir = can_switch && cfg.fixed.status.empty();
@@ -135,6 +167,9 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.config_name = cfg.file;
   plan.config_text = loaded.text;
   plan.listeners = std::move(listeners);
+  for (const FrontendConfig& fe : cfg.frontends) plan.listen.insert(plan.listen.end(), fe.listen.begin(), fe.listen.end());
+  plan.reload.path = cfg.file == kCommandLineConfigName ? std::string() : cfg.file;
+  plan.reload.may_bind = inherited_from.empty();
   plan.identity = *id;
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};

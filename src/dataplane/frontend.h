@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "config/config.h"
 #include "net/event_ptr.h"
+#include "dataplane/client_table.h"
 #include "dataplane/stats.h"
 #include "net/unique_fd.h"
 
@@ -44,6 +45,14 @@ class Frontend {
     return false;
   }
 
+  // A reload changed this frontend's settings or its backend (app/reload_apply.cpp): sessions
+  // open now keep their server; Proxy::reconfigured applies the rest to them.
+  void reconfigure(const FrontendConfig& cfg, Backend* backend) {
+    cfg_ = cfg;
+    protocol_ = &protocolOf(cfg.preset);
+    backend_ = backend;
+  }
+
   const std::string& name() const noexcept { return cfg_.name; }
   const FrontendConfig& config() const noexcept { return cfg_; }
   const Protocol& protocol() const noexcept { return *protocol_; }
@@ -55,6 +64,7 @@ class Frontend {
   std::uint32_t lane() const noexcept { return lane_; }
 
   FrontendStats stats;
+  ClientTable clients;        // the most recent clients and what each got (udpx status --clients)
   TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
 
  private:

@@ -18,12 +18,14 @@
 #include "net/event_ptr.h"
 #include "base/log.h"
 #include "dataplane/session_table.h"
+#include "dataplane/stats.h"
 #include "dataplane/upstream.h"
 
 namespace udpx {
 
 class Frontend;
 class Listener;
+struct ClientRecord;
 class Backend;
 
 // What a unit test replaces to drive the data path in-process (tests/unit/dataplane/
@@ -60,6 +62,27 @@ class Proxy {
   // When the expiry timer is armed to fire (nullopt: not armed).
   std::optional<TimePoint> expiryDue() const noexcept { return expiry_at_; }
 
+  // ---- a reload (app/reload_apply.cpp), run between two loop callbacks ----
+  // Sends the replies staged so far: they point at listeners and frontends a reload may change.
+  void flushPending() noexcept;
+  // Stops serving a frontend a reload removes: ends its sessions, frees its lane. Its listeners
+  // close when the Frontend goes.
+  void detach(Frontend& fe) noexcept;
+  // After a reload changed `fe`'s config (Frontend::reconfigure) or listeners: its lane takes
+  // the new timeout and cap (a smaller cap evicts the least recently used), expiry is re-armed
+  // for a shorter timeout, and listeners not watched yet are.
+  void reconfigured(Frontend& fe);
+  // Ends the sessions of a frontend (its lane()) for which `pred(const Session&)` holds.
+  // Returns how many.
+  template <typename Pred>
+  std::size_t endSessionsIf(std::uint32_t lane, Pred pred, SessionEnd why) noexcept {
+    return table_.removeIf(lane, pred, why);
+  }
+  // A reload changed global.max_sessions: a smaller cap evicts the least recently used.
+  void setGlobalCap(std::uint32_t cap) noexcept { table_.setGlobalCap(cap); }
+  // Makes the datagram buffers large enough for a frontend with this max_datagram.
+  void growBuffers(std::uint32_t max_datagram);
+
  private:
   struct ReplySlot {
     Listener* listener;
@@ -78,6 +101,8 @@ class Proxy {
   static void onFlush(evutil_socket_t fd, short what, void* arg) noexcept;
   static void onExpiryTimer(evutil_socket_t fd, short what, void* arg) noexcept;
 
+  void watch(Listener& l);
+  void wireBuffers() noexcept;
   void receiveRequests(Listener& l) noexcept;
   void handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept;
   // Sends the staged run of requests of one session (send, or sendmmsg for several).
@@ -90,6 +115,9 @@ class Proxy {
   void flushReplies() noexcept;
   void endSession(Session& s, SessionEnd why) noexcept;
   void armExpiry(TimePoint deadline, TimePoint now) noexcept;
+  // A dropped datagram: the frontend's counter, and the client's in its recent-clients table.
+  static void dropFor(Frontend& fe, ClientRecord* client, Drop d) noexcept;
+  static void dropFor(Frontend& fe, const SockAddr& client, Drop d) noexcept;
   // `now`, read once per wake-up and passed down. A branch, not a virtual call: it is read for
   // every receive batch.
   TimePoint readClock() const noexcept { return clock_ != nullptr ? *clock_ : Clock::now(); }

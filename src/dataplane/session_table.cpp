@@ -14,8 +14,31 @@ std::uint32_t SessionTable::addLane(milliseconds timeout, std::uint32_t cap) {
   Lane l;
   l.timeout = timeout;
   l.cap = cap == 0 ? 1 : cap;
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    if (lanes_[i].free) {
+      lanes_[i] = l;
+      return static_cast<std::uint32_t>(i);
+    }
+  }
   lanes_.push_back(l);
   return static_cast<std::uint32_t>(lanes_.size() - 1);
+}
+
+void SessionTable::setLane(std::uint32_t lane, milliseconds timeout, std::uint32_t cap) noexcept {
+  Lane& l = lanes_[lane];
+  l.timeout = timeout;
+  l.cap = cap == 0 ? 1 : cap;
+  while (l.count > l.cap && l.head != nullptr) remove(*l.head, SessionEnd::Evicted);
+}
+
+void SessionTable::releaseLane(std::uint32_t lane, SessionEnd why) noexcept {
+  clearLane(lane, why);
+  lanes_[lane].free = true;
+}
+
+void SessionTable::setGlobalCap(std::uint32_t cap) noexcept {
+  global_cap_ = cap == 0 ? 1 : cap;
+  while (count_ > global_cap_ && all_head_ != nullptr) remove(*all_head_, SessionEnd::Evicted);
 }
 
 std::size_t SessionTable::bucketOf(std::uint32_t lane, const SockAddr& client) const noexcept {

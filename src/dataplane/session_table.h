@@ -31,8 +31,32 @@ class SessionTable {
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
 
-  // Registers a frontend's lane: its idle timeout and its own cap. Returns the lane id.
+  // Registers a frontend's lane: its idle timeout and its own cap. Returns the lane id (a lane
+  // freed by releaseLane is used again).
   std::uint32_t addLane(milliseconds timeout, std::uint32_t cap);
+  // A reload changed the frontend's timeout or cap: a smaller cap ends the least recently used
+  // sessions over it (Evicted). The caller re-arms expiry for a shorter timeout.
+  void setLane(std::uint32_t lane, milliseconds timeout, std::uint32_t cap) noexcept;
+  // Ends every session of the lane (`why`) and frees it for addLane (a frontend removed).
+  void releaseLane(std::uint32_t lane, SessionEnd why) noexcept;
+  // A reload changed global.max_sessions: a smaller cap ends the least recently used sessions
+  // of the whole table over it (Evicted).
+  void setGlobalCap(std::uint32_t cap) noexcept;
+  // Ends the sessions of a lane for which `pred(const Session&)` holds (a reload: a listen
+  // address that goes, a client the narrower `allow` no longer admits).
+  template <typename Pred>
+  std::size_t removeIf(std::uint32_t lane, Pred pred, SessionEnd why) noexcept {
+    std::size_t n = 0;
+    for (Session* s = lanes_[lane].head; s != nullptr;) {
+      Session* next = s->lane_next;
+      if (pred(static_cast<const Session&>(*s))) {
+        remove(*s, why);
+        ++n;
+      }
+      s = next;
+    }
+    return n;
+  }
 
   Session* find(std::uint32_t lane, const SockAddr& client) noexcept;
 
@@ -66,6 +90,7 @@ class SessionTable {
     std::uint32_t count = 0;
     std::uint32_t cap = 0;
     milliseconds timeout{};
+    bool free = false;  // released, waiting for addLane
   };
 
   std::size_t bucketOf(std::uint32_t lane, const SockAddr& client) const noexcept;

@@ -4,15 +4,20 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <optional>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -33,7 +38,20 @@ const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 struct Worker {
   pid_t pid = -1;
   UniqueFd sock;  // the binder's end; the worker sees end of file when the binder dies
+  bool sock_closed = false;  // end of file seen: nothing more to read until SIGCHLD
   TimePoint started;
+};
+
+// Reloads, one at a time: the config the worker serves (what a restarted worker gets), the
+// reload handed to the worker and not answered yet, and the asks waiting for their turn.
+struct Reloads {
+  ReloadSource source;
+  std::string config_name;
+  std::string text;
+  std::vector<ServedListener> served;
+  std::optional<BinderReload> inflight;
+  std::uint32_t inflight_id = 0;
+  std::deque<std::uint32_t> queued;  // ask ids; 0: SIGHUP reached the binder
 };
 
 std::string signalName(int sig) {
@@ -72,7 +90,7 @@ std::string signalName(int sig) {
   childFailed("udpx: binder: cannot start the worker: execveat of /proc/self/exe failed\n");
 }
 
-bool startWorker(const BinderPlan& plan, int exe, Worker& w) {
+bool startWorker(const BinderPlan& plan, const Reloads& r, int exe, Worker& w) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     LOG_ERROR("binder: cannot create the socketpair for the worker: %s", strerror(errno));
@@ -91,18 +109,74 @@ bool startWorker(const BinderPlan& plan, int exe, Worker& w) {
   if (pid == 0) execWorker(theirs.get(), exe, argv);
   theirs.reset();
   std::vector<int> fds;
-  for (const UniqueFd& l : plan.listeners) fds.push_back(l.get());
+  for (const ServedListener& l : r.served) fds.push_back(l.fd.get());
   std::string error;
-  if (!sendHandover(mine.get(), plan.config_name, plan.config_text, plan.identity.uid, plan.identity.gid, fds,
-                    error)) {
+  if (!sendHandover(mine.get(), r.config_name, r.text, plan.identity.uid, plan.identity.gid, fds, error)) {
     // Closing our end gives the worker end of file instead; its exit is reported as usual.
     LOG_ERROR("binder: cannot hand the sockets to the worker: %s", error.c_str());
     mine.reset();
   }
   w.pid = pid;
   w.sock = std::move(mine);
+  w.sock_closed = !w.sock.valid();
   w.started = Clock::now();
   return true;
+}
+
+// Hands the next queued reload to the worker, when none is in flight and a worker listens.
+void startNextReload(Reloads& r, Worker& w) {
+  if (r.inflight || r.queued.empty() || w.pid <= 0 || !w.sock.valid() || w.sock_closed) return;
+  const std::uint32_t id = r.queued.front();
+  r.queued.pop_front();
+  BinderReload next = readAndBind(r.source, r.served);
+  LinkMessage order;
+  order.kind = LinkKind::Order;
+  order.id = id;
+  order.name = r.config_name;
+  order.text = next.text;
+  order.lines = next.errors;
+  std::vector<int> fds;
+  for (const ServedListener& l : next.fresh) fds.push_back(l.fd.get());
+  std::string error;
+  if (!sendLinkMessage(w.sock.get(), order, fds, error)) {
+    LOG_ERROR("binder: cannot hand the reload of %s to the worker: %s", r.config_name.c_str(), error.c_str());
+    return;
+  }
+  LOG_DEBUG("binder: reload of %s handed to the worker: %zu new sockets, %zu problems", r.config_name.c_str(),
+            next.fresh.size(), next.errors.size());
+  r.inflight = std::move(next);
+  r.inflight_id = id;
+}
+
+// One message from the worker: an ask to reload, or the outcome of the reload in flight.
+void onWorkerMessage(Reloads& r, Worker& w) {
+  std::string error;
+  std::optional<LinkMessage> m = receiveLinkMessage(w.sock.get(), error);
+  if (!m) {
+    if (error.find("closed") != std::string::npos || error.rfind("recvmsg:", 0) == 0) {
+      w.sock_closed = true;  // the worker is ending; SIGCHLD follows
+      return;
+    }
+    LOG_ERROR("binder: unexpected message from the worker, ignored: %s", error.c_str());
+    return;
+  }
+  if (m->kind == LinkKind::Ask) {
+    r.queued.push_back(m->id);
+  } else if (m->kind == LinkKind::Done && r.inflight && m->id == r.inflight_id) {
+    if (m->applied) {
+      r.served = servedAfter(std::move(r.served), *r.inflight);
+      r.text = std::move(r.inflight->text);
+      LOG_INFO("binder: the worker applied %s: %s", r.config_name.c_str(), m->summary.c_str());
+    } else {
+      LOG_WARN("binder: the worker refused %s (%zu errors); it keeps running the previous configuration",
+               r.config_name.c_str(), m->lines.size());
+    }
+    r.inflight.reset();
+  } else {
+    LOG_ERROR("binder: unexpected reload message (kind %u, id %u) from the worker, ignored",
+              static_cast<unsigned>(m->kind), static_cast<unsigned>(m->id));
+  }
+  startNextReload(r, w);
 }
 
 }  // namespace
@@ -120,7 +194,7 @@ std::string describeWorkerEnd(int status) {
 }
 
 int runBinder(BinderPlan plan) {
-  // Block the signals the binder handles so they queue for sigtimedwait: no handlers, no races
+  // Block the signals the binder handles so they queue for its signalfd: no handlers, no races
   // between a signal and the worker's death.
   sigset_t handled;
   sigemptyset(&handled);
@@ -142,8 +216,21 @@ int runBinder(BinderPlan plan) {
     LOG_ERROR("binder: cannot open /proc/self/exe to start the worker: %s — is /proc mounted?", strerror(errno));
     return 1;
   }
+  Reloads r;
+  r.source = plan.reload;
+  r.config_name = plan.config_name;
+  r.text = std::move(plan.config_text);
+  for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+    r.served.push_back(ServedListener{i < plan.listen.size() ? plan.listen[i] : SockAddr(), std::move(plan.listeners[i])});
+  }
+  // The signals arrive on a descriptor, so one poll() waits for them and for the worker's messages.
+  UniqueFd sigfd(signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigfd.valid()) {
+    LOG_ERROR("binder: signalfd: %s", strerror(errno));
+    return 1;
+  }
   Worker w;
-  if (!startWorker(plan, exe.get(), w)) return 1;
+  if (!startWorker(plan, r, exe.get(), w)) return 1;
   dropKeepingBindService(plan.identity, plan.change_identity);
   LOG_INFO("binder: worker started (pid %d); binder now runs as %s:%s (uid %u, gid %u) keeping only "
            "CAP_NET_BIND_SERVICE",
@@ -156,26 +243,36 @@ int runBinder(BinderPlan plan) {
   bool restart_pending = false;
   TimePoint restart_at{};
   for (;;) {
-    timespec timeout{1, 0};
+    int timeout_ms = 1000;
     if (restart_pending) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(restart_at - Clock::now());
-      const long ms = std::max<long>(0, static_cast<long>(left.count()));
-      timeout = timespec{ms / 1000, (ms % 1000) * 1000000};
+      timeout_ms = static_cast<int>(std::clamp<long>(static_cast<long>(left.count()), 0, 1000));
     }
     if (pending != 0 && w.pid > 0 && kill(w.pid, pending) == 0) pending = 0;
-    siginfo_t info{};
-    const int sig = sigtimedwait(&handled, &info, &timeout);
-    if (sig < 0) {
-      if (errno != EAGAIN && errno != EINTR) {
-        LOG_ERROR("binder: sigtimedwait: %s", strerror(errno));
-        return 1;
-      }
-      if (restart_pending && Clock::now() >= restart_at) {
-        restart_pending = false;
-        if (!startWorker(plan, exe.get(), w)) return 1;
-        LOG_WARN("binder: worker restarted (pid %d), restart %d of at most %d in a row", static_cast<int>(w.pid),
-                 restarts, kMaxRestarts);
-      }
+    const bool watch_worker = w.pid > 0 && w.sock.valid() && !w.sock_closed;
+    pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {watch_worker ? w.sock.get() : -1, POLLIN, 0}};
+    const int ready = poll(fds, 2, timeout_ms);
+    if (ready < 0 && errno != EINTR) {
+      LOG_ERROR("binder: poll: %s", strerror(errno));
+      return 1;
+    }
+    if (restart_pending && Clock::now() >= restart_at) {
+      restart_pending = false;
+      if (!startWorker(plan, r, exe.get(), w)) return 1;
+      LOG_WARN("binder: worker restarted (pid %d), restart %d of at most %d in a row", static_cast<int>(w.pid),
+               restarts, kMaxRestarts);
+      startNextReload(r, w);
+    }
+    if (ready <= 0) continue;
+    if (watch_worker && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) onWorkerMessage(r, w);
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    signalfd_siginfo info{};
+    if (::read(sigfd.get(), &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+    const int sig = static_cast<int>(info.ssi_signo);
+    if (sig == SIGHUP) {
+      LOG_INFO("binder: SIGHUP: reloading %s", r.config_name.c_str());
+      r.queued.push_back(0);
+      startNextReload(r, w);
       continue;
     }
     if (sig != SIGCHLD) {
@@ -194,6 +291,14 @@ int runBinder(BinderPlan plan) {
       if (done != w.pid) continue;
       w.pid = -1;
       w.sock.reset();
+      // A reload the worker did not answer is dropped with it (its sockets close); asks from the
+      // worker die with it, a SIGHUP to the binder is carried out by the next worker.
+      if (r.inflight) {
+        LOG_WARN("binder: the worker ended during a reload of %s; the next worker gets the configuration before it",
+                 r.config_name.c_str());
+        r.inflight.reset();
+      }
+      std::erase_if(r.queued, [](std::uint32_t id) { return id != 0; });
       const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
       if (clean || stopping) {
         if (clean) {

@@ -1,8 +1,10 @@
 // The binder: the only udpx code that runs with privilege once the sockets are open. It starts
 // the worker (this binary, in worker mode), hands it the config text and the listening sockets,
-// drops to the unprivileged account keeping only CAP_NET_BIND_SERVICE, then only forwards
-// signals and watches the worker. It parses no packets and opens no sockets for the worker:
-// it hands over exactly the sockets of its own parsed config.
+// drops to the unprivileged account keeping only CAP_NET_BIND_SERVICE, then forwards signals,
+// watches the worker and carries out reloads (binder_reload.h): on SIGHUP to either process it
+// reads the file, binds the new listen addresses, hands both to the worker and keeps the sockets
+// of the config the worker applied. It parses no packets and opens no sockets for the worker
+// other than those of a config file it parsed itself.
 // Runs in: the binder.
 //
 // The privsep room (src/privsep/) holds all code that uses or sheds privilege, each file saying
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "net/unique_fd.h"
+#include "net/address.h"
+#include "privsep/binder_reload.h"
 #include "privsep/drop.h"
 
 namespace udpx::privsep {
@@ -24,6 +28,8 @@ struct BinderPlan {
   std::string config_name;  // for messages
   std::string config_text;  // exactly what the binder parsed; the worker parses it again
   std::vector<UniqueFd> listeners;  // one per listen address, in config order
+  std::vector<SockAddr> listen;     // those addresses, as configured (same order)
+  ReloadSource reload;              // where SIGHUP reads the config again
   Identity identity;
   bool change_identity = true;   // false when started without root (only CAP_NET_BIND_SERVICE)
   std::vector<std::string> worker_args;  // extra arguments (--log-level)
@@ -32,8 +38,9 @@ struct BinderPlan {
   bool restart = true;
 };
 
-// Starts the worker, drops privilege, forwards SIGTERM/SIGINT/SIGHUP/SIGUSR1 to it and reports
-// how it ended. Returns the process exit code: 0 after a requested stop, 1 otherwise.
+// Starts the worker, drops privilege, forwards SIGTERM/SIGINT/SIGUSR1 to it, reloads on SIGHUP
+// (its own or the worker's, which asks over the socketpair) and reports how the worker ended.
+// A restarted worker gets the config the last worker applied. Returns the process exit code: 0 after a requested stop, 1 otherwise.
 int runBinder(BinderPlan plan);
 
 // "exited with status 3", "was killed by SIGSEGV (Segmentation fault)", and for SIGSYS the

@@ -27,6 +27,48 @@ struct Header {
 
 constexpr std::size_t kMaxName = 4096;
 
+constexpr std::uint32_t kLinkMagic = 0x55445052;  // "UDPR"
+constexpr std::uint32_t kLinkVersion = 1;
+
+struct LinkHeader {
+  std::uint32_t magic;
+  std::uint32_t version;
+  std::uint32_t kind;
+  std::uint32_t id;
+  std::uint32_t applied;
+  std::uint32_t fd_count;
+  std::uint32_t line_count;
+  std::uint32_t name_len;
+  std::uint32_t text_len;
+  std::uint32_t summary_len;
+};
+
+// The largest reload message: a header, a name, a config text, a summary line and the lines.
+constexpr std::size_t kMaxSummary = 4096;
+constexpr std::size_t kMaxLinkMessage = sizeof(LinkHeader) + kMaxName + kMaxConfigText + kMaxSummary + kMaxLinkLines +
+                                        64 * sizeof(std::uint32_t) + 64;
+
+void append(std::vector<std::uint8_t>& out, const void* p, std::size_t n) {
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  out.insert(out.end(), b, b + n);
+}
+
+// `lines` cut to kMaxLinkLines bytes in all, the rest counted in a last line.
+std::vector<std::string> cutLines(const std::vector<std::string>& lines) {
+  std::vector<std::string> out;
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string line = lines[i].substr(0, kMaxSummary);
+    if (used + line.size() + 64 > kMaxLinkLines) {
+      out.push_back("… and " + std::to_string(lines.size() - i) + " more");
+      break;
+    }
+    used += line.size() + sizeof(std::uint32_t);
+    out.push_back(line);
+  }
+  return out;
+}
+
 }  // namespace
 
 bool sendWithFds(int sock, std::span<const std::uint8_t> data, std::span<const int> fds, std::string& error) {
@@ -184,6 +226,94 @@ std::optional<Handover> receiveHandover(int sock, std::string& error) {
   out.listeners = std::move(m->fds);
   out.uid = static_cast<uid_t>(h.uid);
   out.gid = static_cast<gid_t>(h.gid);
+  return out;
+}
+
+bool sendLinkMessage(int sock, const LinkMessage& m, std::span<const int> fds, std::string& error) {
+  if (!handoverFits(m.text.size(), fds.size(), error)) return false;
+  const std::string name = m.name.substr(0, kMaxName);
+  const std::string summary = m.summary.substr(0, kMaxSummary);
+  const std::vector<std::string> lines = cutLines(m.lines);
+  LinkHeader h{kLinkMagic,
+               kLinkVersion,
+               static_cast<std::uint32_t>(m.kind),
+               m.id,
+               m.applied ? 1u : 0u,
+               static_cast<std::uint32_t>(fds.size()),
+               static_cast<std::uint32_t>(lines.size()),
+               static_cast<std::uint32_t>(name.size()),
+               static_cast<std::uint32_t>(m.text.size()),
+               static_cast<std::uint32_t>(summary.size())};
+  std::vector<std::uint8_t> data;
+  data.reserve(sizeof h + name.size() + m.text.size() + summary.size() + kMaxLinkLines);
+  append(data, &h, sizeof h);
+  append(data, name.data(), name.size());
+  append(data, m.text.data(), m.text.size());
+  append(data, summary.data(), summary.size());
+  for (const std::string& line : lines) {
+    const auto len = static_cast<std::uint32_t>(line.size());
+    append(data, &len, sizeof len);
+    append(data, line.data(), line.size());
+  }
+  return sendWithFds(sock, data, fds, error);
+}
+
+std::optional<LinkMessage> receiveLinkMessage(int sock, std::string& error) {
+  auto m = receiveWithFds(sock, kMaxLinkMessage, kMaxFdsPerMessage, error);
+  if (!m) return std::nullopt;
+  LinkHeader h{};
+  if (m->data.size() < sizeof h) {
+    error = "reload message too short (" + std::to_string(m->data.size()) + " bytes)";
+    return std::nullopt;
+  }
+  std::memcpy(&h, m->data.data(), sizeof h);
+  if (h.magic != kLinkMagic || h.version != kLinkVersion) {
+    error = "reload message has a wrong magic or version (binder and worker binaries differ?)";
+    return std::nullopt;
+  }
+  if (h.kind < static_cast<std::uint32_t>(LinkKind::Ask) || h.kind > static_cast<std::uint32_t>(LinkKind::Done) ||
+      h.applied > 1) {
+    error = "reload message of unknown kind " + std::to_string(h.kind);
+    return std::nullopt;
+  }
+  if (m->fds.size() != h.fd_count || (h.kind != static_cast<std::uint32_t>(LinkKind::Order) && h.fd_count != 0)) {
+    error = "reload message announced " + std::to_string(h.fd_count) + " sockets but carried " +
+            std::to_string(m->fds.size());
+    return std::nullopt;
+  }
+  if (h.name_len > kMaxName || h.text_len > kMaxConfigText || h.summary_len > kMaxSummary) {
+    error = "reload message length fields out of range";
+    return std::nullopt;
+  }
+  const std::uint8_t* p = m->data.data() + sizeof h;
+  std::size_t left = m->data.size() - sizeof h;
+  auto take = [&](std::size_t n, std::string& out) {
+    if (n > left) return false;
+    out.assign(reinterpret_cast<const char*>(p), n);
+    p += n;
+    left -= n;
+    return true;
+  };
+  LinkMessage out;
+  out.kind = static_cast<LinkKind>(h.kind);
+  out.id = h.id;
+  out.applied = h.applied == 1;
+  bool ok = take(h.name_len, out.name) && take(h.text_len, out.text) && take(h.summary_len, out.summary);
+  for (std::uint32_t i = 0; ok && i < h.line_count; ++i) {
+    std::uint32_t len = 0;
+    std::string raw;
+    ok = take(sizeof len, raw);
+    if (!ok) break;
+    std::memcpy(&len, raw.data(), sizeof len);
+    std::string line;
+    ok = len <= kMaxSummary && take(len, line);
+    if (ok) out.lines.push_back(std::move(line));
+  }
+  if (!ok || left != 0) {
+    error = "reload message length " + std::to_string(m->data.size()) + " does not match its header";
+    return std::nullopt;
+  }
+  out.fds = std::move(m->fds);
   return out;
 }
 

@@ -1,5 +1,6 @@
-// File descriptor passing over a SOCK_SEQPACKET unix socket, and the one message the binder
-// sends the worker (the config text it parsed plus the listening sockets it opened).
+// File descriptor passing over a SOCK_SEQPACKET unix socket, the handover the binder sends the
+// worker at start (the config text it parsed plus the listening sockets it opened), and the
+// reload messages the two exchange on the same socket afterwards (issue 12).
 // Runs in: the binder (send) and the worker (receive).
 #pragma once
 
@@ -53,5 +54,37 @@ bool sendHandover(int sock, const std::string& name, const std::string& text, ui
 // Worker side: one message whose header announces exactly the descriptor count and lengths that
 // arrived; anything else is an error.
 std::optional<Handover> receiveHandover(int sock, std::string& error);
+
+// Reload messages, on the same socketpair after the handover. A reload is asked by either side
+// and always carried out in this order:
+//   worker -> binder  Ask    SIGHUP or `udpx reload` reached the worker (`id` names the ask)
+//   binder -> worker  Order  the binder read the file: its name and text, the sockets it bound for
+//                            the new listen addresses, and what went wrong before the worker's
+//                            turn (`lines`: the file cannot be read, an address cannot be bound);
+//                            `id`: the Ask it answers, 0 when SIGHUP reached the binder
+//   worker -> binder  Done   the worker's Runtime::reload answered: `applied`, `summary`, the
+//                            errors in `lines`; `id` as in the Order
+// One reload is in flight at a time: the binder sends the next Order after the Done.
+enum class LinkKind : std::uint32_t { Ask = 1, Order = 2, Done = 3 };
+
+struct LinkMessage {
+  LinkKind kind = LinkKind::Ask;
+  std::uint32_t id = 0;
+  bool applied = false;             // Done
+  std::string name, text;           // Order
+  std::string summary;              // Done
+  std::vector<std::string> lines;   // Order: transport errors; Done: the reload's errors
+  std::vector<UniqueFd> fds;        // Order: new listening sockets (received ones)
+};
+
+// The error lines of one message, together, are cut to this many bytes (the rest is counted in
+// a last line "… and N more"), so a Done or an Order always fits the socket buffer.
+constexpr std::size_t kMaxLinkLines = 32 * 1024;
+
+// Sends `m` with `fds` (an Order's new sockets; the message's own `fds` are ignored). Checks the
+// limits (kMaxConfigText, kMaxFdsPerMessage) and cuts `lines` to kMaxLinkLines.
+bool sendLinkMessage(int sock, const LinkMessage& m, std::span<const int> fds, std::string& error);
+// Receives one reload message; its kind, counts and lengths must be exactly as announced.
+std::optional<LinkMessage> receiveLinkMessage(int sock, std::string& error);
 
 }  // namespace udpx::privsep

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -58,6 +59,8 @@ constexpr std::string_view kAllowed[] = {
     // error paths and source-address binding. Trim them with evidence (strace under load).
     "accept4", "fcntl", "setsockopt", "getsockopt", "getsockname", "getpeername", "bind", "readv", "writev",
     "shutdown",
+    // Reloads (issue 12): the worker's messages with the binder (sockets arrive by SCM_RIGHTS).
+    "recvmsg", "sendmsg",
     "pread64", "lseek", "getdents64", "getrusage", "getrandom",
     // Leaving.
     "exit", "exit_group",
@@ -75,7 +78,7 @@ void allow(scmp_filter_ctx ctx, const char* name, unsigned count = 0, const scmp
 
 }  // namespace
 
-void enterSandbox() {
+void enterSandbox(bool read_files) {
   // NOTE: glibc loads lazily what the loop will need; load it now, while files can be opened.
   // The first gmtime_r (log timestamps) reads /etc/localtime via tzset, even for UTC.
   {
@@ -116,6 +119,16 @@ void enterSandbox() {
   {
     const scmp_arg_cmp a[] = {SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()))};
     allow(ctx, "tgkill", 1, a);
+  }
+  // The one-process mode's SIGHUP reads the configuration file: one open, read-only. The
+  // path cannot be checked (seccomp sees a pointer), so this lets a subverted process read what
+  // its user may read, and nothing more: no O_WRONLY, O_RDWR, O_CREAT, O_PATH, other flags.
+  // Only the low 32 bits are compared: both arguments are ints.
+  if (read_files) {
+    const scmp_arg_cmp a[] = {
+        SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, static_cast<scmp_datum_t>(static_cast<std::uint32_t>(AT_FDCWD))),
+        SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffU, static_cast<scmp_datum_t>(O_RDONLY | O_CLOEXEC))};
+    allow(ctx, "openat", 2, a);
   }
   rc = seccomp_load(ctx);
   seccomp_release(ctx);
@@ -160,8 +173,9 @@ void runHookInSandbox(TestHook hook) {
     LOG_WARN("test hook selfcheck: bind(127.0.0.1:1) = %d (%s)", rc, rc == 0 ? "succeeded" : strerror(e));
   }
   if (hook == TestHook::ForbiddenSyscall) {
+    // O_RDWR: forbidden in every mode (the one-process mode may open read-only).
     LOG_WARN("test hook forbidden-syscall: calling openat(2), which the sandbox forbids");
-    const int fd = openat(AT_FDCWD, "/", O_RDONLY | O_CLOEXEC);
+    const int fd = openat(AT_FDCWD, "/", O_RDWR | O_CLOEXEC);
     LOG_ERROR("test hook forbidden-syscall: openat returned %d — the sandbox did NOT stop it", fd);
     std::_Exit(3);
   }

@@ -10,7 +10,11 @@ namespace udpx::privsep {
 // Installs the seccomp filter (libseccomp; default action: kill the process, which the binder
 // reports as SIGSYS). Call after every file and privileged operation is done (Runtime::prepare,
 // the privilege drop, chroot) and right before Runtime::run. Fatal on failure.
-void enterSandbox();
+// `read_files`: udpx runs as one unprivileged process and reads its configuration file itself
+// on SIGHUP (issue 12): openat(2) is allowed with exactly O_RDONLY|O_CLOEXEC relative to the
+// working directory — read-only, no creating, no writing (docs/ARCHITECTURE.md, "Processes").
+// The worker of a binder never gets it: its binder reads the file.
+void enterSandbox(bool read_files = false);
 
 // Test-only hooks, chosen by the environment variable UDPX_TEST_HOOK, read once when the worker
 // starts (nothing reads it later, nothing on the network can set it). The environment is set by whoever starts udpx — root or

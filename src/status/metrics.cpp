@@ -122,6 +122,15 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
 
   // ---- the process ----
   counters<ReloadStats>(fam, kReloadCounters, Things<ReloadStats>{{{}, &s.reloads}});
+  // As Prometheus names its own (prometheus_config_last_reload_*) and Alertmanager its hash.
+  sample(fam.add("udpx_config_last_reload_successful", "1 if the last reload was applied (or none was asked for), 0 if it was refused.",
+                 kGauge),
+         {}, s.reload.failed_unix_ms == 0 ? 1 : 0);
+  sample(fam.add("udpx_config_last_reload_success_timestamp_seconds",
+                 "When the running configuration was loaded: the start, or the last reload that was applied.", kGauge),
+         {}, static_cast<double>(s.reload.last_success_unix_ms) / 1000.0);
+  sample(fam.add("udpx_config_hash", "Hash of the running configuration's text (53 bits of FNV-1a).", kGauge), {},
+         static_cast<double>(s.reload.config_hash));
   sample(fam.add("udpx_build_info", "Always 1; the labels say which udpx (and libevent) this is.", kGauge),
          {{"version", s.udpx.version}, {"libevent", event_get_version()}}, 1);
 

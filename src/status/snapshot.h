@@ -40,6 +40,19 @@ inline constexpr Counter<ReloadStats> kReloadCounters[] = {
 static_assert(sizeof(ReloadStats) == sizeof(std::uint64_t) * std::size(kReloadCounters),
               "every member of ReloadStats is declared in kReloadCounters");
 
+// Beside the counters: the running configuration and the last reload's outcome, for the gauges
+// (udpx_config_hash, udpx_config_last_reload_*) and the finding after a refused reload.
+struct ReloadState {
+  std::uint64_t config_hash = 0;           // hashConfigText of the running configuration
+  std::int64_t last_success_unix_ms = 0;   // the start, or the last reload that was applied
+  // Set while the last reload was refused; cleared by the next one that is applied.
+  std::int64_t failed_unix_ms = 0;
+  std::string failed_file;
+  std::vector<std::string> failed_errors;  // "FILE:LINE:COL: ..."
+
+  bool operator==(const ReloadState&) const = default;
+};
+
 struct FrontendSnapshot {
   std::string name;
   std::string preset;
@@ -49,6 +62,8 @@ struct FrontendSnapshot {
   std::uint64_t sessions_active = 0;  // open now
   std::uint64_t sessions_max = 0;     // the frontend's max_sessions
   bool table_full = false;            // evicted within the last minute
+  std::uint64_t clients_recent = 0;   // distinct clients seen within kRecentClientWindow
+  bool clients_table_full = false;    // all of the recent-clients table is that recent: maybe more
 
   bool operator==(const FrontendSnapshot&) const = default;
 };
@@ -122,6 +137,7 @@ struct Snapshot {
   std::vector<BackendSnapshot> backends;
   std::vector<Finding> findings;
   ReloadStats reloads;
+  ReloadState reload;  // failed_errors is not in the JSON: the finding carries the first ones
   // Which udpx this is (the JSON's "udpx" object).
   struct Instance {
     std::string version;
@@ -148,6 +164,7 @@ struct SnapshotSources {
   const ProcessStats* process = nullptr;   // null: no process_* values
   std::string config_file{};
   std::int64_t started_unix_ms = 0;
+  const ReloadState* reload = nullptr;     // null: nothing known about reloads
   const std::vector<Finding>* standing = nullptr;  // problems that last (found at start), or null
 };
 

@@ -269,7 +269,13 @@ std::string toJson(const Snapshot& s) {
       u.integer("started_unix_ms", s.udpx.started_unix_ms);
       u.integer("now_unix_ms", s.udpx.now_unix_ms);
     });
-    w.object("reloads", [&](ObjectWriter& r) { writeCounters<ReloadStats>(r, s.reloads, kReloadCounters, "reloads"); });
+    w.object("reloads", [&](ObjectWriter& r) {
+      writeCounters<ReloadStats>(r, s.reloads, kReloadCounters, "reloads");
+      r.integer("config_hash", static_cast<std::int64_t>(s.reload.config_hash));
+      r.integer("last_success_unix_ms", s.reload.last_success_unix_ms);
+      r.integer("failed_unix_ms", s.reload.failed_unix_ms);
+      r.str("failed_file", s.reload.failed_file);
+    });
   }
   return out;
 }
@@ -285,6 +291,11 @@ Snapshot snapshotFromJson(const json::Value& doc) {
   s.udpx = {u["version"].str(), integer(u["pid"]), u["config"].str(), integer(u["started_unix_ms"]),
             integer(u["now_unix_ms"])};
   readCounters<ReloadStats>(doc, s.reloads, kReloadCounters);
+  const json::Value& r = doc["reloads"];
+  s.reload.config_hash = static_cast<std::uint64_t>(integer(r["config_hash"]));
+  s.reload.last_success_unix_ms = integer(r["last_success_unix_ms"]);
+  s.reload.failed_unix_ms = integer(r["failed_unix_ms"]);
+  s.reload.failed_file = r["failed_file"].str();
   return s;
 }
 

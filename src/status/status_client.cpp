@@ -115,10 +115,14 @@ std::string renderStatusText(const Snapshot& st) {
   std::string o;
   std::size_t errors = 0;
   for (const Finding& f : st.findings) errors += f.severity == "error" ? 1 : 0;
+  const std::size_t warnings = st.findings.size() - errors;
+  // "all is well" only when there is nothing to look at: a warning is counted, not hidden.
+  std::string verdict = errors == 0 ? "" : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s");
+  if (warnings > 0) {
+    verdict += (verdict.empty() ? "" : ", ") + std::to_string(warnings) + " warning" + (warnings == 1 ? "" : "s");
+  }
   o += "udpx " + st.udpx.version + " (pid " + std::to_string(st.udpx.pid) + ", config " + st.udpx.config + "), up " +
-       ago(st.udpx.started_unix_ms, now) + ": " +
-       (errors == 0 ? std::string("all is well") : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s")) +
-       "\n";
+       ago(st.udpx.started_unix_ms, now) + ": " + (verdict.empty() ? std::string("all is well") : verdict) + "\n";
 
   for (const FrontendSnapshot& fe : st.frontends) {
     const FrontendStats& c = fe.counters;
@@ -227,6 +231,8 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
                  endpoint.c_str(), static_cast<unsigned>(cred.uid), static_cast<int>(cred.pid));
     return kStatusUnreachable;
   }
+  // The request line (status_server.h); a udpx from before requests reads nothing and answers all the same.
+  (void)!::send(fd.get(), "status\n", 7, MSG_NOSIGNAL);
   std::string text;
   if (!readAll(fd.get(), text, error)) {
     std::fprintf(stderr, "udpx status: reading from %s failed: %s — is it really udpx listening there?\n",
@@ -242,6 +248,16 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
   const std::string out = as_json ? text : renderStatusText(*doc);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return (*doc)["ok"].flag(false) ? kStatusOk : kStatusProblems;
+}
+
+// The first endpoint of findTarget's list that something listens on, else the last one.
+std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket) {
+  const Target target = findTarget(config_path, socket);
+  for (const std::string& e : target.endpoints) {
+    std::string ignored;
+    if (e != "off" && connectStatus(e, ignored).valid()) return e;
+  }
+  return target.endpoints.back();
 }
 
 }  // namespace udpx

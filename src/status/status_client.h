@@ -18,6 +18,10 @@ inline constexpr int kStatusUnreachable = 2;
 // Runs the command: `socket` overrides the endpoint found from `config_path`.
 int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json);
 
+// The status endpoint of the udpx running with `config_path` (global.status, else the default
+// derived from the path, also when this user cannot read the file); `socket` overrides it.
+std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket);
+
 // The human text for a snapshot, and for a status document (snapshot_json.h).
 std::string renderStatusText(const Snapshot& status);
 std::string renderStatusText(const json::Value& status);

@@ -1,4 +1,4 @@
-// The status socket's accept loop and non-blocking writes.
+// The status socket's accept loop, the request line, and non-blocking writes.
 #include "status/status_server.h"
 
 #include <fcntl.h>
@@ -17,6 +17,18 @@ constexpr std::size_t kMaxConnections = 32;
 // Per peer user (SO_PEERCRED): one local user cannot take every slot.
 constexpr std::size_t kMaxConnectionsPerUser = 8;
 constexpr timeval kWriteTimeout{5, 0};
+// How long a client may take to send its request line before it gets the status document: older
+// clients send nothing. Requests are one short word; a longer line is refused.
+constexpr timeval kRequestWait{0, 200000};
+constexpr std::size_t kMaxRequest = 64;
+// How long a command (a reload) may take before its client is given up on.
+constexpr timeval kCommandTimeout{60, 0};
+
+std::string firstLine(const std::string& data) {
+  std::string line = data.substr(0, data.find('\n'));
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
 
 }  // namespace
 
@@ -84,17 +96,99 @@ void StatusServer::accept() noexcept {
     return;
   }
   try {
-    conns_.push_back(Conn{this, std::move(fd), render_(), 0, nullptr, uid});
+    conns_.push_back(Conn{this, std::move(fd), {}, 0, nullptr, next_id_++, {}, false, uid});
   } catch (...) {
     return;
   }
   Conn& c = conns_.back();
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(c.fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred) {
+    c.peer = Peer{true, cred.pid, cred.uid, cred.gid};
+  }
+  c.ev.reset(event_new(base_, c.fd.get(), EV_READ | EV_PERSIST, &StatusServer::onReadable, &c));
+  if (!c.ev || event_add(c.ev.get(), &kRequestWait) != 0) close(c);
+}
+
+void StatusServer::onReadable(evutil_socket_t, short what, void* arg) noexcept {
+  auto* c = static_cast<Conn*>(arg);
+  StatusServer* self = c->owner;
+  if ((what & EV_TIMEOUT) != 0) {
+    self->dispatch(*c, true);
+    return;
+  }
+  char buf[kMaxRequest + 1];
+  const ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n < 0) {
+    self->close(*c);
+    return;
+  }
+  try {
+    c->data.append(buf, static_cast<std::size_t>(n));
+  } catch (...) {
+    self->close(*c);
+    return;
+  }
+  // End of file (the client shut down its sending side), a whole line, or too much.
+  if (n == 0 || c->data.find('\n') != std::string::npos || c->data.size() > kMaxRequest) self->dispatch(*c, false);
+}
+
+// The request decides the answer: the status document now, or a command answered by reply().
+void StatusServer::dispatch(Conn& c, bool timed_out) noexcept {
+  c.ev.reset();
+  c.answering = true;
+  std::string request;
+  try {
+    request = c.data.size() > kMaxRequest ? std::string("(too long)") : firstLine(c.data);
+    if (timed_out || request.empty() || request == "status") {
+      startWriting(c, render_());
+      return;
+    }
+    if (!command_) {
+      startWriting(c, "{\"error\": \"unknown request: this udpx answers only \\\"status\\\"\"}\n");
+      return;
+    }
+  } catch (...) {
+    close(c);
+    return;
+  }
+  // The handler may answer at once (reply() writes and may close `c`): nothing touches `c` after.
+  c.data.clear();  // empty while the answer is owed (reply() looks for that)
+  c.ev.reset(event_new(base_, -1, 0, &StatusServer::onWritable, &c));
+  if (!c.ev || event_add(c.ev.get(), &kCommandTimeout) != 0) {
+    close(c);
+    return;
+  }
+  const std::uint64_t id = c.id;
+  const Peer peer = c.peer;
+  try {
+    command_(id, request, peer);
+  } catch (...) {
+    reply(id, "{\"error\": \"the request failed inside udpx\"}\n");
+  }
+}
+
+void StatusServer::startWriting(Conn& c, std::string text) noexcept {
+  c.ev.reset();
+  c.data = std::move(text);
+  c.sent = 0;
   if (write(c)) {
     close(c);
     return;
   }
   c.ev.reset(event_new(base_, c.fd.get(), EV_WRITE | EV_PERSIST, &StatusServer::onWritable, &c));
   if (!c.ev || event_add(c.ev.get(), &kWriteTimeout) != 0) close(c);
+}
+
+bool StatusServer::reply(std::uint64_t id, std::string text) noexcept {
+  for (Conn& c : conns_) {
+    if (c.id == id && c.answering && c.data.empty() && c.sent == 0) {
+      startWriting(c, std::move(text));
+      return true;
+    }
+  }
+  return false;
 }
 
 void StatusServer::onWritable(evutil_socket_t, short what, void* arg) noexcept {

@@ -24,7 +24,7 @@ TEST(CommandLine, RunsDefaultConfigWithoutArguments) {
   auto o = parse({}, err);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->mode, CliOptions::Mode::Run);
-  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  EXPECT_EQ(o->config_path, "/etc/udpx/udpx.toml");
 }
 
 TEST(CommandLine, CheckTakesConfigPath) {
@@ -103,7 +103,7 @@ TEST(CommandLine, StatusTakesConfigSocketAndJson) {
   auto o = parse({"status"}, err);
   ASSERT_TRUE(o) << err;
   EXPECT_EQ(o->mode, CliOptions::Mode::Status);
-  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  EXPECT_EQ(o->config_path, "/etc/udpx/udpx.toml");
   EXPECT_FALSE(o->json);
   o = parse({"status", "-c", "/tmp/x.toml", "--json", "--socket", "@udpx:x"}, err);
   ASSERT_TRUE(o) << err;
@@ -113,6 +113,22 @@ TEST(CommandLine, StatusTakesConfigSocketAndJson) {
   EXPECT_FALSE(parse({"status", "--preset", "ntp", "--listen", "127.0.0.1:1", "--upstream", "1.2.3.4"}, err));
   EXPECT_FALSE(parse({"--json"}, err));
   EXPECT_EQ(err, "unknown argument \"--json\"");
+}
+
+TEST(CommandLine, ReloadTakesConfigAndSocketOnly) {
+  std::string err;
+  auto o = parse({"reload"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->mode, CliOptions::Mode::Reload);
+  EXPECT_EQ(o->config_path, "/etc/udpx/udpx.toml");
+  o = parse({"reload", "-c", "/tmp/x.toml", "--socket", "@udpx:x"}, err);
+  ASSERT_TRUE(o) << err;
+  EXPECT_EQ(o->config_path, "/tmp/x.toml");
+  EXPECT_EQ(o->status_socket, "@udpx:x");
+  EXPECT_FALSE(parse({"reload", "--json"}, err));
+  EXPECT_FALSE(parse({"reload", "--log-level", "debug"}, err));
+  EXPECT_EQ(err, "udpx reload takes only -c FILE and --socket NAME");
+  EXPECT_NE(std::string(usageText()).find("udpx reload [-c FILE]"), std::string::npos);
 }
 
 TEST(CommandLine, ListenFdTakesFrontendAndNumber) {

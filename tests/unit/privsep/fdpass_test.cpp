@@ -156,5 +156,105 @@ TEST(Handover, RefusesConfigLargerThanTheLimit) {
   EXPECT_EQ(h->config_text.size(), kMaxConfigText);
 }
 
+TEST(LinkMessage, OrderCarriesNameTextErrorsAndSockets) {
+  Pair p;
+  UniqueFd devnull(open("/dev/null", O_RDONLY));
+  const int fds[] = {devnull.get()};
+  LinkMessage m;
+  m.kind = LinkKind::Order;
+  m.id = 7;
+  m.name = "/etc/udpx.toml";
+  m.text = "[frontend.a]\n";
+  m.lines = {"cannot read it", ""};
+  std::string err;
+  ASSERT_TRUE(sendLinkMessage(p.a.get(), m, fds, err)) << err;
+  auto got = receiveLinkMessage(p.b.get(), err);
+  ASSERT_TRUE(got) << err;
+  EXPECT_EQ(got->kind, LinkKind::Order);
+  EXPECT_EQ(got->id, 7u);
+  EXPECT_EQ(got->name, m.name);
+  EXPECT_EQ(got->text, m.text);
+  EXPECT_EQ(got->lines, m.lines);
+  ASSERT_EQ(got->fds.size(), 1u);
+  EXPECT_EQ(fcntl(got->fds[0].get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+}
+
+TEST(LinkMessage, DoneCarriesOutcome) {
+  Pair p;
+  LinkMessage m;
+  m.kind = LinkKind::Done;
+  m.id = 3;
+  m.applied = true;
+  m.summary = "+1 frontend (c)";
+  std::string err;
+  ASSERT_TRUE(sendLinkMessage(p.a.get(), m, {}, err)) << err;
+  auto got = receiveLinkMessage(p.b.get(), err);
+  ASSERT_TRUE(got) << err;
+  EXPECT_EQ(got->kind, LinkKind::Done);
+  EXPECT_TRUE(got->applied);
+  EXPECT_EQ(got->summary, m.summary);
+  EXPECT_TRUE(got->lines.empty());
+}
+
+TEST(LinkMessage, CutsTooManyErrorLinesAndCountsTheRest) {
+  Pair p;
+  LinkMessage m;
+  m.kind = LinkKind::Done;
+  for (int i = 0; i < 5000; ++i) m.lines.push_back("f.toml:" + std::to_string(i) + ":1: an error of some length");
+  std::string err;
+  ASSERT_TRUE(sendLinkMessage(p.a.get(), m, {}, err)) << err;
+  auto got = receiveLinkMessage(p.b.get(), err);
+  ASSERT_TRUE(got) << err;
+  ASSERT_GT(got->lines.size(), 100u);
+  ASSERT_LT(got->lines.size(), 5000u);
+  EXPECT_EQ(got->lines.front(), m.lines.front());
+  EXPECT_EQ(got->lines.back(), "… and " + std::to_string(5000 - got->lines.size() + 1) + " more");
+}
+
+TEST(LinkMessage, LargestConfigFits) {
+  Pair p;
+  LinkMessage m;
+  m.kind = LinkKind::Order;
+  m.text.assign(kMaxConfigText, '#');
+  m.lines.assign(1000, std::string(100, 'e'));
+  std::string err;
+  ASSERT_TRUE(sendLinkMessage(p.a.get(), m, {}, err)) << err;
+  auto got = receiveLinkMessage(p.b.get(), err);
+  ASSERT_TRUE(got) << err;
+  EXPECT_EQ(got->text.size(), kMaxConfigText);
+  m.text.push_back('#');
+  EXPECT_FALSE(sendLinkMessage(p.a.get(), m, {}, err));
+  EXPECT_NE(err.find("shorten it"), std::string::npos) << err;
+}
+
+TEST(LinkMessage, RefusesHandoverBytesSocketsOnAnAskAndTruncatedBodies) {
+  Pair p;
+  std::string err;
+  // A handover where a reload message is expected: wrong magic.
+  ASSERT_TRUE(sendHandover(p.a.get(), "/etc/udpx.toml", std::string(100, '#'), 1, 1, {}, err)) << err;
+  EXPECT_FALSE(receiveLinkMessage(p.b.get(), err));
+  EXPECT_NE(err.find("magic"), std::string::npos) << err;
+  // An Ask with a socket: refused, and the socket that arrived is closed.
+  UniqueFd devnull(open("/dev/null", O_RDONLY));
+  const int fds[] = {devnull.get()};
+  LinkMessage ask;
+  ask.kind = LinkKind::Ask;
+  ASSERT_TRUE(sendLinkMessage(p.a.get(), ask, fds, err)) << err;
+  const int before = openFds();
+  EXPECT_FALSE(receiveLinkMessage(p.b.get(), err));
+  EXPECT_EQ(openFds(), before);
+  // A body cut short.
+  LinkMessage done;
+  done.kind = LinkKind::Done;
+  done.summary = "no change";
+  ASSERT_TRUE(sendLinkMessage(p.a.get(), done, {}, err)) << err;
+  auto whole = receiveWithFds(p.b.get(), 1024, 0, err);
+  ASSERT_TRUE(whole) << err;
+  whole->data.pop_back();
+  ASSERT_TRUE(sendWithFds(p.a.get(), whole->data, {}, err)) << err;
+  EXPECT_FALSE(receiveLinkMessage(p.b.get(), err));
+  EXPECT_NE(err.find("does not match"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace udpx::privsep

@@ -1,0 +1,168 @@
+"""The reload scenario (issue 12), run by bench/run.py for `--scenarios reload`: open loop at
+20,000 requests/s for 10 s through the proxy with a reload every second, alternating two valid
+configs (the second adds a frontend and a server, the first removes them again), and the same run
+without reloads; lost requests and the p99/max latency of both. udpx reloads with `udpx reload`,
+nginx with `nginx -s reload` (new worker processes, the old ones shut down gracefully).
+"""
+
+import os
+import subprocess
+import tempfile
+import time
+
+from run import NGINX_STREAM_MODULE, Proc, descendants, free_port, log, udp_listening, wait_until
+
+RATE = 20000
+SECONDS = 10
+CLIENTS = 64
+
+
+class UdpxReloading:
+    name = "udpx"
+
+    def __init__(self, ctx, up1, up2):
+        self.ctx, self.up1, self.up2 = ctx, up1, up2
+        self.cfg = os.path.join(ctx.tmp, "udpx-reload.toml")
+        self.port, self.extra = free_port(), free_port()
+
+    def config(self, big):
+        text = (f'[global]\nlog_level = "info"\nmax_sessions = 20000\n\n'
+                f'[frontend.bench]\nlisten = ["127.0.0.1:{self.port}"]\npreset = "raw"\nbackend = "up"\n'
+                f'session_timeout = "60s"\nmax_datagram = 2048\n\n')
+        if big:
+            text += f'[frontend.extra]\nlisten = ["127.0.0.1:{self.extra}"]\npreset = "raw"\nbackend = "up"\n\n'
+        servers = [f'"127.0.0.1:{self.up1}"'] + ([f'"127.0.0.1:{self.up2}"'] if big else [])
+        return text + f'[backend.up]\nservers = [{", ".join(servers)}]\n[backend.up.health]\ntype = "none"\n'
+
+    def write(self, big):
+        with open(self.cfg + ".new", "w") as f:
+            f.write(self.config(big))
+        os.chmod(self.cfg + ".new", 0o644)
+        os.rename(self.cfg + ".new", self.cfg)
+
+    def start(self):
+        self.write(False)
+        self.proc = Proc("udpx-reload", [self.ctx.udpx, "-c", self.cfg], self.ctx.tmp, cpu=self.ctx.proxy_cpu)
+        wait_until(lambda: "ready" in self.proc.stderr() or self.proc.p.poll() is not None, 15, "udpx ready")
+        if self.proc.p.poll() is not None:
+            raise RuntimeError("udpx exited:\n" + self.proc.stderr())
+        return self.port
+
+    def reload(self, big):
+        self.write(big)
+        # The client runs on the load generator's CPU, as an operator's shell would not share the proxy's.
+        done = subprocess.run(["taskset", "-c", str(self.ctx.load_cpu), self.ctx.udpx, "reload", "-c", self.cfg],
+                              capture_output=True, text=True, timeout=30)
+        return done.returncode == 0
+
+    def stop(self):
+        self.proc.stop()
+
+
+class NginxReloading:
+    name = "nginx"
+
+    def __init__(self, ctx, up1, up2):
+        self.ctx, self.up1, self.up2 = ctx, up1, up2
+        self.dir = tempfile.mkdtemp(prefix="nginx-reload-", dir=ctx.tmp)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        self.port, self.extra = free_port(), free_port()
+
+    def write(self, big):
+        servers = f"server 127.0.0.1:{self.up1};" + (f" server 127.0.0.1:{self.up2};" if big else "")
+        extra = (f"server {{ listen 127.0.0.1:{self.extra} udp; proxy_pass up; proxy_timeout 60s; }}"
+                 if big else "")
+        with open(self.conf, "w") as f:
+            f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+pid {self.dir}/nginx.pid;
+error_log stderr warn;
+load_module {NGINX_STREAM_MODULE};
+worker_rlimit_nofile 20000;
+events {{ worker_connections 1024; }}
+stream {{
+  upstream up {{ {servers} }}
+  server {{ listen 127.0.0.1:{self.port} udp; proxy_pass up; proxy_timeout 60s; }}
+  {extra}
+}}
+""")
+
+    def start(self):
+        self.write(False)
+        self.proc = Proc("nginx-reload", ["nginx", "-p", self.dir, "-c", self.conf, "-e", "stderr"], self.ctx.tmp,
+                         cpu=self.ctx.proxy_cpu)
+        wait_until(lambda: (udp_listening(self.port) and len(descendants(self.proc.pid)) >= 2)
+                   or self.proc.p.poll() is not None, 15, "nginx listening")
+        if self.proc.p.poll() is not None:
+            raise RuntimeError("nginx exited:\n" + self.proc.stderr())
+        return self.port
+
+    def reload(self, big):
+        self.write(big)
+        done = subprocess.run(["taskset", "-c", str(self.ctx.load_cpu), "nginx", "-p", self.dir, "-c", self.conf,
+                               "-e", "stderr", "-s", "reload"],
+                              capture_output=True, text=True, timeout=30)
+        return done.returncode == 0
+
+    def stop(self):
+        self.proc.stop()
+
+
+def run_once(bench, peer_cls, up1, up2, reloading):
+    peer = peer_cls(bench, up1, up2)
+    try:
+        target = peer.start()
+        time.sleep(0.2)
+        sc = {"clients": CLIENTS, "rate": RATE, "duration": SECONDS, "warmup": 1, "timeout": 1.0}
+        lg = bench.loadgen(target, sc)
+        time.sleep(1)  # the warm-up
+        reloads = failed = 0
+        deadline = time.monotonic() + SECONDS
+        next_at = time.monotonic() + 0.5
+        while lg.p.poll() is None and time.monotonic() < deadline + 30:
+            if reloading and time.monotonic() >= next_at and time.monotonic() < deadline:
+                ok = peer.reload(reloads % 2 == 0)
+                reloads += 1
+                failed += 0 if ok else 1
+                next_at += 1.0
+            time.sleep(0.02)
+        if lg.p.poll() is None:
+            lg.stop()
+            raise RuntimeError(f"reload/{peer.name}: load generator did not finish")
+        lg.stop()
+        res = __import__("json").loads(lg.stdout().strip().splitlines()[-1])
+        res["reloads"], res["reloads_failed"] = reloads, failed
+        return res
+    finally:
+        peer.stop()
+
+
+def run(bench, peer_names):
+    """Every peer of `peer_names` that has a reloading variant, without and with reloads."""
+    second = Proc("responder-2", [bench.args.responder, "--max-seconds", "600"], bench.tmp, cpu=bench.load_cpu)
+    wait_until(lambda: "port" in second.stdout(), 10, "second responder")
+    up2 = int(second.stdout().split()[1])
+    out = {}
+    try:
+        for cls in (UdpxReloading, NginxReloading):
+            if cls.name not in peer_names:
+                continue
+            for reloading in (False, True):
+                label = "reloads every 1 s" if reloading else "no reload"
+                log(f"[reload] {cls.name}, {label} ...")
+                try:
+                    r = run_once(bench, cls, bench.upstream, up2, reloading)
+                except (RuntimeError, FileNotFoundError) as e:
+                    log(f"  failed: {e}")
+                    continue
+                log("  " + str(r))
+                out[(cls.name, label)] = r
+    finally:
+        second.stop()
+    lines = ["| proxy | run | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (name, label), r in out.items():
+        lines.append(f"| {name} | {label} | {r['sent']} | {r['lost']} | {r['late']} | {r['p50_us']:.0f} | "
+                     f"{r['p99_us']:.0f} | {r['max_us']:.0f} | {r['reloads']} ({r['reloads_failed']}) |")
+    print("\n".join(lines))
+    return out

@@ -1,0 +1,234 @@
+// Runtime::reload, the applying half: open what can fail first (new listening sockets), then
+// change backends and frontends in place. Sockets of addresses that stay are kept (same fd),
+// sessions of what stays are kept, what goes is drained or ended before its socket closes.
+#include <algorithm>
+
+#include "app/reload_diff.h"
+#include "app/runtime.h"
+#include "base/log.h"
+
+namespace udpx {
+namespace {
+
+template <typename T>
+std::unique_ptr<T> takeByName(std::vector<std::unique_ptr<T>>& from, const std::string& name) {
+  for (auto& p : from) {
+    if (p && p->name() == name) return std::move(p);
+  }
+  return nullptr;
+}
+
+const FrontendDiff* frontendDiff(const ConfigDiff& diff, const std::string& name) {
+  for (const FrontendDiff& d : diff.frontends) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+const BackendDiff* backendDiff(const ConfigDiff& diff, const std::string& name) {
+  for (const BackendDiff& d : diff.backends) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+// The socket for listen address `addr`: one freed by this reload (an address that moves to
+// another frontend), else the one prepareReload opened.
+UniqueFd takeSocket(std::vector<ListenSlot>& freed, std::vector<ListenSlot>& opened, const SockAddr& addr) {
+  for (std::vector<ListenSlot>* list : {&freed, &opened}) {
+    for (ListenSlot& slot : *list) {
+      if (slot.fd.valid() && slot.addr == addr) return std::move(slot.fd);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, PreparedReload& prep,
+                            std::vector<std::string>& errors) {
+  std::vector<SockAddr> open_now;
+  for (const auto& fe : frontends_) {
+    for (const auto& l : fe->listeners()) open_now.push_back(l->addr);
+  }
+  std::vector<const FrontendConfig*> owners;
+  for (const FrontendConfig& f : next.frontends) {
+    for (const SockAddr& a : f.listen) {
+      if (std::find(open_now.begin(), open_now.end(), a) != open_now.end()) continue;
+      prep.listeners.push_back(ListenSlot{a, {}});
+      owners.push_back(&f);
+    }
+  }
+  for (UniqueFd& fd : handed) {
+    std::string why;
+    const SockAddr bound = boundUdpAddress(fd.get(), why);
+    const std::optional<std::size_t> slot =
+        bound.empty() ? std::nullopt : findListenSlot(prep.listeners, bound);
+    if (!slot) {
+      LOG_WARN("reload: a socket handed over (%s) serves no new listen address; closed",
+               bound.empty() ? why.c_str() : bound.toString().c_str());
+      continue;
+    }
+    prep.listeners[*slot].fd = std::move(fd);
+  }
+  for (std::size_t i = 0; i < prep.listeners.size(); ++i) {
+    ListenSlot& slot = prep.listeners[i];
+    if (slot.fd.valid()) continue;
+    const std::string where = "frontend \"" + owners[i]->name + "\": new listen address " + slot.addr.toString();
+    if (!no_bind_reason_.empty()) {
+      errors.push_back(where + ": no socket was handed over for it, and " + no_bind_reason_);
+      continue;
+    }
+    std::string why;
+    slot.fd = openListenSocket(slot.addr, why);
+    if (!slot.fd.valid()) errors.push_back(where + ": cannot listen: " + why);
+  }
+  return errors.empty();
+}
+
+void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedReload& prep) {
+  // Staged replies point at listeners and frontends: they leave before anything changes.
+  proxy_->flushPending();
+  const TimePoint now = Clock::now();
+  if (!log_level_from_command_line) setLogLevel(next.global.log_level);
+  if (next.global.max_sessions != cfg_.global.max_sessions) proxy_->setGlobalCap(next.global.max_sessions);
+
+  // Backends, in the new file order: kept ones (same object: their servers, health and
+  // sessions), changed in place, new ones built; removed ones retire until their sessions end.
+  std::vector<std::unique_ptr<Backend>> old = std::move(backends_);
+  backends_.clear();
+  for (const BackendDiff& d : diff.backends) {
+    if (d.change != Change::Removed) continue;
+    std::unique_ptr<Backend> b = takeByName(old, d.name);
+    b->retire(now);
+    LOG_INFO("backend \"%s\" removed: %u sessions finish on its servers, no new ones", d.name.c_str(),
+             b->activeSessions());
+    retired_.push_back(std::move(b));
+  }
+  for (const BackendConfig& bc : next.backends) {
+    const BackendDiff* d = backendDiff(diff, bc.name);
+    if (d->change == Change::Added) {
+      backends_.push_back(std::make_unique<Backend>(bc, base_.get(), &rng_));
+      if (prepared_) backends_.back()->startProbes();
+      continue;
+    }
+    std::unique_ptr<Backend> b = takeByName(old, bc.name);
+    if (d->change == Change::Changed) b->reconfigure(bc, now);
+    backends_.push_back(std::move(b));
+  }
+
+  applyFrontends(diff, next, prep);
+
+  if (!retired_.empty()) {
+    sweepRetired();
+    if (!retired_.empty()) {
+      if (!retire_ev_) retire_ev_.reset(evtimer_new(base_.get(), &Runtime::onRetireTimer, this));
+      const timeval tv{1, 0};
+      if (retire_ev_) evtimer_add(retire_ev_.get(), &tv);
+    }
+  }
+  static_cast<ReloadableConfig&>(cfg_) = next;
+  cfg_.text_hash = next.text_hash;
+}
+
+void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, PreparedReload& prep) {
+  std::vector<std::unique_ptr<Frontend>> old = std::move(frontends_);
+  frontends_.clear();
+  std::vector<ListenSlot> freed;  // sockets of addresses a frontend gives up (another may take them)
+
+  // First what goes: removed frontends (their sessions end, then their sockets are free), and
+  // the listen addresses a changed frontend no longer has (the sessions that came through them end).
+  for (const FrontendDiff& d : diff.frontends) {
+    if (d.change == Change::Removed) {
+      std::unique_ptr<Frontend> fe = takeByName(old, d.name);
+      if (fe->proxy() != nullptr) proxy_->detach(*fe);
+      for (auto& l : fe->listeners()) {
+        l->ev.reset();
+        freed.push_back(ListenSlot{l->addr, std::move(l->fd)});
+      }
+      continue;
+    }
+    if (d.change != Change::Changed || !d.changed("listen")) continue;
+    for (auto& fe : old) {
+      if (!fe || fe->name() != d.name) continue;
+      auto& ls = fe->listeners();
+      for (auto it = ls.begin(); it != ls.end();) {
+        Listener* l = it->get();
+        const auto& keep = d.after->listen;
+        if (std::find(keep.begin(), keep.end(), l->addr) != keep.end()) {
+          ++it;
+          continue;
+        }
+        if (fe->proxy() != nullptr) {
+          proxy_->endSessionsIf(fe->lane(), [l](const Session& s) { return s.listener == l; }, SessionEnd::Shutdown);
+        }
+        l->ev.reset();
+        freed.push_back(ListenSlot{l->addr, std::move(l->fd)});
+        it = ls.erase(it);
+      }
+    }
+  }
+
+  // Then every frontend of the new file, in its order.
+  std::uint32_t max_datagram = 1;
+  for (const FrontendConfig& fc : next.frontends) {
+    max_datagram = std::max(max_datagram, fc.max_datagram);
+    Backend* be = nullptr;
+    for (auto& b : backends_) {
+      if (b->name() == fc.backend) be = b.get();
+    }
+    const FrontendDiff* d = frontendDiff(diff, fc.name);
+    if (d->change == Change::Added) {
+      auto fe = std::make_unique<Frontend>(fc, be);
+      for (const SockAddr& a : fc.listen) {
+        fe->listeners().push_back(std::make_unique<Listener>(*fe, a, takeSocket(freed, prep.listeners, a)));
+      }
+      frontends_.push_back(std::move(fe));
+      continue;
+    }
+    std::unique_ptr<Frontend> fe = takeByName(old, fc.name);
+    if (d->change == Change::Changed) {
+      fe->reconfigure(fc, be);
+      for (const SockAddr& a : fc.listen) {
+        auto& ls = fe->listeners();
+        const bool has = std::any_of(ls.begin(), ls.end(), [&](const auto& l) { return l->addr == a; });
+        if (!has) ls.push_back(std::make_unique<Listener>(*fe, a, takeSocket(freed, prep.listeners, a)));
+      }
+      if (fe->proxy() != nullptr) {
+        Frontend& f = *fe;
+        if (d->changed("preset")) {
+          // Another protocol: the sessions' pending requests and budgets mean nothing to it.
+          proxy_->endSessionsIf(f.lane(), [](const Session&) { return true; }, SessionEnd::Closed);
+        } else if (d->changed("allow")) {
+          proxy_->endSessionsIf(f.lane(), [&f](const Session& s) { return !f.allows(s.client); }, SessionEnd::Closed);
+        }
+      }
+    }
+    frontends_.push_back(std::move(fe));
+  }
+  proxy_->growBuffers(max_datagram);
+  if (!prepared_) return;  // prepare() attaches every frontend
+  for (auto& fe : frontends_) {
+    const FrontendDiff* d = frontendDiff(diff, fe->name());
+    if (d->change == Change::Added) {
+      proxy_->attach(*fe);
+    } else if (d->change == Change::Changed) {
+      proxy_->reconfigured(*fe);
+    }
+  }
+}
+
+void Runtime::onRetireTimer(evutil_socket_t, short, void* arg) noexcept {
+  auto* rt = static_cast<Runtime*>(arg);
+  rt->sweepRetired();
+  if (!rt->retired_.empty()) {
+    const timeval tv{1, 0};
+    evtimer_add(rt->retire_ev_.get(), &tv);
+  }
+}
+
+void Runtime::sweepRetired() noexcept {
+  std::erase_if(retired_, [](const std::unique_ptr<Backend>& b) { return b->activeSessions() == 0; });
+}
+
+}  // namespace udpx

@@ -1,0 +1,51 @@
+// The binder's part of a reload (issue 12): it reads the config file itself (the worker opens no
+// file in its sandbox), finds the listen addresses the worker does not serve yet and binds those
+// (it kept CAP_NET_BIND_SERVICE for this), and once the worker has applied the new config keeps
+// the sockets of that config, for the worker it starts next. Like chrony's privops, it binds only
+// addresses named in the file it read itself, whatever the worker asks.
+// Runs in: the binder (after its privilege drop).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "net/address.h"
+#include "net/unique_fd.h"
+#include "privsep/drop.h"
+
+namespace udpx::privsep {
+
+// A listen address of the config the worker serves, and the binder's copy of its socket.
+struct ServedListener {
+  SockAddr addr;
+  UniqueFd fd;
+};
+
+// Where a reload reads from, and what it may do.
+struct ReloadSource {
+  std::string path;       // the config file; empty: started from --preset flags, nothing to read
+  bool may_bind = true;   // false: the sockets came from outside (systemd, --listen-fd)
+};
+
+// What the binder hands the worker for one reload.
+struct BinderReload {
+  std::string text;                  // the file as read ("" when it could not be)
+  std::vector<std::string> errors;   // the reload is refused with these (ReloadRequest::transport_errors)
+  std::vector<ServedListener> fresh; // sockets bound for the new addresses
+  std::vector<SockAddr> listen;      // every listen address of the new config, in config order
+};
+
+// Reads `src.path`, parses it, and binds every listen address it names that `served` does not
+// have. A file that does not parse is still handed on (the worker reports its errors with
+// file:line:col) but binds nothing. A file the binder cannot read, an address it cannot bind, and
+// a new address while the sockets came from outside are errors.
+BinderReload readAndBind(const ReloadSource& src, const std::vector<ServedListener>& served);
+
+// After the worker applied `applied`: the sockets of the new config, in its order — those that
+// stay from `served` and the fresh ones. Sockets of addresses that went away are closed.
+std::vector<ServedListener> servedAfter(std::vector<ServedListener> served, BinderReload& applied);
+
+// "cannot read FILE: why — how to let `who` read it", naming the file's owner, group and mode.
+std::string unreadableConfigError(const std::string& path, int err, const Identity& who);
+
+}  // namespace udpx::privsep
