@@ -58,19 +58,32 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
     if (!process_->problem().empty()) LOG_WARN("metrics: %s", process_->problem().c_str());
   }
   metrics_ = std::make_unique<MetricsCollector>(snapshotSources());
-  status_endpoint_ = udpx::statusEndpoint(cfg_);
+  status_endpoint_ = udpx::chooseStatusEndpoint(cfg_);
   if (status_endpoint_ != "off") {
-    std::string why;
-    UniqueFd fd = listenStatus(status_endpoint_, why);
-    if (!fd.valid()) {
-      throw std::runtime_error("cannot open the status socket " + status_endpoint_ + ": " + why);
-    }
-    status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson(true) + "\n"; });
-    status_->attach(base_.get());
-    status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
-      onStatusCommand(id, request, peer);
-    });
+    openStatus();
   }
+}
+
+// The status socket: a problem, not a reason to stop (another local user may have taken the
+// name first). udpx serves without it, says so loudly, and /status, /metrics and the stats line
+// carry the finding.
+void Runtime::openStatus() {
+  std::string why;
+  UniqueFd fd = listenStatus(status_endpoint_, why);
+  if (!fd.valid()) {
+    LOG_ERROR("cannot open the status socket %s: %s — serving without it: `udpx status` cannot reach this "
+              "instance", status_endpoint_.c_str(), why.c_str());
+    standing_findings_.push_back({"error", "status socket " + status_endpoint_, "cannot be opened: " + why +
+                                  "; udpx serves without it and `udpx status` cannot reach it",
+                                  "see who holds it (ss -xlp | grep udpx), stop that, or set global.status to "
+                                  "another name, then restart udpx"});
+    return;
+  }
+  status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson(true) + "\n"; });
+  status_->attach(base_.get());
+  status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
+    onStatusCommand(id, request, peer);
+  });
 }
 
 // Host names: resolved on the loop with evdns. Start-up waits (a bounded while) for the first
@@ -107,7 +120,8 @@ void Runtime::resolveAtStartup() {
 }
 
 SnapshotSources Runtime::snapshotSources() const {
-  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_, &reload_state_};
+  return {frontends_, backends_, reloads_, resolver_.get(), process_.get(), cfg_.file, started_unix_ms_, &reload_state_,
+          &standing_findings_};
 }
 
 std::string Runtime::statusJson(bool with_clients) const {

@@ -182,6 +182,8 @@ class Runtime {
   std::mt19937_64 rng_;
   std::string status_endpoint_;
   std::unique_ptr<StatusServer> status_;
+  std::vector<Finding> standing_findings_;  // found at start (the status socket), shown in every snapshot
+  void openStatus();
   std::unique_ptr<ServiceNotifier> notifier_;  // made in prepare(), before chroot and sandbox
   std::int64_t started_unix_ms_ = 0;
   UniqueFd peer_fd_;

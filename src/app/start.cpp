@@ -8,6 +8,8 @@
 #include "base/log.h"
 #include "privsep/activation.h"
 #include "privsep/binder.h"
+#include "privsep/runtime_dir.h"
+#include "status/status_socket.h"
 #include "privsep/fdpass.h"
 
 namespace udpx {
@@ -158,6 +160,9 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
     LOG_DEBUG("started without privilege: one process (no binder), sandboxed like a worker");
     return serve(cfg, std::move(listeners), UniqueFd(), nullptr, inherited_from);
   }
+  // The default status socket goes under /run/udpx, where no other local user can take it first.
+  const bool runtime_dir = can_switch && cfg.fixed.status.empty();
+  if (runtime_dir) privsep::prepareRuntimeDir(*id);
   privsep::BinderPlan plan;
   plan.config_name = cfg.file;
   plan.config_text = loaded.text;
@@ -169,7 +174,9 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};
   plan.restart = cfg.fixed.chroot.empty();
-  return privsep::runBinder(std::move(plan));
+  const int rc = privsep::runBinder(std::move(plan));
+  if (runtime_dir) privsep::removeStaleStatusSocket(runtimeStatusPath(cfg.file));
+  return rc;
 }
 
 }  // namespace udpx

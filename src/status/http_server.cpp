@@ -1,52 +1,62 @@
-// HttpServer: the listening socket, evhttp's limits, and the request dispatch.
+// HttpServer: the listening socket, the connection caps and deadlines, request parsing and the
+// answer.
 #include "status/http_server.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
-#include "net/accept_backoff.h"
 #include "net/listen_socket.h"
-#include "net/unique_fd.h"
 
 namespace udpx {
 namespace {
 
 // Requests are a line and a few headers; anything bigger is not a scraper.
-constexpr ev_ssize_t kMaxHeaderBytes = 8192;
-constexpr ev_ssize_t kMaxBodyBytes = 4096;
-// A client that stalls (or a connection left open) is cut after this long.
-constexpr int kTimeoutSeconds = 30;
+constexpr std::size_t kMaxHeaderBytes = 8192;
 constexpr int kBacklog = 16;
+// Accepted per wake-up at most: the rest wait for the next iteration, after the data path.
+constexpr int kAcceptBatch = 16;
 
 // What to change when the metrics endpoint cannot listen, after bindError's hint.
 constexpr BindAdvice kMetricsAdvice{"; stop it or choose another port for global.metrics", "; use e.g. 9123",
                                     "; use 127.0.0.1 or one of this host's addresses"};
 
-void sendText(evhttp_request* req, int code, const char* reason, const std::string& text) {
-  evkeyvalq* headers = evhttp_request_get_output_headers(req);
-  evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8");
-  evbuffer* buf = evbuffer_new();
-  if (buf == nullptr) {
-    evhttp_send_error(req, HTTP_INTERNAL, nullptr);
-    return;
+const char kBusy[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\n"
+    "Retry-After: 5\r\nConnection: close\r\n\r\nudpx: too many connections from you, try later\n";
+
+std::string peerKey(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss).sin_addr;
+    return std::string(reinterpret_cast<const char*>(&a), sizeof a);
   }
-  if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) evbuffer_add(buf, text.data(), text.size());
-  evhttp_send_reply(req, code, reason, buf);
-  evbuffer_free(buf);
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+    return std::string(reinterpret_cast<const char*>(&a), sizeof a);
+  }
+  return {};
+}
+
+std::string reply(int code, const char* reason, const std::string& content_type, const std::string& body,
+                  bool head, const std::string& extra_headers = "") {
+  std::string r = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + content_type +
+                  "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
+                  "Connection: close\r\n\r\n";
+  if (!head) r += body;
+  return r;
+}
+
+std::string text(int code, const char* reason, const std::string& body, bool head = false,
+                 const std::string& extra = "") {
+  return reply(code, reason, "text/plain; charset=utf-8", body, head, extra);
 }
 
 }  // namespace
 
-void HttpServer::EvhttpDeleter::operator()(evhttp* h) const noexcept { evhttp_free(h); }
-
 std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& addr, std::vector<Route> routes,
-                                             std::string& error) {
+                                             std::string& error, Limits limits) {
   UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     error = bindError(errno, addr, Transport::Tcp, kMetricsAdvice);
@@ -60,7 +70,6 @@ std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& a
     error = bindError(errno, addr, Transport::Tcp, kMetricsAdvice);
     return nullptr;
   }
-
   // The bound address, with the port the kernel chose when asked for port 0 (tests do).
   sockaddr_in6 bound{};
   socklen_t bound_len = sizeof bound;
@@ -68,76 +77,198 @@ std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& a
   if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
     actual = SockAddr(reinterpret_cast<const sockaddr*>(&bound), bound_len);
   }
-  auto server = std::make_unique<HttpServer>(Key{}, actual, std::move(routes));
-  server->http_.reset(evhttp_new(base));
-  if (!server->http_) {
-    error = "cannot create the HTTP server (out of memory?)";
-    return nullptr;
-  }
-  evhttp* h = server->http_.get();
-  // Every method evhttp knows reaches onRequest, which answers 405 itself: evhttp's own answer
-  // to a method outside this set would be 501 Not Implemented.
-  evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-  evhttp_set_max_headers_size(h, kMaxHeaderBytes);
-  evhttp_set_max_body_size(h, kMaxBodyBytes);
-  evhttp_set_timeout(h, kTimeoutSeconds);
-  evhttp_set_gencb(h, &HttpServer::onRequest, server.get());
-  // NOTE: evhttp's events keep the loop's default priority, the one the data path's sockets
-  // have (see Runtime): a scrape is short, bounded work, and at a lower priority it would starve
+  auto server = std::make_unique<HttpServer>(Key{}, actual, std::move(routes), limits);
+  HttpServer* s = server.get();
+  s->base_ = base;
+  s->fd_ = std::move(fd);
+  // NOTE: the listener keeps the loop's default priority, the one the data path's sockets have
+  // (see Runtime): a scrape is short, bounded work, and at a lower priority it would starve
   // exactly when the proxy is busiest, which is when its numbers matter most.
-  evhttp_bound_socket* bound_socket = evhttp_accept_socket_with_handle(h, fd.get());
-  if (bound_socket == nullptr) {
+  s->accept_ev_.reset(event_new(base, s->fd_.get(), EV_READ | EV_PERSIST, &HttpServer::onAccept, s));
+  if (!s->accept_ev_ || event_add(s->accept_ev_.get(), nullptr) != 0) {
     error = "cannot watch the listening socket";
     return nullptr;
   }
-  fd.release();  // evhttp owns it now and closes it in evhttp_free
-  server->watchAcceptErrors(base, evhttp_bound_socket_get_listener(bound_socket));
+  s->backoff_ = std::make_unique<AcceptBackoff>(
+      base, "metrics endpoint", [s] { event_del(s->accept_ev_.get()); },
+      [s] { event_add(s->accept_ev_.get(), nullptr); });
   return server;
 }
 
 HttpServer::~HttpServer() {
-  if (current_ == this) current_ = nullptr;
+  conns_.clear();
+  accept_ev_.reset();
 }
 
-// NOTE: evconnlistener calls its error callback for every accept() failure it does not retry
-// itself; without one it logs "Error from accept() call" and is woken again at once by the
-// still-pending connection: out of descriptors, that spins the loop and floods the log.
-void HttpServer::watchAcceptErrors(event_base* base, evconnlistener* listener) {
-  backoff_ = std::make_unique<AcceptBackoff>(
-      base, "metrics endpoint", [listener] { evconnlistener_disable(listener); },
-      [listener] { evconnlistener_enable(listener); });
-  evconnlistener_set_error_cb(listener, &HttpServer::onAcceptError);
-  listener_ = listener;
-  // NOTE: the error callback gets the listener's argument, which is evhttp's: the server is
-  // found through this pointer (one HttpServer per process; the latest one opened).
-  current_ = this;
-}
+void HttpServer::onAccept(evutil_socket_t, short, void* arg) noexcept { static_cast<HttpServer*>(arg)->acceptAll(); }
 
-HttpServer* HttpServer::current_ = nullptr;
-
-void HttpServer::onAcceptError(evconnlistener* listener, void*) noexcept {
-  const int err = EVUTIL_SOCKET_ERROR();
-  HttpServer* self = current_;
-  if (self == nullptr || self->listener_ != listener) return;
-  // Any other failure pauses too: an accept that fails once fails again at the next wake-up.
-  self->backoff_->pauseAfter(err);
-}
-
-void HttpServer::onRequest(evhttp_request* req, void* arg) noexcept {
-  try {
-    static_cast<HttpServer*>(arg)->handle(req);
-  } catch (...) {
-    // Only allocation can fail here; the scraper retries at its next interval.
-    evhttp_send_error(req, HTTP_INTERNAL, nullptr);
+void HttpServer::acceptAll() noexcept {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    UniqueFd fd(accept4(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd.valid()) {
+      const int err = errno;
+      // Out of descriptors or memory, the pending connection would wake the loop again at once.
+      if (AcceptBackoff::isShortage(err)) backoff_->pauseAfter(err);
+      return;
+    }
+    admit(std::move(fd), peer);
   }
 }
 
-void HttpServer::handle(evhttp_request* req) {
-  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
-  const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
-  const std::string path = raw_path != nullptr && raw_path[0] != '\0' ? raw_path : "/";
+void HttpServer::admit(UniqueFd fd, const sockaddr_storage& peer) noexcept {
+  std::string key = peerKey(peer);
+  std::size_t same = 0;
+  for (const Conn& c : conns_) same += c.peer == key ? 1 : 0;
+  if (conns_.size() >= limits_.max_connections || same >= limits_.max_per_peer) {
+    const ssize_t ignored = ::send(fd.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    if (refused_log_.allow(Clock::now())) {
+      const SockAddr who(reinterpret_cast<const sockaddr*>(&peer), sizeof peer);
+      LOG_WARN("metrics endpoint: refused a connection from %s: %zu open from there, %zu in all (at most %zu and "
+               "%zu)%s", who.toString().c_str(), same, conns_.size(), limits_.max_per_peer,
+               limits_.max_connections, refused_log_.suffix());
+    }
+    return;
+  }
+  try {
+    conns_.push_back(Conn{this, std::move(fd), std::move(key), {}, {}, 0, Phase::Reading, nullptr, nullptr});
+  } catch (...) {
+    return;
+  }
+  Conn& c = conns_.back();
+  c.timer.reset(evtimer_new(base_, &HttpServer::onTimeout, &c));
+  if (!c.timer) {
+    close(c);
+    return;
+  }
+  arm(c, EV_READ, limits_.request_timeout);
+}
+
+void HttpServer::arm(Conn& c, short what, std::chrono::milliseconds timeout) noexcept {
+  c.io.reset(event_new(base_, c.fd.get(), what | EV_PERSIST, &HttpServer::onIo, &c));
+  const timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  if (!c.io || event_add(c.io.get(), nullptr) != 0 || evtimer_add(c.timer.get(), &tv) != 0) close(c);
+}
+
+// The deadline of the current phase passed: a slow client, or one that never finishes.
+void HttpServer::onTimeout(evutil_socket_t, short, void* arg) noexcept {
+  auto* c = static_cast<Conn*>(arg);
+  c->owner->close(*c);
+}
+
+void HttpServer::onIo(evutil_socket_t, short, void* arg) noexcept {
+  auto* c = static_cast<Conn*>(arg);
+  HttpServer* self = c->owner;
+  switch (c->phase) {
+    case Phase::Reading: self->readRequest(*c); break;
+    case Phase::Writing: self->writeReply(*c); break;
+    case Phase::Draining: self->drain(*c); break;
+  }
+}
+
+void HttpServer::readRequest(Conn& c) noexcept {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+    if (n == 0) return close(c);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return close(c);
+    }
+    try {
+      c.in.append(buf, static_cast<std::size_t>(n));
+    } catch (...) {
+      return close(c);
+    }
+    if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos) break;
+    if (c.in.size() > kMaxHeaderBytes) break;
+  }
+  const bool complete = c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos;
+  if (!complete && c.in.size() <= kMaxHeaderBytes) return;  // more to come, before the deadline
+  std::string r;
+  try {
+    r = complete ? answer(c.in) : text(431, "Request Header Fields Too Large", "udpx: request headers too large\n");
+  } catch (...) {
+    // Only allocation can fail here; the scraper retries at its next interval.
+    r = text(500, "Internal Server Error", "udpx: out of memory\n");
+  }
+  respond(c, r);
+}
+
+void HttpServer::respond(Conn& c, const std::string& response) noexcept {
+  try {
+    c.out = response;
+  } catch (...) {
+    return close(c);
+  }
+  c.in.clear();
+  c.phase = Phase::Writing;
+  evtimer_del(c.timer.get());
+  arm(c, EV_WRITE, limits_.reply_timeout);
+}
+
+void HttpServer::writeReply(Conn& c) noexcept {
+  while (c.sent < c.out.size()) {
+    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      return close(c);
+    }
+    c.sent += static_cast<std::size_t>(n);
+  }
+  // NOTE: closing with unread request bytes (a body) would reset the connection, and the client
+  // could lose the answer: end the sending side and read until the client closes (nginx's
+  // lingering close), within what is left of the deadline.
+  ::shutdown(c.fd.get(), SHUT_WR);
+  c.phase = Phase::Draining;
+  c.io.reset(event_new(base_, c.fd.get(), EV_READ | EV_PERSIST, &HttpServer::onIo, &c));
+  if (!c.io || event_add(c.io.get(), nullptr) != 0) close(c);
+}
+
+void HttpServer::drain(Conn& c) noexcept {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    return close(c);
+  }
+}
+
+void HttpServer::close(Conn& c) noexcept {
+  for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+    if (&*it == &c) {
+      conns_.erase(it);
+      return;
+    }
+  }
+}
+
+std::string HttpServer::answer(const std::string& request) {
+  const std::size_t eol = request.find('\n');
+  std::string line = request.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
+    return text(400, "Bad Request", "udpx: not an HTTP request\n");
+  }
+  const std::string method = line.substr(0, sp1);
+  std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  // Absolute form (a proxy's "http://host/path"): the path only.
+  if (const std::size_t scheme = target.find("://"); scheme != std::string::npos && target[0] != '/') {
+    const std::size_t slash = target.find('/', scheme + 3);
+    target = slash == std::string::npos ? "/" : target.substr(slash);
+  }
+  std::string path = target.substr(0, target.find_first_of("?#"));
+  if (path.empty()) path = "/";
+
+  const bool head = method == "HEAD";
   const Route* route = nullptr;
   for (const Route& r : routes_) {
     if (r.path == path) route = &r;
@@ -145,33 +276,19 @@ void HttpServer::handle(evhttp_request* req) {
   if (route == nullptr) {
     std::string paths;
     for (const Route& r : routes_) paths += (paths.empty() ? "" : ", ") + r.path;
-    sendText(req, HTTP_NOTFOUND, "Not Found", "udpx: no such path " + path + "; try " + paths + "\n");
-    return;
+    return text(404, "Not Found", "udpx: no such path " + path + "; try " + paths + "\n", head);
   }
-  const evhttp_cmd_type method = evhttp_request_get_command(req);
-  if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-    sendText(req, 405, "Method Not Allowed", "udpx: " + path + " is read-only: use GET or HEAD\n");
-    return;
+  if (method != "GET" && !head) {
+    return text(405, "Method Not Allowed", "udpx: " + path + " is read-only: use GET or HEAD\n", false,
+                "Allow: GET, HEAD\r\n");
   }
-  const std::string body = route->body();
-  evkeyvalq* headers = evhttp_request_get_output_headers(req);
-  evhttp_add_header(headers, "Content-Type", route->content_type.c_str());
-  evhttp_add_header(headers, "Cache-Control", "no-store");
-  evbuffer* buf = evbuffer_new();
-  if (buf == nullptr) {
-    evhttp_send_error(req, HTTP_INTERNAL, nullptr);
-    return;
+  std::string body;
+  try {
+    body = route->body();
+  } catch (...) {
+    return text(500, "Internal Server Error", "udpx: could not build " + path + "\n", head);
   }
-  if (method == EVHTTP_REQ_HEAD) {
-    // NOTE: evhttp sets Content-Length only for responses with a body; HEAD announces the
-    // length GET would send.
-    evhttp_add_header(headers, "Content-Length", std::to_string(body.size()).c_str());
-  } else {
-    evbuffer_add(buf, body.data(), body.size());
-  }
-  evhttp_send_reply(req, HTTP_OK, "OK", buf);
-  evbuffer_free(buf);
+  return reply(200, "OK", route->content_type, body, head, "Cache-Control: no-store\r\n");
 }
 
 }  // namespace udpx

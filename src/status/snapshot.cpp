@@ -238,6 +238,7 @@ Snapshot takeSnapshot(const SnapshotSources& from, TimePoint now) {
     clients(*fe, now, now_unix_ms, from.with_clients, s.frontends.back());
   }
   for (const auto& be : from.backends) s.backends.push_back(backend(*be, from, now, s.findings));
+  if (from.standing != nullptr) s.findings.insert(s.findings.end(), from.standing->begin(), from.standing->end());
   s.reloads = from.reloads;
   if (from.reload != nullptr) {
     s.reload = *from.reload;

@@ -185,6 +185,7 @@ struct SnapshotSources {
   std::string config_file{};
   std::int64_t started_unix_ms = 0;
   const ReloadState* reload = nullptr;     // null: nothing known about reloads
+  const std::vector<Finding>* standing = nullptr;  // problems that last (found at start), or null
   bool with_clients = false;  // each frontend's recent clients, one by one (status socket, /status)
 };
 

@@ -2,8 +2,13 @@
 #include "status/status_client.h"
 
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <vector>
 
 #include <cerrno>
 #include <chrono>
@@ -41,13 +46,42 @@ std::string ago(std::int64_t then_ms, std::int64_t now_ms) {
 
 std::string count(std::uint64_t v) { return std::to_string(v); }
 
-// Which endpoint to use: --socket, else the config's global.status, else the default derived
-// from the config path (also when the config cannot be read by this user).
-std::string findEndpoint(const std::string& config_path, const std::optional<std::string>& socket) {
-  if (socket) return *socket;
+// Where to look, and whom to believe. Endpoints: --socket; else the config's global.status; else
+// the runtime path (a udpx started as root) and then the abstract name (one started without
+// privilege), both derived from the config path, also when this user cannot read the config.
+// Believed: root, this user, the owner of the runtime directory (the binder gives it to udpx's
+// account), the owner of the config file, and global.user when the config is readable.
+struct Target {
+  std::vector<std::string> endpoints;
+  std::vector<uid_t> trusted;
+};
+
+Target findTarget(const std::string& config_path, const std::optional<std::string>& socket) {
+  Target t;
+  t.trusted = {0, geteuid()};
+  struct stat st {};
+  if (::stat(kRuntimeDir, &st) == 0) t.trusted.push_back(st.st_uid);
+  if (::stat(config_path.c_str(), &st) == 0) t.trusted.push_back(st.st_uid);
   LoadResult loaded = loadConfigFile(config_path);
-  if (loaded.config) return statusEndpoint(*loaded.config);
-  return defaultStatusEndpoint(config_path);
+  if (loaded.config && !loaded.config->fixed.user.empty()) {
+    if (const passwd* pw = ::getpwnam(loaded.config->fixed.user.c_str())) t.trusted.push_back(pw->pw_uid);
+  }
+  if (socket) {
+    t.endpoints = {*socket};
+  } else if (loaded.config && !loaded.config->fixed.status.empty()) {
+    t.endpoints = {loaded.config->fixed.status};
+  } else {
+    t.endpoints = {runtimeStatusPath(config_path),
+                   loaded.config ? statusEndpoint(*loaded.config) : defaultStatusEndpoint(config_path)};
+  }
+  return t;
+}
+
+// Who listens on the other end (the credentials of the process that called listen()).
+bool servedByTrusted(int fd, const Target& t, ucred& cred) {
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  return std::find(t.trusted.begin(), t.trusted.end(), cred.uid) != t.trusted.end();
 }
 
 bool readAll(int fd, std::string& out, std::string& error) {
@@ -165,19 +199,38 @@ std::string renderStatusText(const json::Value& status) { return renderStatusTex
 
 int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json,
                      bool clients) {
-  const std::string endpoint = findEndpoint(config_path, socket);
-  if (endpoint == "off") {
+  const Target target = findTarget(config_path, socket);
+  const std::string& named = target.endpoints.back();
+  if (named == "off") {
     std::fprintf(stderr, "udpx status: the status endpoint of %s is off (global.status = \"off\") — set it to \"@NAME\" "
                          "or a socket path to use udpx status\n", config_path.c_str());
     return kStatusUnreachable;
   }
-  std::string error;
-  UniqueFd fd = connectStatus(endpoint, error);
+  std::string error, tried;
+  UniqueFd fd;
+  std::string endpoint;
+  for (const std::string& e : target.endpoints) {
+    fd = connectStatus(e, error);
+    if (fd.valid()) {
+      endpoint = e;
+      break;
+    }
+    tried += (tried.empty() ? "" : ", ") + e + " (" + error + ")";
+  }
   if (!fd.valid()) {
     std::fprintf(stderr,
-                 "udpx status: cannot reach udpx at %s: %s — is udpx running with this config (%s)? Give the same "
+                 "udpx status: cannot reach udpx at %s — is udpx running with this config (%s)? Give the same "
                  "-c FILE it was started with, or --socket NAME (its log says which at start)\n",
-                 endpoint.c_str(), error.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
+                 tried.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
+    return kStatusUnreachable;
+  }
+  ucred cred{};
+  if (!servedByTrusted(fd.get(), target, cred)) {
+    std::fprintf(stderr,
+                 "udpx status: refusing the answer at %s: it is served by uid %u (pid %d), which is neither root, "
+                 "nor you, nor udpx's account — another local user may have taken the name before udpx started "
+                 "(see who: ss -xlp | grep udpx); its answer is not shown\n",
+                 endpoint.c_str(), static_cast<unsigned>(cred.uid), static_cast<int>(cred.pid));
     return kStatusUnreachable;
   }
   // The request line (status_server.h); a udpx from before requests reads nothing and answers all the same.
@@ -199,8 +252,14 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
   return (*doc)["ok"].flag(false) ? kStatusOk : kStatusProblems;
 }
 
+// The first endpoint of findTarget's list that something listens on, else the last one.
 std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket) {
-  return findEndpoint(config_path, socket);
+  const Target target = findTarget(config_path, socket);
+  for (const std::string& e : target.endpoints) {
+    std::string ignored;
+    if (e != "off" && connectStatus(e, ignored).valid()) return e;
+  }
+  return target.endpoints.back();
 }
 
 }  // namespace udpx

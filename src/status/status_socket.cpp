@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -58,6 +59,36 @@ std::string defaultStatusEndpoint(const std::string& config_file) {
   return name;
 }
 
+std::string runtimeStatusPath(const std::string& config_file) {
+  char real[PATH_MAX];
+  const std::string path = config_file == kCommandLineConfigName
+                               ? config_file
+                               : (::realpath(config_file.c_str(), real) != nullptr ? std::string(real) : config_file);
+  std::string base = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  for (char& c : base) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
+  }
+  if (base.size() > 40) base.resize(40);
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a(path)));
+  return std::string(kRuntimeDir) + "/" + base + "." + hash + ".sock";
+}
+
+bool runtimeDirUsable() {
+  struct stat st {};
+  if (::lstat(kRuntimeDir, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) return false;
+  return ::access(kRuntimeDir, W_OK | X_OK) == 0;
+}
+
+std::string chooseStatusEndpoint(const Config& cfg) {
+  if (!cfg.fixed.status.empty()) return cfg.fixed.status;
+  if (runtimeDirUsable()) {
+    return runtimeStatusPath(cfg.file == kCommandLineConfigName ? statusEndpoint(cfg) : cfg.file);
+  }
+  return statusEndpoint(cfg);
+}
+
 std::string statusEndpoint(const Config& cfg) {
   if (!cfg.fixed.status.empty()) return cfg.fixed.status;
   if (cfg.file == kCommandLineConfigName) {
@@ -90,7 +121,10 @@ UniqueFd listenStatus(const std::string& endpoint, std::string& error) {
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
     const int e = errno;
     error = strerror(e);
-    if (e == EADDRINUSE) error += " — another udpx runs with this config; stop it, or set global.status to another name";
+    if (e == EADDRINUSE) {
+      error += " — another udpx with this config, or another local user's process, holds it; stop it, or set "
+               "global.status to another name";
+    }
     return {};
   }
   // Any local user may read the status: it carries no secrets, and that is its purpose.

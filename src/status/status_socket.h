@@ -18,6 +18,24 @@ std::string defaultStatusEndpoint(const std::string& config_file);
 // The endpoint of a loaded config: global.status, or the default; "off" when disabled.
 std::string statusEndpoint(const Config& cfg);
 
+// The runtime directory only root and udpx's account may create entries in (made by the binder
+// at a start as root, or by systemd's RuntimeDirectory=); no other local user can take a name
+// there before udpx does.
+inline constexpr const char* kRuntimeDir = "/run/udpx";
+
+// "/run/udpx/udpx.toml.HASH.sock" for the config file's real path (or the one-line mode's
+// name): where a udpx started as root serves its status by default.
+std::string runtimeStatusPath(const std::string& config_file);
+
+// kRuntimeDir is a directory (not a link), writable by no group or other, and this process may
+// create entries in it.
+bool runtimeDirUsable();
+
+// The endpoint the server listens on: global.status; else the runtime path when the runtime
+// directory is usable; else the abstract name (an unprivileged start). `udpx status` tries them
+// in the same order.
+std::string chooseStatusEndpoint(const Config& cfg);
+
 // A listening stream socket at `endpoint` ("@NAME" abstract, "/PATH" a file created mode
 // 0666, replacing a stale one). Invalid fd and `error` on failure.
 UniqueFd listenStatus(const std::string& endpoint, std::string& error);

@@ -124,5 +124,74 @@ TEST_F(HttpServerTest, PortInUseIsAnErrorWithAHint) {
                        port + "'); stop it or choose another port for global.metrics");
 }
 
+// A server with small limits, and clients that hold connections open.
+class HttpServerLimitsTest : public ::testing::Test {
+ protected:
+  HttpServerLimitsTest() : base_(event_base_new()) {
+    std::vector<HttpServer::Route> routes;
+    routes.push_back({"/metrics", "text/plain", [] { return std::string("a_metric 1\n"); }});
+    HttpLimits limits;
+    limits.max_connections = 6;
+    limits.max_per_peer = 3;
+    limits.request_timeout = std::chrono::milliseconds(200);
+    std::string error;
+    server_ = HttpServer::open(base_.get(), *SockAddr::parseIp("127.0.0.1", 0), std::move(routes), error, limits);
+    if (!server_) throw std::runtime_error(error);
+  }
+  UniqueFd connectFrom(const char* source) {
+    UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const SockAddr from = *SockAddr::parseIp(source, 0);
+    if (bind(fd.get(), from.get(), from.length()) != 0) return {};
+    const SockAddr& a = server_->address();
+    if (connect(fd.get(), a.get(), a.length()) != 0) return {};
+    return fd;
+  }
+  void runFor(std::chrono::milliseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) {
+      event_base_loop(base_.get(), EVLOOP_NONBLOCK);
+      poll(nullptr, 0, 5);
+    }
+  }
+  // True when the server closed (or answered and closed) the connection.
+  static bool closedByServer(int fd) {
+    char buf[512];
+    while (true) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 0) != 1) return false;
+      const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) return true;
+    }
+  }
+  EventBasePtr base_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerLimitsTest, ConnectionsBeyondThePerPeerCapAreRefused) {
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 5; ++i) held.push_back(connectFrom("127.0.0.1"));
+  runFor(std::chrono::milliseconds(50));
+  EXPECT_EQ(server_->connections(), 3u);
+  // Another peer still gets in, up to the total.
+  std::vector<UniqueFd> other;
+  for (int i = 0; i < 4; ++i) other.push_back(connectFrom("127.0.0.2"));
+  runFor(std::chrono::milliseconds(50));
+  EXPECT_EQ(server_->connections(), 6u);
+}
+
+TEST_F(HttpServerLimitsTest, HeadersDrippedSlowerThanTheDeadlineAreCut) {
+  UniqueFd slow = connectFrom("127.0.0.1");
+  ASSERT_TRUE(slow.valid());
+  ASSERT_GT(send(slow.get(), "GET /metrics HTTP/1.1\r\n", 23, 0), 0);
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {  // one header line every 50 ms, for at most 2 s
+    send(slow.get(), "X-a: b\r\n", 8, MSG_NOSIGNAL);
+    runFor(std::chrono::milliseconds(50));
+    closed = closedByServer(slow.get());
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(server_->connections(), 0u);
+}
+
 }  // namespace
 }  // namespace udpx
