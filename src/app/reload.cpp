@@ -148,6 +148,7 @@ void Runtime::checkRestartNeeded(const Config& next, const ConfigDiff& diff, std
 
 ReloadOutcome Runtime::reload(ReloadRequest request) {
   const TimePoint started = Clock::now();
+  notifyReloading();  // systemd: RELOADING=1, then READY=1 with the new STATUS= line below
   ReloadOutcome out;
   const std::string file = request.config_name.empty() ? cfg_.file : request.config_name;
   out.errors = std::move(request.transport_errors);
@@ -176,6 +177,7 @@ ReloadOutcome Runtime::reload(ReloadRequest request) {
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   recordReload(out, file, hash, ms);
+  notifyReady();
   return out;
 }
 

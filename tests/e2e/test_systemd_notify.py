@@ -97,6 +97,14 @@ class SystemdNotify(UdpxTestCase):
         self.assertFalse([a for a, b in zip(statuses, statuses[1:]) if a == b], statuses)
         wait_until(lambda: len(self.notify.assignments("WATCHDOG")) >= 3, WAIT,
                    f"three WATCHDOG=1 pings; got {self.notify.messages}", interval=0.1)
+        # A reload (SIGHUP to the binder or the single process) is framed by RELOADING=1 and a new
+        # READY=1, as Type=notify-reload expects.
+        readies = len(self.notify.assignments("READY"))
+        os.kill(udpx.pid, signal.SIGHUP)
+        self.notify.wait_for("RELOADING", lambda v: v == "1")
+        wait_until(lambda: len(self.notify.assignments("READY")) > readies, WAIT,
+                   f"READY=1 again after the reload; got {self.notify.messages}", interval=0.1)
+        wait_until(lambda: "reloaded " in udpx.log(), WAIT, "the reload applied", interval=0.1)
         udpx.stop()
         self.notify.wait_for("STOPPING", lambda v: v == "1")
 
