@@ -267,6 +267,28 @@ class ReloadUnderLoad(UdpxTestCase):
                    "port 53 to answer through the restarted worker")
         self.assertIn("priv", udpx.stats()["frontends"])
 
+    def test_ManyReloadsLeakNoDescriptor(self):
+        # 100 reloads alternating configs: a frontend on port 53 bound by the binder and closed again, each
+        # time. Both processes end with the descriptors they had after the first round.
+        self.write_config(self.config([self.chrony_old]))
+        udpx = self.start_udpx(args=["-c", self.config_path])
+        worker = self.worker_of(udpx)
+
+        def fds():
+            return len(os.listdir(f"/proc/{udpx.pid}/fd")), len(os.listdir(f"/proc/{worker}/fd"))
+        texts = [self.config([self.chrony_new], priv=True), self.config([self.chrony_old])]
+        for i in range(2):
+            self.write_config(texts[i % 2])
+            self.assertEqual(self.reload()[0], 0)
+        start = fds()
+        for i in range(100):
+            self.write_config(texts[i % 2])
+            code, out = self.reload()
+            self.assertEqual(code, 0, out)
+        self.assertEqual(self.worker_of(udpx), worker)
+        self.assertEqual(fds(), start)
+        self.assertFalse(udp_port_bound(53))
+
     def test_ReloadIsRefusedToOtherUsersAndWhenNobodyRuns(self):
         self.write_config(self.config([self.chrony_old]))
         self.start_udpx(args=["-c", self.config_path])
