@@ -84,7 +84,7 @@ class ReloadUnderLoad(UdpxTestCase):
 
     # configs
 
-    def config(self, time_servers, priv=False, dns_timeout="2s", broken=False, priv_port=53):
+    def config(self, time_servers, priv=False, dns_timeout="2s", broken=False, priv_port=53, user="nobody"):
         echo = self.echo_old if time_servers[0] is self.chrony_old else self.echo_new
         frontends = {
             "load": {"listen": [f"127.0.0.1:{self.load_port}"], "preset": "raw", "backend": "echo"},
@@ -99,7 +99,7 @@ class ReloadUnderLoad(UdpxTestCase):
             backends={"echo": {"servers": [echo.text], "health": NO_PROBES},
                       "time": {"servers": [s.text for s in time_servers], "health": NO_PROBES},
                       "names": {"servers": [f"127.0.0.1:{self.dnsmasq.port}"], "health": NO_PROBES}},
-            global_={"user": "nobody", "log_level": "info"})
+            global_={"user": user, "log_level": "info"})
         if broken:
             text += "\n[frontend.oops]\nlisten = [\"127.0.0.1:1\"]\npreset = \"ntp\"\nbackend = \"nowhere\"\n"
         return text
@@ -290,14 +290,17 @@ class ReloadUnderLoad(UdpxTestCase):
         self.assertFalse(udp_port_bound(53))
 
     def test_ReloadIsRefusedToOtherUsersAndWhenNobodyRuns(self):
-        self.write_config(self.config([self.chrony_old]))
+        # udpx runs as daemon here: daemon may reload, nobody (any other user) may not.
+        self.write_config(self.config([self.chrony_old], user="daemon"))
         self.start_udpx(args=["-c", self.config_path])
-        # nobody is udpx's own user here: allowed. Another ordinary user is not.
-        code, out = self.reload(tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", "--")
+        code, out = self.reload(tool("setpriv"), "--reuid=daemon", "--regid=daemon", "--clear-groups", "--")
         self.assertEqual(code, 0, out)
-        code, out = self.reload(tool("setpriv"), "--reuid=12345", "--regid=12345", "--clear-groups", "--")
+        code, out = self.reload(tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", "--")
         self.assertEqual(code, 1, out)
         self.assertIn("udpx reload: not allowed: only root and the user udpx runs as", out)
+        code, status = self.run_status(self.config_path)  # udpx status stays open to nobody
+        self.assertIn("udpx", status)
+        self.assertNotEqual(code, 2, status)
         # The file unreadable for the binder (root-only after the drop): refused, with the fix.
         os.chmod(self.config_path, 0o600)
         code, out = self.reload()
