@@ -1,10 +1,18 @@
-# udpx: `make run` builds and runs the example config; `make test` runs every test.
+# udpx: `make run` builds and runs the example config; `make test` runs every test;
+# `make install` (PREFIX, DESTDIR) installs; `make deb` builds the Debian package into build/deb/.
 BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
+BUILD_REL  ?= build-release
 CONFIG     ?= conf/udpx.toml
 JOBS       ?= $(shell nproc)
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+# The project's own builds treat warnings as errors; users' and packagers' builds do not
+# (CMake's default, UDPX_WERROR=OFF).
+DEV_CMAKE  ?= -DUDPX_WERROR=ON
 
-.PHONY: all deps deps-test deps-bench build build-sanitize run test test-unit test-sanitize bench clean
+.PHONY: all deps deps-test deps-bench deps-deb build build-sanitize build-release run test test-unit test-sanitize \
+        bench install deb clean
 
 all: build
 
@@ -17,23 +25,45 @@ deps-test:
 deps-bench:
 	@tools/install-deps.sh bench
 
+deps-deb:
+	@tools/install-deps.sh deb
+
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(DEV_CMAKE)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
 $(BUILD_SAN)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DUDPX_SANITIZE=ON
+	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DUDPX_SANITIZE=ON $(DEV_CMAKE)
 
 build-sanitize: deps $(BUILD_SAN)/CMakeCache.txt
 	cmake --build $(BUILD_SAN) -j$(JOBS)
 
-run: build
-	$(BUILD)/udpx -c $(CONFIG)
+# The build users and packagers make (-O3, NDEBUG): it must compile without a warning too.
+$(BUILD_REL)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_REL) -DCMAKE_BUILD_TYPE=Release $(DEV_CMAKE)
 
-# Every test (unit + end-to-end against real peers), then the whole suite again under ASan+UBSan.
-test: deps-test build build-sanitize
+build-release: deps $(BUILD_REL)/CMakeCache.txt
+	cmake --build $(BUILD_REL) -j$(JOBS)
+
+# The example config in the foreground; when nothing answers NTP on 127.0.0.1:123, a local
+# chronyd (the tests' one, loopback only) is started as its upstream (tools/quickstart.sh).
+run: build
+	@tools/quickstart.sh $(BUILD)/udpx $(CONFIG)
+
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# build/deb/udpx_VERSION_ARCH.deb, built by dpkg-buildpackage from a copy of this tree.
+deb: deps-deb
+	tools/build-deb.sh $(BUILD)/deb
+
+# Every test (unit + end-to-end against real peers, the built package included), then the whole
+# suite again under ASan+UBSan; the Release build is built and runs its unit tests only.
+test: deps-test build build-sanitize build-release deb
+	ctest --test-dir $(BUILD_REL) --output-on-failure -j$(JOBS) -LE e2e
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_SAN) --output-on-failure -j$(JOBS)
@@ -46,4 +76,4 @@ bench: deps-bench build
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_REL)

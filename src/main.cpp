@@ -2,7 +2,7 @@
 // (modes.h):
 //   help, version, status,     answered here, or by asking a running udpx (status_client.h,
 //   reload                     reload_client.h)
-//   check                      runCheck: the configuration and the accounts it names
+//   check                      runCheck: the configuration and every start-up check
 //   run                        runStart: with privilege, open the sockets, start the worker and
 //                              drop (src/privsep/); without, take/open the sockets, sandbox
 //                              itself, run
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     LoadResult loaded = opt->one_line ? loadConfigString(oneLineConfig(*opt), kCommandLineConfigName)
                                       : loadConfigFile(opt->config_path);
     if (!acceptConfig(loaded, opt->one_line)) return 1;
-    if (opt->mode == CliOptions::Mode::Check) return runCheck(*loaded.config);
+    if (opt->mode == CliOptions::Mode::Check) return runCheck(loaded);
     setLogLevel(cli_level.value_or(loaded.config->global.log_level));
     return runStart(*opt, loaded);
   } catch (const std::exception& e) {

@@ -32,7 +32,7 @@ std::optional<int> parseFd(const std::string& s) {
 
 const char* usageText() {
   return "usage:\n"
-         "  udpx [-c FILE] [--log-level LEVEL]     run the proxy (default config /etc/udpx.toml)\n"
+         "  udpx [-c FILE] [--log-level LEVEL]     run the proxy (default config /etc/udpx/udpx.toml)\n"
          "  udpx check [-c FILE]                   validate a config: prints 'configuration OK' or every error\n"
          "  udpx status [-c FILE] [--json]         what the udpx running with FILE is doing, what is wrong and how\n"
          "                                         to fix it; any user may ask. Exit 0 all well, 1 something is down\n"

@@ -9,7 +9,7 @@ namespace udpx {
 
 struct CliOptions {
   enum class Mode { Run, Check, Status, Reload, Help, Version } mode = Mode::Run;
-  std::string config_path = "/etc/udpx.toml";
+  std::string config_path = "/etc/udpx/udpx.toml";
   std::optional<std::string> log_level;
   // udpx status and udpx reload: --socket NAME overrides the endpoint derived from the config;
   // --json (status only).

@@ -1,12 +1,13 @@
 // The modes udpx runs in, one function each; src/main.cpp picks one from the command line.
 // Each returns the process exit code.
-//   runCheck   udpx check: the configuration is valid and the accounts it names exist
+//   runCheck   udpx check: the configuration is valid and start-up would accept it
 //   runStart   udpx started by a person or a service manager: gather the listening sockets,
 //              then become the binder (privileged, src/privsep/binder.h) or serve in-process
 //   runWorker  --worker-fd N: the binder's worker: receive config and sockets, then serve
 //   serve      what the worker and the single process share: runtime, drop, sandbox, run
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,20 @@ void printConfigErrors(const LoadResult& loaded, bool one_line);
 // Logs each error and "not started: N <what>s"; returns 1, the exit code.
 int reportStartErrors(const std::vector<std::string>& errors, const char* what);
 
-// udpx check: also resolves global.user and global.group, which would otherwise fail only at
-// start-up. Prints "configuration OK".
-int runCheck(const Config& cfg);
+// What start-up checks beyond the loader, given this process's privilege: the account to run as
+// (global.user, global.group, the default's fallback to nobody), the chroot directory, the
+// handover to the worker. `udpx check` and the start both call it, so check refuses whatever the
+// start would refuse.
+struct Preflight {
+  std::optional<privsep::Identity> identity;  // set when the account is usable
+  std::vector<std::string> errors;            // each says what, why and how to fix it
+  std::vector<std::string> warnings;          // the start goes on (runs as nobody)
+};
+Preflight preflight(const LoadResult& loaded, bool privileged, bool can_switch);
+
+// udpx check: the loader's checks (done by the caller) and preflight(), as this process would
+// start. Prints "configuration OK".
+int runCheck(const LoadResult& loaded);
 
 // Starts from a validated configuration (`loaded`, from `opt`): sockets from systemd and
 // --listen-fd, the account to run as, the chroot check, the rest of the listening sockets; then

@@ -114,13 +114,13 @@ void Runtime::checkRestartNeeded(const Config& next, const ConfigDiff& diff, std
                                   "a chroot is entered once and never left"));
   }
   if (a.status != b.status) {
-    errors.push_back(restartError(file, {}, "global.status", a.status, b.status,
+    errors.push_back(restartError(file, b.status_pos, "global.status", a.status, b.status,
                                   "it is how `udpx status` and `udpx reload` reach this process, and may be the "
                                   "socket this very reload was asked on"));
   }
   const std::string ma = a.metrics ? a.metrics->toString() : "", mb = b.metrics ? b.metrics->toString() : "";
   if (ma != mb) {
-    errors.push_back(restartError(file, {}, "global.metrics", ma, mb,
+    errors.push_back(restartError(file, b.metrics_pos, "global.metrics", ma, mb,
                                   "the HTTP endpoint is bound before the privilege drop"));
   }
   // Host names: the resolver watches each by backend from the start; it has no way yet to

@@ -15,6 +15,7 @@
 #include "config/duration.h"
 #include "base/log.h"
 #include "net/listen_socket.h"
+#include "status/service_summary.h"
 #include "status/snapshot_json.h"
 #include "status/status_socket.h"
 #include "base/version.h"
@@ -236,6 +237,13 @@ void Runtime::prepare() {
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
   for (auto& be : backends_) be->startProbes();
+  // The worker (it watches its binder) pings the watchdog on the binder's behalf: systemd's
+  // $WATCHDOG_PID names the main process.
+  notifier_ = std::make_unique<ServiceNotifier>(base_.get(), peer_fd_.valid() ? getppid() : getpid(), [this] {
+    SnapshotSources from = snapshotSources();
+    from.process = nullptr;  // the line shows no process_* values
+    return serviceSummary(takeSnapshot(from, Clock::now()));
+  });
 }
 
 int Runtime::run() {
@@ -273,7 +281,9 @@ int Runtime::run() {
              status_endpoint_.c_str());
   }
   LOG_INFO("udpx %s ready: %zu frontends, %zu backends", UDPX_VERSION, frontends_.size(), backends_.size());
+  notifier_->ready();
   event_base_dispatch(base_.get());
+  notifier_->stopping();
   proxy_->shutdown();
   std::string line = "stats " + statusJson() + "\n";
   LOG_INFO("stopped; final counters follow");

@@ -16,6 +16,7 @@
 
 #include "app/reload.h"
 #include "app/reload_diff.h"
+#include "app/service_notifier.h"
 #include "backends/backend.h"
 #include "backends/resolver.h"
 #include "config/config.h"
@@ -96,6 +97,11 @@ class Runtime {
   void allowReloadsFrom(uid_t uid) noexcept { reload_uid_ = uid; }
   // --log-level was given: a reload leaves the level alone.
   static inline bool log_level_from_command_line = false;
+  // For the reload (issue 12), around Runtime::reload: notifyReloading() before it starts
+  // (systemd: RELOADING=1), notifyReady() once it is applied or refused (READY=1 and the new
+  // STATUS= line). Nothing happens unless udpx runs under systemd ($NOTIFY_SOCKET).
+  void notifyReloading() { if (notifier_) notifier_->reloading(); }
+  void notifyReady() { if (notifier_) notifier_->ready(); }
 
   // Configuration reloads by outcome (a SIGHUP reload bumps reloads_.succeeded or .failed).
   const ReloadStats& reloads() const noexcept { return reloads_; }
@@ -171,6 +177,7 @@ class Runtime {
   std::mt19937_64 rng_;
   std::string status_endpoint_;
   std::unique_ptr<StatusServer> status_;
+  std::unique_ptr<ServiceNotifier> notifier_;  // made in prepare(), before chroot and sandbox
   std::int64_t started_unix_ms_ = 0;
   UniqueFd peer_fd_;
   std::string peer_name_;

@@ -2,6 +2,7 @@
 // single unprivileged udpx share: build the runtime, shed privilege, close the sandbox, run.
 // Runs in: the worker, or udpx started without privilege.
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "app/modes.h"
 #include "app/runtime.h"
 #include "base/log.h"
+#include "net/event_log.h"
 #include "privsep/fdpass.h"
 #include "privsep/sandbox.h"
 
@@ -29,10 +31,39 @@ constexpr bool kSanitizerBuild = false;
 #endif
 
 namespace udpx {
+namespace {
+
+// Descriptors beyond the sessions: stdio, the loop, listeners, status and metrics with their
+// connections, probes, the resolver, /proc files.
+constexpr rlim_t kFdsBesidesSessions = 128;
+
+// Raises the soft open-files limit to the hard one (sessions use one socket each), and says so
+// when even the hard limit is below what max_sessions needs.
+void raiseOpenFilesLimit(const Config& cfg) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised{lim.rlim_max, lim.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const rlim_t needed = static_cast<rlim_t>(cfg.global.max_sessions) + kFdsBesidesSessions;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+    LOG_WARN("the open files limit is %llu, but global.max_sessions = %u needs about %llu (one socket per "
+             "session): new sessions beyond about %llu fail (counted as socket_error) — raise the limit "
+             "(LimitNOFILE= in the unit, ulimit -Hn) or lower global.max_sessions",
+             static_cast<unsigned long long>(lim.rlim_cur), cfg.global.max_sessions,
+             static_cast<unsigned long long>(needed),
+             static_cast<unsigned long long>(lim.rlim_cur > kFdsBesidesSessions ? lim.rlim_cur - kFdsBesidesSessions : 0));
+  }
+}
+
+}  // namespace
 
 int serve(const Config& cfg, std::vector<UniqueFd> listeners, UniqueFd binder, const privsep::Identity* drop_to,
           const std::string& inherited) {
   const privsep::TestHook hook = privsep::takeTestHook();
+  routeLibeventLogs();
+  raiseOpenFilesLimit(cfg);
   Runtime rt(cfg);
   std::vector<std::string> errors;
   if (!rt.adoptListeners(std::move(listeners), errors)) return reportStartErrors(errors, "listener problem");

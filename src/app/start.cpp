@@ -8,14 +8,18 @@
 #include "base/log.h"
 #include "privsep/activation.h"
 #include "privsep/binder.h"
+#include "privsep/fdpass.h"
 
 namespace udpx {
+
+// A file the loader accepts must fit the handover to the worker.
+static_assert(privsep::kMaxConfigText >= kMaxConfigBytes);
+
 namespace {
 
-// Why the account udpx would run as cannot be used; `kind` names the problem for the summary.
+// Why the account udpx would run as cannot be used.
 struct AccountProblem {
   std::string text;
-  const char* kind;
 };
 
 // The account the binder and the worker run as. Without the privilege to switch, udpx keeps its
@@ -26,14 +30,13 @@ std::optional<privsep::Identity> accountToRun(const Config& cfg, bool privileged
   std::string error;
   if (can_switch) {
     auto resolved = privsep::resolveIdentity(cfg, error);
-    if (!resolved) problem = {error, "account problem"};
+    if (!resolved) problem = {error};
     return resolved;
   }
   // Started without root (perhaps with CAP_NET_BIND_SERVICE alone): udpx keeps its own user
   // and group, and cannot chroot.
   if (!cfg.fixed.chroot.empty()) {
-    problem = {"global.chroot is set, but only root can chroot — start udpx as root, or remove global.chroot",
-               "privilege problem"};
+    problem = {"global.chroot is set, but only root can chroot — start udpx as root, or remove global.chroot"};
     return std::nullopt;
   }
   // Looked up only when needed: a plain unprivileged start never touches the account
@@ -44,13 +47,12 @@ std::optional<privsep::Identity> accountToRun(const Config& cfg, bool privileged
   if (account_set) {
     auto wanted = privsep::resolveIdentity(cfg, error);
     if (!wanted) {
-      problem = {error, "account problem"};
+      problem = {error};
       return std::nullopt;
     }
     if (wanted->uid != id.uid || wanted->gid != id.gid) {
       problem = {"udpx runs as " + id.user + ":" + id.group + " without the privilege to become " + wanted->user +
-                     ":" + wanted->group + " (global.user, global.group) — start it as root, or remove those keys",
-                 "privilege problem"};
+                     ":" + wanted->group + " (global.user, global.group) — start it as root, or remove those keys"};
       return std::nullopt;
     }
   }
@@ -87,14 +89,43 @@ int reportStartErrors(const std::vector<std::string>& errors, const char* what) 
   return 1;
 }
 
-int runCheck(const Config& cfg) {
-  // The accounts are checked too: a missing user would only show at startup otherwise.
-  if (!cfg.fixed.user.empty() || !cfg.fixed.group.empty()) {
-    std::string error;
-    if (!privsep::resolveIdentity(cfg, error)) {
-      std::fprintf(stderr, "%s\n", error.c_str());
-      return 1;
+Preflight preflight(const LoadResult& loaded, bool privileged, bool can_switch) {
+  const Config& cfg = *loaded.config;
+  Preflight out;
+  AccountProblem problem;
+  out.identity = accountToRun(cfg, privileged, can_switch, problem);
+  if (!out.identity) {
+    out.errors.push_back(problem.text);
+  } else if (can_switch && out.identity->shared_fallback) {
+    out.warnings.push_back(privsep::sharedAccountWarning(*out.identity));
+  }
+  // Without the privilege to chroot, accountToRun has already refused global.chroot.
+  if (!cfg.fixed.chroot.empty() && can_switch) {
+    std::string why;
+    if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) {
+      const SourcePos& p = cfg.fixed.chroot_pos;
+      out.errors.push_back(cfg.file + ":" + std::to_string(p.line) + ":" + std::to_string(p.col) + ": " + why);
     }
+  }
+  // Privileged, the binder hands the worker the text and one socket per listen address in one
+  // message. The loader already refuses a text over kMaxConfigBytes; the socket count is left.
+  if (privileged) {
+    std::size_t sockets = 0;
+    for (const FrontendConfig& f : cfg.frontends) sockets += f.listen.size();
+    std::string why;
+    if (!privsep::handoverFits(loaded.text.size(), sockets, why)) out.errors.push_back(cfg.file + ": " + why);
+  }
+  return out;
+}
+
+int runCheck(const LoadResult& loaded) {
+  const Preflight pre = preflight(loaded, privsep::canBindPrivilegedPorts(), privsep::canChangeIdentity());
+  for (const std::string& w : pre.warnings) std::fprintf(stderr, "udpx: warning: %s\n", w.c_str());
+  for (const std::string& e : pre.errors) std::fprintf(stderr, "%s\n", e.c_str());
+  if (!pre.errors.empty()) {
+    std::fprintf(stderr, "udpx: %zu start-up problem%s: udpx would not start\n", pre.errors.size(),
+                 pre.errors.size() == 1 ? "" : "s");
+    return 1;
   }
   std::printf("configuration OK\n");
   return 0;
@@ -114,13 +145,10 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
 
   const bool privileged = privsep::canBindPrivilegedPorts();
   const bool can_switch = privsep::canChangeIdentity();
-  AccountProblem problem;
-  const std::optional<privsep::Identity> id = accountToRun(cfg, privileged, can_switch, problem);
-  if (!id) return reportStartErrors({problem.text}, problem.kind);
-  if (!cfg.fixed.chroot.empty()) {
-    std::string why;
-    if (!privsep::checkChrootDir(cfg.fixed.chroot, why)) return reportStartErrors({why}, "chroot problem");
-  }
+  const Preflight pre = preflight(loaded, privileged, can_switch);
+  for (const std::string& w : pre.warnings) LOG_WARN("%s", w.c_str());
+  if (!pre.errors.empty()) return reportStartErrors(pre.errors, "start-up problem");
+  const std::optional<privsep::Identity>& id = pre.identity;
 
   std::vector<UniqueFd> listeners = privsep::openListeners(cfg, std::move(inherited), errors, notes);
   for (const std::string& n : notes) LOG_WARN("%s", n.c_str());

@@ -12,7 +12,12 @@ namespace udpx {
 // ---- Server ----
 
 Server::Server(SockAddr addr, std::string origin, Backend* be, const HealthConfig& hc, bool up, TimePoint now)
-    : state(hc.rise, hc.fall, up, now), backend(be), addr_(addr), label_(addr.toString()), origin_(std::move(origin)) {}
+    : state(hc.rise, hc.fall, up, now),
+      backend(be),
+      silent_clients(std::max<std::size_t>(hc.fall, kSilentClientsToFail)),
+      addr_(addr),
+      label_(addr.toString()),
+      origin_(std::move(origin)) {}
 
 Server::~Server() = default;
 
@@ -56,23 +61,46 @@ Server& Backend::addServer(const SockAddr& addr, const std::string& origin, bool
 
 void Backend::applyAddresses(const std::string& origin, const std::vector<SockAddr>& addrs, bool later,
                              TimePoint now) {
-  for (auto& s : servers_) {
-    if (s->origin() == origin && !s->draining &&
-        std::find(addrs.begin(), addrs.end(), s->addr()) == addrs.end()) {
-      drain(*s, now);
-    }
-  }
+  auto listed = [&](const Server& s) { return std::find(addrs.begin(), addrs.end(), s.addr()) != addrs.end(); };
   for (const SockAddr& a : addrs) {
-    const bool known = std::any_of(servers_.begin(), servers_.end(), [&](const auto& s) {
-      return s->origin() == origin && !s->draining && s->addr() == a;
-    });
-    if (!known) {
-      Server& s = addServer(a, origin, later, now);
-      LOG_INFO("backend \"%s\": new server %s from %s%s", cfg_.name.c_str(), s.label().c_str(), origin.c_str(),
-               s.pending ? ", used once a probe says it is healthy" : "");
+    Server* known = nullptr;
+    for (auto& s : servers_) {
+      if (s->origin() == origin && !s->draining && s->addr() == a) known = s.get();
+    }
+    if (known != nullptr) {
+      known->leaving = false;  // back in DNS before it was replaced
+      continue;
+    }
+    Server& s = addServer(a, origin, later, now);
+    s.health.since_unix_ms = unixMillisNow();  // it is new now, not since the start
+    LOG_INFO("backend \"%s\": new server %s from %s%s", cfg_.name.c_str(), s.label().c_str(), origin.c_str(),
+             s.pending ? ", used once a probe says it is healthy" : "");
+  }
+  // Make before break: while none of the name's addresses is usable yet, the ones it no longer
+  // has keep serving until one is.
+  const bool usable = std::any_of(servers_.begin(), servers_.end(), [&](const auto& s) {
+    return s->origin() == origin && !s->draining && !s->leaving && s->eligible() && listed(*s);
+  });
+  for (auto& s : servers_) {
+    if (s->origin() != origin || s->draining || listed(*s)) continue;
+    if (usable || s->pending || !s->eligible()) {
+      drain(*s, now);
+    } else if (!s->leaving) {
+      s->leaving = true;
+      LOG_INFO("backend \"%s\": server %s is no longer in DNS for %s, and used until a new address is up",
+               cfg_.name.c_str(), s->label().c_str(), origin.c_str());
     }
   }
   updateAllDown(now);
+}
+
+void Backend::replaced(const std::string& origin, TimePoint now) {
+  for (auto& s : servers_) {
+    if (s->leaving && s->origin() == origin) {
+      s->leaving = false;
+      drain(*s, now);
+    }
+  }
 }
 
 void Backend::onSweep(evutil_socket_t, short, void* arg) noexcept {
@@ -155,6 +183,14 @@ Server* Backend::pick() noexcept {
   return &s;
 }
 
+std::size_t Backend::inPool() const noexcept {
+  return static_cast<std::size_t>(std::count_if(servers_.begin(), servers_.end(), [](const auto& s) { return !s->draining; }));
+}
+
+std::size_t Backend::silentClientsToFail() const noexcept {
+  return std::max<std::size_t>(cfg_.health.fall, kSilentClientsToFail);
+}
+
 bool Backend::allDown() const noexcept {
   bool any = false;
   for (const auto& s : servers_) {
@@ -169,6 +205,10 @@ std::string_view Backend::noReplyHint() const noexcept {
   return probeOf(cfg_.health.probe.type).no_reply_hint;
 }
 
+std::string_view Backend::refusedHint() const noexcept {
+  return probeOf(cfg_.health.probe.type).refused_hint;
+}
+
 void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {
   s.health.reason = std::move(reason);
   s.health.hint = std::string(hint);
@@ -176,13 +216,18 @@ void Backend::setProblem(Server& s, std::string reason, std::string_view hint) {
 
 void Backend::setRefused(Server& s, std::string_view what) {
   setProblem(s, s.label() + " refused " + std::string(what) + ": nothing listens on that port (ICMP port unreachable)",
-             "start the server, or correct the address and port in backend." + cfg_.name + ".servers");
+             std::string(refusedHint()) + ", or correct the address and port in backend." + cfg_.name + ".servers");
 }
 
 // ---- passive signals ----
 
 void Backend::markRefused(Server& s, TimePoint now) noexcept {
   ++s.stats.refused;
+  if (probes_active_) {
+    // The probes decide: one is sent now, and finds the port closed too if it is.
+    if (s.state.up() && s.prober) s.prober->probeSoon(now);
+    return;
+  }
   const bool was_up = s.state.up();
   const auto c = s.state.forceDown(now);
   if (was_up || s.health.reason.empty()) {
@@ -195,20 +240,24 @@ void Backend::markRefused(Server& s, TimePoint now) noexcept {
 }
 
 void Backend::passiveReplySlow(Server& s, TimePoint now) noexcept {
-  if (s.state.up() || !probes_active_) changed(s, s.state.success(now), now);
+  s.silent_clients.clear();
+  if (!probes_active_) changed(s, s.state.success(now), now);
 }
 
-void Backend::passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now, bool failure) noexcept {
+void Backend::passiveUnanswered(Server& s, const SockAddr& client, std::uint32_t requests, TimePoint now,
+                                bool failure) noexcept {
   s.health.unanswered += requests;
-  if (!failure) return;
-  const auto c = s.state.failure(now);
-  // Only when it matters: this runs once per silent session, so no string work for each.
-  if (c == HealthState::Change::WentDown || s.health.reason.empty()) {
-    try {
-      setProblem(s, std::to_string(s.health.unanswered) + " request(s) from clients got no reply from " + s.label(),
-                 noReplyHint());
-    } catch (...) {
-    }
+  s.last_unanswered = now;
+  if (!failure || probes_active_ || !s.state.up()) return;
+  if (s.silent_clients.add(client) < silentClientsToFail()) return;
+  s.silent_clients.clear();
+  const auto c = s.state.forceDown(now);
+  try {
+    setProblem(s, "no reply from " + s.label() + " to requests of " + std::to_string(silentClientsToFail()) +
+                      " different clients in a row (" + std::to_string(s.health.unanswered) +
+                      " requests unanswered so far)",
+               noReplyHint());
+  } catch (...) {
   }
   passiveChanged(s, c, now);
 }
@@ -233,20 +282,35 @@ void Backend::retry(Server& s, TimePoint now) noexcept {
 
 void Backend::probeSucceeded(Server& s, TimePoint now) noexcept {
   const auto c = s.state.success(now);
-  if (c == HealthState::Change::WentUp) s.pending = false;
+  // A failed probe before this one is past: its warning goes (changed() clears it on WentUp).
+  if (c == HealthState::Change::None && s.state.up()) {
+    s.health.reason.clear();
+    s.health.hint.clear();
+  }
   changed(s, c, now);
+  if (c == HealthState::Change::WentUp) {
+    const bool was_pending = s.pending;
+    s.pending = false;
+    if (was_pending) replaced(s.origin(), now);
+  }
 }
 
 void Backend::probeFailed(Server& s, TimePoint now, Problem p, std::string_view reason, std::string_view hint,
                           bool definitive) noexcept {
+  // Counted here, the one place every failed probe passes, so that the counter and the
+  // sentence below cannot disagree.
+  ++s.health.probe_failures;
   const auto c = definitive ? s.state.forceDown(now) : s.state.failure(now);
   try {
     switch (p) {
-      case Problem::NoReply:
-        setProblem(s, "no reply from " + s.label() + " to " + std::to_string(s.state.failures()) + " probe" +
-                          (s.state.failures() == 1 ? "" : "s"),
+      case Problem::NoReply: {
+        // With probes, only probes move the state: failures() is the failed probes in a row.
+        const std::uint32_t n = s.state.failures();
+        setProblem(s, "no reply from " + s.label() + " to the last probe" +
+                          (n > 1 ? " (" + std::to_string(n) + " failed in a row)" : ""),
                    noReplyHint());
         break;
+      }
       case Problem::Refused:
         setRefused(s, "the probe");
         break;
@@ -292,11 +356,11 @@ void Backend::updateAllDown(TimePoint now) noexcept {
     if (cfg_.on_all_down == OnAllDown::Drop) {
       LOG_ERROR("backend \"%s\": ALL %zu servers are down — new sessions are DROPPED (on_all_down = \"drop\") "
                 "until one comes back; see `udpx status` for why each one is down",
-                cfg_.name.c_str(), servers_.size());
+                cfg_.name.c_str(), inPool());
     } else {
       LOG_ERROR("backend \"%s\": ALL %zu servers are down — forwarding to all of them anyway (fail open) until one "
                 "comes back; see `udpx status` for why each one is down (on_all_down = \"drop\" drops instead)",
-                cfg_.name.c_str(), servers_.size());
+                cfg_.name.c_str(), inPool());
     }
   } else if (!all && all_down_) {
     all_down_ = false;

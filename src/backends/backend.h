@@ -25,6 +25,10 @@ namespace udpx {
 class Backend;
 class Prober;
 
+// Without probes, this many distinct clients in a row without a reply (at least) mark a server
+// down: a few clients (or one client's many ports) with junk requests must not.
+inline constexpr std::size_t kSilentClientsToFail = 8;
+
 // One upstream address. A host name that resolves to several addresses gives one Server each
 // (like chrony's `pool`). Sessions point at their Server: it is freed only when none does.
 class Server {
@@ -51,6 +55,11 @@ class Server {
   std::uint32_t active_sessions = 0;  // sessions pointing here
   bool draining = false;
   bool pending = false;          // added by re-resolution and not yet up
+  // Gone from DNS, but still used until a new address of its name is up (make before break).
+  bool leaving = false;
+  // Passive checks: the clients left unanswered since its last reply (see SilentClients).
+  SilentClients silent_clients;
+  TimePoint last_unanswered{};   // when requests from clients last went unanswered
   std::unique_ptr<Prober> prober;
 
  private:
@@ -89,7 +98,9 @@ class Backend {
   // Marks a server as gone from DNS: no new sessions; freed once its sessions have ended.
   void drain(Server& s, TimePoint now);
   // The addresses a host name (`origin`) resolves to now: new ones are added (`later`: after
-  // the first resolution, so probed before use), vanished ones drained.
+  // the first resolution, so probed before use), vanished ones drained — make before break:
+  // while no address the name has now is usable, the vanished ones serve on ("leaving") and are
+  // drained once a new one is up.
   void applyAddresses(const std::string& origin, const std::vector<SockAddr>& addrs, bool later, TimePoint now);
   // Frees drained servers without sessions. Returns how many are still draining.
   std::size_t sweep() noexcept;
@@ -117,12 +128,19 @@ class Backend {
   void markRefused(Server& s, TimePoint now) noexcept;
   // A valid reply came from the server on real traffic.
   void passiveReply(Server& s, TimePoint now) noexcept {
-    if (s.state.failures() == 0 && s.state.up()) return;
+    if (s.state.failures() == 0 && s.state.up() && s.silent_clients.size() == 0) return;
     passiveReplySlow(s, now);
   }
-  // A session ended with `requests` requests to the server unanswered; `failure`: its
-  // frontend expects replies, so this counts as a failure (else only into `unanswered`).
-  void passiveUnanswered(Server& s, std::uint32_t requests, TimePoint now, bool failure) noexcept;
+  // A session of `client` ended with `requests` requests to the server unanswered; `failure`:
+  // its frontend expects replies, so this counts as a failure (else only into `unanswered`).
+  // Passive evidence never overrides probes: with probes it is only counted (a server may
+  // ignore junk or rate-limit a client and still be fine); without, a server is down once
+  // silentClientsToFail() distinct clients in a row got no reply.
+  void passiveUnanswered(Server& s, const SockAddr& client, std::uint32_t requests, TimePoint now,
+                         bool failure) noexcept;
+  // Distinct silent clients that mark a server without probes down: `fall`, and at least
+  // kSilentClientsToFail.
+  std::size_t silentClientsToFail() const noexcept;
 
   // ---- results from the probes ----
   void probeSucceeded(Server& s, TimePoint now) noexcept;
@@ -148,8 +166,12 @@ class Backend {
   // When the whole pool last went down (valid while allDown()).
   TimePoint allDownSince() const noexcept { return all_down_since_; }
 
+  // Servers not draining (what "all N servers" counts).
+  std::size_t inPool() const noexcept;
+
   // The hint for "no reply" from this backend's servers ("does it allow queries from this host?").
   std::string_view noReplyHint() const noexcept;
+  std::string_view refusedHint() const noexcept;
 
  private:
   static void onSweep(evutil_socket_t fd, short what, void* arg) noexcept;
@@ -165,6 +187,8 @@ class Backend {
   void setRefused(Server& s, std::string_view what);
   // A reload no longer names the server: like drain(), with its own log line.
   void drainRemoved(Server& s);
+  // A server of `origin` is up: the servers it replaces (leaving) are drained now.
+  void replaced(const std::string& origin, TimePoint now);
 
   BackendConfig cfg_;
   event_base* base_;

@@ -50,6 +50,11 @@ void Prober::retryAfter(milliseconds delay) noexcept {
   arm(delay);
 }
 
+void Prober::probeSoon(TimePoint now) noexcept {
+  if (in_flight_ || retrying_ || (sent_at_ != TimePoint{} && now - sent_at_ < cfg_.timeout)) return;
+  arm(milliseconds{0});
+}
+
 void Prober::onTimer(evutil_socket_t, short, void* arg) noexcept {
   auto* p = static_cast<Prober*>(arg);
   const TimePoint now = Clock::now();
@@ -77,17 +82,18 @@ bool Prober::openSocket(TimePoint now) noexcept {
   read_ev_.reset(event_new(base_, fd.get(), EV_READ | EV_PERSIST, &Prober::onReadable, this));
   if (!read_ev_ || event_add(read_ev_.get(), nullptr) != 0) {
     read_ev_.reset();
+    server_.backend->probeFailed(server_, now, Problem::SendError,
+                                 "cannot watch the probe socket to " + server_.label() + " (libevent)",
+                                 "check the open-files limit", false);
     return false;
   }
   fd_ = std::move(fd);
   return true;
 }
 
+// NOTE: every failed probe is counted (health.probe_failures) by Backend::probeFailed, so that
+// the counter, the state and the sentences agree; here only probes sent are counted.
 void Prober::send(TimePoint now) noexcept {
-  if (!fd_.valid() && !openSocket(now)) {
-    arm(interval());
-    return;
-  }
   const std::size_t len = buildProbe(cfg_.probe, rng_(), buf_, token_);
   if (len == 0 && cfg_.probe.type != ProbeType::Raw) {
     arm(interval());
@@ -95,9 +101,12 @@ void Prober::send(TimePoint now) noexcept {
   }
   ++server_.health.probes;
   sent_at_ = now;
+  if (!fd_.valid() && !openSocket(now)) {
+    arm(interval());
+    return;
+  }
   if (::send(fd_.get(), buf_.data(), len, 0) < 0) {
     const int e = errno;
-    ++server_.health.probe_failures;
     if (e == ECONNREFUSED) {
       server_.backend->probeFailed(server_, now, Problem::Refused, "", "", true);
     } else {
@@ -114,7 +123,6 @@ void Prober::send(TimePoint now) noexcept {
 
 void Prober::timedOut(TimePoint now) noexcept {
   in_flight_ = false;
-  ++server_.health.probe_failures;
   server_.backend->probeFailed(server_, now, Problem::NoReply, "", "", false);
   finish(now);
 }
@@ -133,7 +141,6 @@ void Prober::receive() noexcept {
   const TimePoint now = Clock::now();
   if (n < 0) {
     if (errno == ECONNREFUSED && in_flight_) {
-      ++server_.health.probe_failures;
       server_.backend->probeFailed(server_, now, Problem::Refused, "", "", true);
       finish(now);
     }
@@ -158,7 +165,6 @@ void Prober::receive() noexcept {
       break;
     case ProbeVerdict::Unhealthy:
     case ProbeVerdict::Refuses:
-      ++server_.health.probe_failures;
       server_.backend->probeFailed(server_, now, Problem::Judged, j.reason, j.hint,
                                    j.verdict == ProbeVerdict::Refuses);
       break;

@@ -30,6 +30,11 @@ class Prober {
   void start(milliseconds delay) noexcept;
   // Passive checks: calls Backend::retry after `delay` (fail_timeout).
   void retryAfter(milliseconds delay) noexcept;
+  // Real traffic saw the server refuse: probe now rather than at the next interval, unless a
+  // probe is in flight or was sent within the last timeout.
+  void probeSoon(TimePoint now) noexcept;
+  // Kiss-o'-death RATE made it probe less often than configured.
+  bool slowed() const noexcept { return slow_shift_ > 0; }
 
   // The interval in use: the configured one, doubled for every kiss-o'-death RATE (bounded).
   milliseconds interval() const noexcept;

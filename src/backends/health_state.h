@@ -3,9 +3,15 @@
 // (ICMP port unreachable, NTP kiss-o'-death DENY) take it down at once. Time is passed in.
 #pragma once
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "base/clock.h"
+#include "net/address.h"
 
 namespace udpx {
 
@@ -64,6 +70,50 @@ class HealthState {
   TimePoint since_;
   std::uint32_t successes_ = 0;
   std::uint32_t failures_ = 0;
+};
+
+// The distinct clients whose requests a server left unanswered since it last replied: passive
+// checks (no probes) mark a server down only when many clients go unanswered, never for many
+// datagrams from new ports of one client. A client is its address; an IPv6 client its /64, as
+// one host may use any number of addresses of its prefix. Room for `capacity` clients is
+// reserved up front: add() never allocates.
+class SilentClients {
+ public:
+  explicit SilentClients(std::size_t capacity) { keys_.reserve(capacity); }
+
+  // Notes the client; returns how many distinct clients are noted (at most the capacity).
+  std::size_t add(const SockAddr& client) noexcept {
+    const Key key = keyOf(client);
+    if (std::find(keys_.begin(), keys_.end(), key) == keys_.end() && keys_.size() < keys_.capacity()) {
+      keys_.push_back(key);
+    }
+    return keys_.size();
+  }
+  void clear() noexcept { keys_.clear(); }
+  std::size_t size() const noexcept { return keys_.size(); }
+
+ private:
+  struct Key {
+    bool v6 = false;
+    std::uint64_t bits = 0;  // the IPv4 address, or the IPv6 /64 prefix
+    bool operator==(const Key&) const = default;
+  };
+
+  static Key keyOf(const SockAddr& a) noexcept {
+    if (a.family() == AF_INET) return {false, a.v4().sin_addr.s_addr};
+    if (a.family() != AF_INET6) return {};
+    const in6_addr& ip = a.v6().sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&ip)) {  // an IPv4 client of a dual-stack socket
+      std::uint32_t v4 = 0;
+      std::memcpy(&v4, ip.s6_addr + 12, sizeof v4);
+      return {false, v4};
+    }
+    std::uint64_t prefix = 0;
+    std::memcpy(&prefix, ip.s6_addr, sizeof prefix);
+    return {true, prefix};
+  }
+
+  std::vector<Key> keys_;
 };
 
 }  // namespace udpx

@@ -1,6 +1,7 @@
 // Logging to stderr and message rate limiting.
 #include "base/log.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -13,11 +14,33 @@ namespace {
 
 LogLevel g_level = LogLevel::Info;
 
-// NOTE: systemd sets JOURNAL_STREAM when stderr is connected to the journal, which stamps
-// every line itself; a second timestamp would only add noise.
-bool wantTimestamps() noexcept {
-  static const bool want = std::getenv("JOURNAL_STREAM") == nullptr;
-  return want;
+// NOTE: systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connects stderr to. Only
+// when fd 2 is that stream (a child may have redirected it) do lines go to the journal, which
+// stamps every line itself and reads a "<N>" syslog priority at the start (sd-daemon(3)).
+bool stderrIsJournal() noexcept {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  if (fstat(STDERR_FILENO, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+bool toJournal() noexcept {
+  static const bool journal = stderrIsJournal();
+  return journal;
+}
+
+// sd-daemon(3) priorities: <3> error, <4> warning, <6> info, <7> debug.
+char journalPriority(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::Error: return '3';
+    case LogLevel::Warn: return '4';
+    case LogLevel::Info: return '6';
+    case LogLevel::Debug: return '7';
+  }
+  return '6';
 }
 
 }  // namespace
@@ -31,7 +54,9 @@ bool logEnabled(LogLevel level) noexcept {
 void logMessage(LogLevel level, const char* fmt, ...) noexcept {
   char line[2048];
   int off = 0;
-  if (wantTimestamps()) {
+  if (toJournal()) {
+    off = std::snprintf(line, sizeof line, "<%c>", journalPriority(level));
+  } else {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     tm t{};

@@ -1,5 +1,6 @@
-// Logging to stderr (systemd style: the journal adds timestamps, so we add them only when
-// stderr is not the journal), and rate limiting for messages that traffic could trigger.
+// Logging to stderr (systemd style: when stderr is the journal — JOURNAL_STREAM names fd 2 —
+// each line starts with its "<N>" priority and carries no timestamp, the journal adds one), and
+// rate limiting for messages that traffic could trigger.
 //
 // The base room (src/base/) is the floor every other room stands on: logging with its levels
 // and rate limit (this file), the clocks (clock.h: the steady one the data path passes down,

@@ -35,9 +35,10 @@ std::optional<ServerDraft> checkServer(ConfigReader& r, const ListItem& item) {
       r.error(item.pos, item.path, quoted(host) + " is not a valid IP address", kServerHint);
       return std::nullopt;
     }
-  } else if (!isValidHostName(host)) {
-    r.error(item.pos, item.path, quoted(host) + " is not a valid host name",
-            "use letters, digits, '-' and '.', or an IP address");
+  } else if (const std::string problem = hostNameProblem(host); !problem.empty()) {
+    r.error(item.pos, item.path, quoted(host) + " is not a valid host name: " + problem,
+            host.size() > kMaxHostName ? "write the server's real name or its IP address"
+                                       : "use letters, digits, '-' and '.', or an IP address");
     return std::nullopt;
   }
   return draft;

@@ -10,12 +10,15 @@
 #define TOML_ASSERT(expr) static_assert(true)
 #include <toml++/toml.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
-#include <cstdio>
+#include <cstdint>
+#include <cstring>
 #include <exception>
-#include <memory>
 #include <string_view>
-#include <system_error>
 #include <utility>
 
 #include "config/config_node.h"
@@ -69,8 +72,85 @@ void addParseError(ConfigReader& r, const toml::parse_error& e) {
   r.error(posOf(e.source()), "", std::string(e.description()), "fix the TOML syntax here; nothing after it was checked");
 }
 
+const char* fileKind(mode_t mode) noexcept {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+constexpr const char* kTooLargeHint =
+    "a udpx configuration is a few kilobytes: is this the right file? If it is, shorten it (fewer comments, "
+    "wildcard listen addresses)";
+constexpr const char* kPathHint = "check the path and its permissions";
+
+std::string tooLarge(std::size_t bytes, bool at_least) {
+  return "it is " + std::string(at_least ? "over " : "") + std::to_string(at_least ? kMaxConfigBytes : bytes) +
+         " bytes, more than the " + std::to_string(kMaxConfigBytes) + " udpx reads";
+}
+
+struct ReadProblem {
+  std::string what, hint;
+};
+
+// The whole file into `text`, or false with what went wrong and how to fix it in `p`. The checks are made on the
+// opened descriptor (no race with a rename), before reading: /dev/zero or a FIFO would
+// otherwise be read forever. The read is bounded too, for files whose size fstat does not tell
+// (/proc) or that grow while read.
+bool readConfigText(const std::string& path, std::string& text, ReadProblem& p) {
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    p = {std::strerror(errno), kPathHint};
+    return false;
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    p = {std::strerror(errno), kPathHint};
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    p = {std::string("it is ") + fileKind(st.st_mode) + ", not a regular file",
+         "name the configuration file, e.g. -c /etc/udpx/udpx.toml"};
+    return false;
+  }
+  if (static_cast<std::uintmax_t>(st.st_size) > kMaxConfigBytes) {
+    p = {tooLarge(static_cast<std::size_t>(st.st_size), false), kTooLargeHint};
+    return false;
+  }
+  text.resize(kMaxConfigBytes + 1);
+  std::size_t have = 0;
+  while (have < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + have, text.size() - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      p = {std::strerror(errno), kPathHint};
+      return false;
+    }
+    if (n == 0) break;
+    have += static_cast<std::size_t>(n);
+  }
+  if (have > kMaxConfigBytes) {
+    p = {tooLarge(have, true), kTooLargeHint};
+    return false;
+  }
+  text.resize(have);
+  return true;
+}
+
 LoadResult load(std::string_view text, const std::string& file) {
   LoadResult result;
+  if (text.size() > kMaxConfigBytes) {
+    result.errors.push_back(ConfigError{file, {}, "", "the configuration " + tooLarge(text.size(), false).substr(3),
+                                        kTooLargeHint});
+    return result;
+  }
   result.text = std::string(text);
   ConfigReader r(file);
   std::optional<ConfigNode> root;
@@ -169,24 +249,10 @@ LoadResult loadConfigFile(const std::string& path) {
   LoadResult result;
   try {
     std::string text;
-    std::error_code ec;
-    {
-      const std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"),
-                                                              &std::fclose);
-      if (!f) {
-        ec.assign(errno, std::generic_category());
-      } else {
-        char buf[16384];
-        std::size_t n = 0;
-        while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0) text.append(buf, n);
-        // NOTE: fopen succeeds on a directory; the error (EISDIR) only shows on read.
-        if (std::ferror(f.get())) ec.assign(errno, std::generic_category());
-      }
-    }
-    if (ec) {
+    ReadProblem p;
+    if (!readConfigText(path, text, p)) {
       // No file name or position in front: the message names the file, which has no lines.
-      result.errors.push_back(ConfigError{"", {}, "", "cannot read " + path + ": " + ec.message(),
-                                          "check the path and its permissions"});
+      result.errors.push_back(ConfigError{"", {}, "", "cannot read " + path + ": " + p.what, p.hint});
       return result;
     }
     return loadConfigString(text, path);

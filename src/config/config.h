@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -65,6 +66,7 @@ struct FixedConfig {
   // `udpx status -c FILE` finds the running process: moved by a reload, the file would no longer
   // say where the process that read it listens.
   std::string status;
+  SourcePos status_pos, metrics_pos;  // where status and metrics were written (reload errors)
   // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
   // Fixed: the worker binds it while still privileged, beside the listeners (a port below 1024
   // needs that), and turning it on needs the /proc/self files of the process metrics, which are
@@ -181,7 +183,13 @@ struct LoadResult {
 // file a running udpx has loaded.
 std::uint64_t hashConfigText(std::string_view text) noexcept;
 
-// Loads and validates a TOML config file. Never throws; all problems land in `errors`.
+// The largest configuration udpx reads (bytes). It is also what the binder can hand the worker
+// in one message (privsep/fdpass.h), so a file `udpx check` accepts is one udpx can start with.
+inline constexpr std::size_t kMaxConfigBytes = 128 * 1024;
+
+// Loads and validates a TOML config file. Never throws; all problems land in `errors`. Anything
+// but a regular file (a device, a FIFO, a directory) and files over kMaxConfigBytes are refused
+// before a byte is read.
 LoadResult loadConfigFile(const std::string& path);
 // Same, from text; `name` stands for the file name in messages.
 LoadResult loadConfigString(std::string_view text, const std::string& name);

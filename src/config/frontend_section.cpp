@@ -125,7 +125,10 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
         r.readStringList(*n, path + ".listen", "list at least one address: listen = [\"192.168.0.1:123\"]");
     for (const ListItem& item : items.value_or(std::vector<ListItem>{})) {
       if (auto addr = checkListen(r, item)) {
-        if (claimListen(r, *addr, item, nt.name, taken)) f.listen.push_back(*addr);
+        if (claimListen(r, *addr, item, nt.name, taken)) {
+          f.listen.push_back(*addr);
+          draft.listen_pos.push_back(item.pos);
+        }
       }
     }
   } else {

@@ -118,9 +118,13 @@ void loadGlobal(ConfigReader& r, const ConfigNode& table, FixedConfig& fixed, Gl
   }
   if (const ConfigNode* n = table.get("metrics")) {
     if (const auto s = r.readString(*n, "global.metrics")) fixed.metrics = checkMetricsAddress(r, *s, n->pos);
+    fixed.metrics_pos = n->pos;
   }
   if (const ConfigNode* n = table.get("resolvers")) readResolvers(r, *n, global.resolvers);
-  if (const ConfigNode* n = table.get("status")) readStatus(r, *n, fixed.status);
+  if (const ConfigNode* n = table.get("status")) {
+    readStatus(r, *n, fixed.status);
+    fixed.status_pos = n->pos;
+  }
   readAccountName(r, table, "user", fixed.user, fixed.user_pos);
   readAccountName(r, table, "group", fixed.group, fixed.group_pos);
   if (const ConfigNode* n = table.get("chroot")) readChroot(r, *n, fixed);

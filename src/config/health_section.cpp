@@ -58,10 +58,11 @@ void loadHealth(ConfigReader& r, const ConfigNode& table, const std::string& pat
     d.query_given = true;
     d.query_pos = n->pos;
     if (auto q = r.readString(*n, path + ".query")) {
-      if (*q == "." || isValidHostName(*q)) {
+      const std::string problem = *q == "." ? "" : hostNameProblem(*q);
+      if (problem.empty()) {
         h.probe.query = *q;
       } else {
-        r.error(d.query_pos, path + ".query", quoted(*q) + " is not a valid DNS name",
+        r.error(d.query_pos, path + ".query", quoted(*q) + " is not a valid DNS name: " + problem,
                 "write a name the resolver answers, e.g. \"example.org\", or \".\" for the root");
       }
     }

@@ -95,6 +95,7 @@ void loadDocument(ConfigReader& r, const ConfigNode& root, Config& config) {
   }
 
   checkReferences(r, frontendDrafts, backendDrafts);
+  checkLoops(r, frontendDrafts, backendDrafts);
 
   for (auto& f : frontendDrafts) config.frontends.push_back(std::move(f.config));
   for (auto& b : backendDrafts) {

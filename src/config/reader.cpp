@@ -14,6 +14,7 @@ using std::chrono::milliseconds;
 // A year: long enough for any idle timeout, short enough that now + timeout never overflows.
 constexpr milliseconds kMaxDuration = std::chrono::hours{24 * 365};
 constexpr std::size_t kMaxSuggestDistance = 2;
+constexpr std::size_t kMaxSuggestWord = 64;
 constexpr const char* kDurationHint = "use units: 250ms, 2s, 5m";
 
 // Optimal string alignment distance: like Levenshtein, but a swap of two neighbours
@@ -36,6 +37,9 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
 
 template <typename Names>
 std::string suggestionAmong(std::string_view word, const Names& names) {
+  // The distance table is word × name: a megabyte-long value must not cost gigabytes. Nothing
+  // that long is a typo of a short name anyway.
+  if (word.size() > kMaxSuggestWord) return "";
   const std::string lw = lower(word);
   std::string best;
   std::size_t bestDistance = kMaxSuggestDistance + 1;
@@ -192,7 +196,13 @@ std::string suggestion(std::string_view word, std::span<const std::string> names
   return suggestionAmong(word, names);
 }
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quoted(std::string_view s) {
+  if (s.size() <= kMaxQuoted) return "\"" + std::string(s) + "\"";
+  // Cut at a character boundary: never inside a UTF-8 sequence (continuation bytes 10xxxxxx).
+  std::size_t cut = kMaxQuoted;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + std::string(s.substr(0, cut)) + "\"... (" + std::to_string(s.size()) + " bytes)";
+}
 
 std::string lineCol(SourcePos pos) { return std::to_string(pos.line) + ":" + std::to_string(pos.col); }
 
@@ -210,25 +220,38 @@ bool isValidName(std::string_view name) {
   });
 }
 
-bool isValidHostName(std::string_view host) {
+std::string hostNameProblem(std::string_view host) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  if (host.empty() || host.size() > 253) return false;
+  if (host.empty()) return "it is empty";
+  if (host.size() > kMaxHostName) {
+    return "it is too long: " + std::to_string(host.size()) + " characters, at most " + std::to_string(kMaxHostName);
+  }
   std::size_t start = 0;
   while (start <= host.size()) {
     auto end = host.find('.', start);
     if (end == std::string_view::npos) end = host.size();
     const std::string_view label = host.substr(start, end - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
+    if (label.empty()) return "it has an empty label (two dots in a row, or a leading dot)";
+    if (label.size() > kMaxHostLabel) {
+      return "a label is too long: " + std::to_string(label.size()) + " characters between dots, at most " +
+             std::to_string(kMaxHostLabel);
     }
+    if (label.front() == '-' || label.back() == '-') return "a label starts or ends with '-'";
     for (const char c : label) {
       const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
                       c == '_';
-      if (!ok) return false;
+      if (!ok) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == ' ') return "it contains a space";
+        return u > 0x20 && u < 0x7f ? "it contains '" + std::string(1, c) + "'"
+                                    : "it contains the byte " + std::to_string(u);
+      }
     }
     start = end + 1;
   }
-  return true;
+  return "";
 }
+
+bool isValidHostName(std::string_view host) { return hostNameProblem(host).empty(); }
 
 }  // namespace udpx

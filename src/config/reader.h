@@ -74,12 +74,20 @@ class ConfigReader {
 std::string suggestion(std::string_view word, std::span<const std::string_view> names);
 std::string suggestion(std::string_view word, std::span<const std::string> names);
 
+// Values are echoed in messages at most this long (bytes); a longer one is cut, with its size.
+inline constexpr std::size_t kMaxQuoted = 80;
+// "\"value\"", or "\"first 80 bytes\"... (N bytes)" for a longer one.
 std::string quoted(std::string_view s);
 std::string lineCol(SourcePos pos);  // "12:5"
 std::string lower(std::string_view s);
 // Names end up in logs and metric labels: letters, digits, '_' and '-' only.
 bool isValidName(std::string_view name);
-// RFC 1123 host names (plus '_', common in internal zones), optionally fully qualified.
+// RFC 1123 host names (plus '_', common in internal zones), optionally fully qualified: at most
+// 253 characters, labels of 1..63 letters, digits, '-' (not first or last) and '_'.
+inline constexpr std::size_t kMaxHostName = 253;
+inline constexpr std::size_t kMaxHostLabel = 63;
 bool isValidHostName(std::string_view host);
+// What is wrong with `host` as a host name ("is too long: 300 characters, …"), or "" if nothing.
+std::string hostNameProblem(std::string_view host);
 
 }  // namespace udpx

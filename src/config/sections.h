@@ -63,6 +63,7 @@ struct FrontendDraft {
   bool preset_ok = true;     // false: the preset value was bad (already reported)
   bool has_backend = false;  // the backend key was a string
   SourcePos backend_pos;
+  std::vector<SourcePos> listen_pos;  // where each of config.listen was written
 };
 
 // A listen address already taken, to report duplicates within and across frontends.
@@ -86,6 +87,11 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
 // the frontends using it (default server port, health probe) is filled in.
 void checkReferences(ConfigReader& r, const std::vector<FrontendDraft>& frontends,
                      std::vector<BackendDraft>& backends);
+// A frontend whose backend sends its datagrams back to udpx (a server that is a listen address
+// of that frontend, or of one whose backend leads back) would loop every datagram forever:
+// an error at the server (loops.cpp). Runs after checkReferences (the default ports are known).
+void checkLoops(ConfigReader& r, const std::vector<FrontendDraft>& frontends,
+                const std::vector<BackendDraft>& backends);
 // The whole document: every section, then the cross-checks, into `config`.
 void loadDocument(ConfigReader& r, const ConfigNode& root, Config& config);
 

@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "config/config.h"
 #include "net/event_ptr.h"
+#include "dataplane/client_table.h"
 #include "dataplane/stats.h"
 #include "net/unique_fd.h"
 
@@ -63,6 +64,7 @@ class Frontend {
   std::uint32_t lane() const noexcept { return lane_; }
 
   FrontendStats stats;
+  ClientTable clients;        // the most recent clients and what each got (udpx status --clients)
   TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
 
  private:

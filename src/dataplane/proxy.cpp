@@ -176,20 +176,23 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   const std::uint32_t len = rx_msgs_[i].msg_len;
   ++fe.stats.received;
   fe.stats.received_bytes += len;
+  const SockAddr client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+  // Denied clients too: "is machine B getting through at all?" is asked of them most.
+  ClientRecord* seen = fe.clients.touch(client, now);
+  if (seen != nullptr) ++seen->requests;
   if (h.msg_flags & MSG_TRUNC) {
-    fe.stats.drop(Drop::TooLarge);
+    dropFor(fe, seen, Drop::TooLarge);
     return;
   }
-  const SockAddr client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
   if (!fe.allows(client)) {
-    fe.stats.drop(Drop::Acl);
+    dropFor(fe, seen, Drop::Acl);
     return;
   }
   const std::span<const std::uint8_t> pkt(static_cast<const std::uint8_t*>(rx_iov_[i].iov_base), len);
   Token token = 0;
   const Check c = fe.protocol().checkRequest(pkt, token);
   if (c != Check::Ok) {
-    fe.stats.drop(requestDrop(c));
+    dropFor(fe, seen, requestDrop(c));
     return;
   }
   Session* s = table_.find(fe.lane(), client);
@@ -237,13 +240,14 @@ void Proxy::sendRun(TimePoint now) noexcept {
       n = sendmmsg(s.fd, &req_msgs_[done], static_cast<unsigned>(run_len_ - done), 0);
     }
     if (n <= 0) {
-      fe.stats.drop(Drop::SendError);
+      ClientRecord* who = fe.clients.find(s.client);  // before the session may go
+      dropFor(fe, who, Drop::SendError);
       ++done;
       if (errno == ECONNREFUSED) {
         // The previous datagram drew an ICMP port unreachable: the server is not listening.
         s.server->backend->markRefused(*s.server, now);
         table_.remove(s, SessionEnd::Closed);
-        for (; done < run_len_; ++done) fe.stats.drop(Drop::SendError);
+        for (; done < run_len_; ++done) dropFor(fe, who, Drop::SendError);
       }
       continue;
     }
@@ -263,7 +267,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   Backend* be = fe.backend();
   Server* server = be->pick();
   if (server == nullptr) {
-    fe.stats.drop(Drop::NoBackend);
+    dropFor(fe, client, Drop::NoBackend);
     if (no_backend_log_.allow(now)) {
       if (be->servers().empty()) {
         LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
@@ -281,7 +285,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   int e = 0;
   UniqueFd fd = upstream_.open(server->addr(), e);
   if (!fd.valid()) {
-    fe.stats.drop(Drop::SocketError);
+    dropFor(fe, client, Drop::SocketError);
     if (socket_error_log_.allow(now)) {
       const char* hint = (e == EMFILE || e == ENFILE)
                              ? "too many open files: raise the limit (LimitNOFILE=, ulimit -n) or lower max_sessions"
@@ -293,7 +297,7 @@ Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, T
   }
   Session* s = table_.create(fe.lane(), client, now);
   if (s == nullptr) {
-    fe.stats.drop(Drop::SocketError);
+    dropFor(fe, client, Drop::SocketError);
     if (session_memory_log_.allow(now)) {
       LOG_ERROR("frontend \"%s\": out of memory for sessions — lower max_sessions", fe.name().c_str());
     }
@@ -350,7 +354,7 @@ void Proxy::receiveReply(Session& s) noexcept {
       case Staged::Queued: staged = true; break;
       case Staged::SessionEnded:
         // The budget was used up by the last datagram asked for; nothing can follow it.
-        for (int rest = k + 1; rest < n; ++rest) fe.stats.drop(Drop::ReplyUnexpected);
+        for (int rest = k + 1; rest < n; ++rest) dropFor(fe, s.client, Drop::ReplyUnexpected);
         return;
     }
   }
@@ -362,25 +366,25 @@ Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t le
   const std::uint32_t limit = fe.config().max_datagram;
   std::uint8_t* buf = tx_data_.get() + buffer * slot_size_;
   if (len > limit) {
-    fe.stats.drop(Drop::ReplyTooLarge);
+    dropFor(fe, s.client, Drop::ReplyTooLarge);
     return Staged::Dropped;
   }
   if (s.replies_left == 0) {
-    fe.stats.drop(Drop::ReplyUnexpected);
+    dropFor(fe, s.client, Drop::ReplyUnexpected);
     return Staged::Dropped;
   }
   Token token = 0;
   const Check c = fe.protocol().checkReply(std::span<const std::uint8_t>(buf, len), token);
   if (c != Check::Ok) {
-    fe.stats.drop(replyDrop(c));
+    dropFor(fe, s.client, replyDrop(c));
     return Staged::Dropped;
   }
   if (fe.protocol().usesTokens() && !s.takePending(token)) {
-    fe.stats.drop(Drop::ReplyUnmatched);
+    dropFor(fe, s.client, Drop::ReplyUnmatched);
     return Staged::Dropped;
   }
   if (fe.protocol().replies_bounded_by_request && len > s.max_request_len) {
-    fe.stats.drop(Drop::ReplyTooLarge);
+    dropFor(fe, s.client, Drop::ReplyTooLarge);
     return Staged::Dropped;
   }
   ++s.server->stats.replied;
@@ -506,7 +510,9 @@ void Proxy::flushReplies() noexcept {
         // A refused GSO message (EIO: e.g. IPsec on the route) turns GSO off for good.
         if (msg_count_[done] > 1 && (errno == EIO || errno == EINVAL)) gso_ = false;
         for (std::size_t k = 0; k < msg_count_[done]; ++k) {
-          tx_slots_[msg_first_[done] + k].frontend->stats.drop(Drop::ReplySendError);
+          ReplySlot& slot = tx_slots_[msg_first_[done] + k];
+          dropFor(*slot.frontend, slot.frontend->clients.find(reinterpret_cast<const sockaddr*>(&slot.dst)),
+                  Drop::ReplySendError);
         }
         ++done;
         continue;
@@ -516,6 +522,7 @@ void Proxy::flushReplies() noexcept {
           const ReplySlot& slot = tx_slots_[msg_first_[m] + k];
           ++slot.frontend->stats.replied;
           slot.frontend->stats.replied_bytes += slot.len;
+          if (ClientRecord* c = slot.frontend->clients.find(reinterpret_cast<const sockaddr*>(&slot.dst))) ++c->answers;
         }
       }
       done += static_cast<std::size_t>(n);
@@ -526,6 +533,13 @@ void Proxy::flushReplies() noexcept {
 }
 
 // ---- session ends and expiry ----
+
+void Proxy::dropFor(Frontend& fe, ClientRecord* client, Drop d) noexcept {
+  fe.stats.drop(d);
+  if (client != nullptr) client->drop(d);
+}
+
+void Proxy::dropFor(Frontend& fe, const SockAddr& client, Drop d) noexcept { dropFor(fe, fe.clients.find(client), d); }
 
 void Proxy::endSession(Session& s, SessionEnd why) noexcept {
   if (s.fd >= 0) {
@@ -540,11 +554,14 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
     // Only a frontend with a reply budget promises an answer per request; "unlimited" (raw)
     // may be one-way traffic, so there its silence is counted but not held against the server.
     if (why == SessionEnd::Expired && s.awaiting > 0 && s.frontend != nullptr) {
-      s.server->backend->passiveUnanswered(*s.server, s.awaiting, readClock(),
+      s.server->backend->passiveUnanswered(*s.server, s.client, s.awaiting, readClock(),
                                            s.frontend->config().responses != kUnlimitedResponses);
     }
   }
   if (s.frontend == nullptr) return;
+  if (why != SessionEnd::Shutdown && s.awaiting > 0) {
+    if (ClientRecord* c = s.frontend->clients.find(s.client)) c->unanswered += s.awaiting;
+  }
   FrontendStats& st = s.frontend->stats;
   switch (why) {
     case SessionEnd::Expired: ++st.sessions_expired; break;

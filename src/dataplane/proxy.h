@@ -18,12 +18,14 @@
 #include "net/event_ptr.h"
 #include "base/log.h"
 #include "dataplane/session_table.h"
+#include "dataplane/stats.h"
 #include "dataplane/upstream.h"
 
 namespace udpx {
 
 class Frontend;
 class Listener;
+struct ClientRecord;
 class Backend;
 
 // What a unit test replaces to drive the data path in-process (tests/unit/dataplane/
@@ -113,6 +115,9 @@ class Proxy {
   void flushReplies() noexcept;
   void endSession(Session& s, SessionEnd why) noexcept;
   void armExpiry(TimePoint deadline, TimePoint now) noexcept;
+  // A dropped datagram: the frontend's counter, and the client's in its recent-clients table.
+  static void dropFor(Frontend& fe, ClientRecord* client, Drop d) noexcept;
+  static void dropFor(Frontend& fe, const SockAddr& client, Drop d) noexcept;
   // `now`, read once per wake-up and passed down. A branch, not a virtual call: it is read for
   // every receive batch.
   TimePoint readClock() const noexcept { return clock_ != nullptr ? *clock_ : Clock::now(); }

@@ -18,6 +18,9 @@
 namespace udpx::privsep {
 namespace {
 
+constexpr const char* kDefaultUser = "udpx";
+constexpr const char* kFallbackUser = "nobody";
+
 [[noreturn]] void fatal(const std::string& what, int err) {
   LOG_ERROR("cannot drop privileges: %s: %s — udpx stops rather than run with privilege", what.c_str(),
             strerror(err));
@@ -140,8 +143,11 @@ std::optional<Identity> resolveIdentity(const Config& cfg, std::string& error) {
   passwd* pwp = nullptr;
   std::string user = g.user;
   if (user.empty()) {
-    user = "udpx";
-    if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &pwp) != 0 || pwp == nullptr) user = "nobody";
+    user = kDefaultUser;
+    if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &pwp) != 0 || pwp == nullptr) {
+      user = kFallbackUser;
+      id.shared_fallback = true;
+    }
   }
   if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &pwp) != 0 || pwp == nullptr) {
     if (g.user.empty()) {
@@ -184,6 +190,14 @@ std::optional<Identity> resolveIdentity(const Config& cfg, std::string& error) {
     return std::nullopt;
   }
   return id;
+}
+
+std::string sharedAccountWarning(const Identity& id) {
+  return std::string("no \"") + kDefaultUser + "\" account exists, so udpx runs as " + id.user + ":" + id.group +
+         ", which other daemons share: any process running as " + id.user +
+         " can stop or kill udpx's processes. A dedicated account is safer: create it (adduser --system --group "
+         "--no-create-home udpx, or a systemd-sysusers line: u udpx - \"udpx proxy\") and restart udpx, or set "
+         "global.user to an account of its own";
 }
 
 Identity currentIdentity() {

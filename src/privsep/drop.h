@@ -18,11 +18,18 @@ struct Identity {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string user, group;
+  // global.user was unset and no "udpx" account exists: the default fell back to "nobody",
+  // which other daemons share (any process running as nobody may signal udpx's processes).
+  bool shared_fallback = false;
 };
 
 // global.user (default: "udpx" if it exists, else "nobody") and global.group (default: the
 // user's primary group). A missing account, or one that is root, is an error naming the key.
+// Falling back to nobody is not an error; sharedAccountWarning() says why it is worse.
 std::optional<Identity> resolveIdentity(const Config& cfg, std::string& error);
+
+// What the log says when `id.shared_fallback`: nobody is shared, and how to create "udpx".
+std::string sharedAccountWarning(const Identity& id);
 
 // The account this process runs as now (names from the user and group databases, else numbers).
 Identity currentIdentity();

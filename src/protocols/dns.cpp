@@ -102,6 +102,8 @@ constexpr Probe kProbe{
     .defaults = {seconds{5}, seconds{1}, 2, 3},
     .no_reply_hint = "is it running, and does it allow queries from this host? (bind: allow-query, unbound: "
                      "access-control, dnsmasq: --listen-address)",
+    .refused_hint = "start the DNS server, or let it listen on that address (dnsmasq: --listen-address, "
+                    "--interface; unbound: interface, access-control)",
     .active = alwaysActive,
     .build = buildProbe,
     .judge = judgeProbeReply,

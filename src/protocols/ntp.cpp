@@ -126,6 +126,9 @@ constexpr Probe kProbe{
     .type = ProbeType::Ntp,
     .defaults = {seconds{10}, seconds{1}, 2, 3},
     .no_reply_hint = "is it running, and does it allow queries from this host? (chrony: `allow`, ntpd: `restrict`)",
+    // chrony without any `allow` line is a client only and opens no NTP port at all.
+    .refused_hint = "start the NTP server; chrony serves no NTP at all without an `allow` line for this host "
+                    "(ntpd: check its `restrict` lines)",
     .active = alwaysActive,
     .build = buildProbe,
     .judge = judgeProbeReply,

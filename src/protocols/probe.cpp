@@ -23,6 +23,7 @@ constexpr Probe kNoProbe{
     .type = ProbeType::None,
     .defaults = {std::chrono::seconds{10}, std::chrono::seconds{1}, 1, 3},
     .no_reply_hint = kNoReplyHint,
+    .refused_hint = kRefusedHint,
     .active = never,
     .build = buildNothing,
     .judge = ignore,

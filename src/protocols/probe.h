@@ -74,11 +74,16 @@ struct ProbeJudgement {
 inline constexpr std::string_view kNoReplyHint =
     "is it running, and does it accept datagrams from this host? (check its access rules and firewalls)";
 
+// What a server that refuses (ICMP port unreachable: nothing listens on that port) is told to
+// check first, unless its probe knows the usual causes for its kind of server.
+inline constexpr std::string_view kRefusedHint = "start the server";
+
 // One probe type's behaviour, defined by the protocol it belongs to (None's in probe.cpp).
 struct Probe {
   ProbeType type;
   ProbeDefaults defaults;
   std::string_view no_reply_hint;  // for a server that answers neither probes nor traffic
+  std::string_view refused_hint;   // for one whose port is closed (then: "or correct the address")
   // True if the spec sends anything (None and raw without `send` do not).
   bool (*active)(const ProbeSpec& spec) noexcept;
   // Writes one probe into `out` (at least kMaxProbeLen bytes), using `random` for its identity

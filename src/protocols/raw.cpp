@@ -41,6 +41,7 @@ constexpr Probe kProbe{
     .type = ProbeType::Raw,
     .defaults = {seconds{5}, seconds{1}, 2, 3},
     .no_reply_hint = kNoReplyHint,
+    .refused_hint = kRefusedHint,
     .active = hasPayload,
     .build = buildProbe,
     .judge = judgeProbeReply,

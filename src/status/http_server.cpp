@@ -4,11 +4,13 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
+#include "net/accept_backoff.h"
 #include "net/listen_socket.h"
 #include "net/unique_fd.h"
 
@@ -85,15 +87,43 @@ std::unique_ptr<HttpServer> HttpServer::open(event_base* base, const SockAddr& a
   // NOTE: evhttp's events keep the loop's default priority, the one the data path's sockets
   // have (see Runtime): a scrape is short, bounded work, and at a lower priority it would starve
   // exactly when the proxy is busiest, which is when its numbers matter most.
-  if (evhttp_accept_socket_with_handle(h, fd.get()) == nullptr) {
+  evhttp_bound_socket* bound_socket = evhttp_accept_socket_with_handle(h, fd.get());
+  if (bound_socket == nullptr) {
     error = "cannot watch the listening socket";
     return nullptr;
   }
   fd.release();  // evhttp owns it now and closes it in evhttp_free
+  server->watchAcceptErrors(base, evhttp_bound_socket_get_listener(bound_socket));
   return server;
 }
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() {
+  if (current_ == this) current_ = nullptr;
+}
+
+// NOTE: evconnlistener calls its error callback for every accept() failure it does not retry
+// itself; without one it logs "Error from accept() call" and is woken again at once by the
+// still-pending connection: out of descriptors, that spins the loop and floods the log.
+void HttpServer::watchAcceptErrors(event_base* base, evconnlistener* listener) {
+  backoff_ = std::make_unique<AcceptBackoff>(
+      base, "metrics endpoint", [listener] { evconnlistener_disable(listener); },
+      [listener] { evconnlistener_enable(listener); });
+  evconnlistener_set_error_cb(listener, &HttpServer::onAcceptError);
+  listener_ = listener;
+  // NOTE: the error callback gets the listener's argument, which is evhttp's: the server is
+  // found through this pointer (one HttpServer per process; the latest one opened).
+  current_ = this;
+}
+
+HttpServer* HttpServer::current_ = nullptr;
+
+void HttpServer::onAcceptError(evconnlistener* listener, void*) noexcept {
+  const int err = EVUTIL_SOCKET_ERROR();
+  HttpServer* self = current_;
+  if (self == nullptr || self->listener_ != listener) return;
+  // Any other failure pauses too: an accept that fails once fails again at the next wake-up.
+  self->backoff_->pauseAfter(err);
+}
 
 void HttpServer::onRequest(evhttp_request* req, void* arg) noexcept {
   try {

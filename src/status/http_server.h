@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "net/accept_backoff.h"
 #include "net/address.h"
 
 struct evhttp;
 struct evhttp_request;
+struct evconnlistener;
 
 namespace udpx {
 
@@ -49,10 +51,16 @@ class HttpServer {
 
   static void onRequest(evhttp_request* req, void* arg) noexcept;
   void handle(evhttp_request* req);
+  // Out of descriptors (or memory), the listener pauses instead of spinning (AcceptBackoff).
+  void watchAcceptErrors(event_base* base, evconnlistener* listener);
+  static void onAcceptError(evconnlistener* listener, void* arg) noexcept;
+  static HttpServer* current_;
 
   SockAddr addr_;
   std::vector<Route> routes_;
   std::unique_ptr<evhttp, EvhttpDeleter> http_;
+  evconnlistener* listener_ = nullptr;  // evhttp's, freed with it
+  std::unique_ptr<AcceptBackoff> backoff_;
 };
 
 }  // namespace udpx

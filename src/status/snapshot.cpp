@@ -22,6 +22,8 @@ namespace {
 
 // A session table that evicted within this long is reported as full.
 constexpr std::chrono::seconds kEvictionMemory{60};
+// Requests a server with good probes left unanswered within this long are reported.
+constexpr std::chrono::seconds kUnansweredMemory{60};
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
@@ -93,8 +95,9 @@ NameSnapshot name(const Resolver& resolver, const Resolver::Name& n, const std::
   return o;
 }
 
-ServerSnapshot server(const Server& sv, const std::string& backend, std::int64_t started_unix_ms,
+ServerSnapshot server(const Server& sv, const Backend& be, std::int64_t started_unix_ms, TimePoint now,
                       std::vector<Finding>& findings) {
+  const std::string& backend = be.name();
   ServerSnapshot o;
   o.label = sv.label();
   o.origin = sv.origin();
@@ -115,6 +118,16 @@ ServerSnapshot server(const Server& sv, const std::string& backend, std::int64_t
     findings.push_back({"error", subject, h.reason.empty() ? "down" : h.reason, h.hint});
   } else if ((sv.state.up() || (sv.pending && sv.state.failures() > 0)) && !h.reason.empty()) {
     findings.push_back({"warning", subject, h.reason, h.hint});
+  } else if (be.probesActive() && sv.state.up() && sv.state.failures() == 0 && h.unanswered > 0 &&
+             now - sv.last_unanswered < kUnansweredMemory) {
+    // Passive evidence does not take a server with good probes down (any client could do that
+    // with junk), but what it saw is worth saying.
+    findings.push_back({"warning", subject,
+                        num(h.unanswered) + (h.unanswered == 1 ? " request" : " requests") +
+                            " from clients went unanswered although probes succeed: the server ignores them (its "
+                            "rate limit? malformed requests?)",
+                        "udpx keeps using it; if real clients lose answers, check the server's rate limiting "
+                        "and what the clients send"});
   }
   return o;
 }
@@ -144,17 +157,19 @@ BackendSnapshot backend(const Backend& be, const SnapshotSources& from, TimePoin
       if (n->backend == &be) o.names.push_back(name(*from.resolver, *n, be.name(), now, findings));
     }
   }
-  for (const Server& sv : be.servers()) o.servers.push_back(server(sv, be.name(), from.started_unix_ms, findings));
+  for (const Server& sv : be.servers()) o.servers.push_back(server(sv, be, from.started_unix_ms, now, findings));
   if (be.servers().empty()) {
     findings.push_back({"error", "backend " + be.name(), "no server address: requests through it are dropped",
                         "check that the servers' host names resolve"});
   } else if (be.allDown()) {
     const std::string since = formatDuration(std::chrono::duration_cast<milliseconds>(now - be.allDownSince()));
+    const std::string all =
+        o.servers_in_pool == 1 ? "its only server is down" : "all " + num(o.servers_in_pool) + " servers are down";
     findings.push_back(
         {"error", "backend " + be.name(),
          bc.on_all_down == OnAllDown::Drop
-             ? "all servers are down (for " + since + "): new sessions are dropped (on_all_down = \"drop\")"
-             : "all servers are down (for " + since + "): forwarding to all of them anyway (fail open)",
+             ? all + " (for " + since + "): new sessions are dropped (on_all_down = \"drop\")"
+             : all + " (for " + since + "): forwarding to " + (o.servers_in_pool == 1 ? "it" : "all of them") + " anyway (fail open)",
          "fix the servers listed here; each has its own reason"});
   }
   return o;

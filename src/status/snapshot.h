@@ -62,6 +62,8 @@ struct FrontendSnapshot {
   std::uint64_t sessions_active = 0;  // open now
   std::uint64_t sessions_max = 0;     // the frontend's max_sessions
   bool table_full = false;            // evicted within the last minute
+  std::uint64_t clients_recent = 0;   // distinct clients seen within kRecentClientWindow
+  bool clients_table_full = false;    // all of the recent-clients table is that recent: maybe more
 
   bool operator==(const FrontendSnapshot&) const = default;
 };

@@ -81,10 +81,14 @@ std::string renderStatusText(const Snapshot& st) {
   std::string o;
   std::size_t errors = 0;
   for (const Finding& f : st.findings) errors += f.severity == "error" ? 1 : 0;
+  const std::size_t warnings = st.findings.size() - errors;
+  // "all is well" only when there is nothing to look at: a warning is counted, not hidden.
+  std::string verdict = errors == 0 ? "" : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s");
+  if (warnings > 0) {
+    verdict += (verdict.empty() ? "" : ", ") + std::to_string(warnings) + " warning" + (warnings == 1 ? "" : "s");
+  }
   o += "udpx " + st.udpx.version + " (pid " + std::to_string(st.udpx.pid) + ", config " + st.udpx.config + "), up " +
-       ago(st.udpx.started_unix_ms, now) + ": " +
-       (errors == 0 ? std::string("all is well") : std::to_string(errors) + " problem" + (errors == 1 ? "" : "s")) +
-       "\n";
+       ago(st.udpx.started_unix_ms, now) + ": " + (verdict.empty() ? std::string("all is well") : verdict) + "\n";
 
   for (const FrontendSnapshot& fe : st.frontends) {
     const FrontendStats& c = fe.counters;

@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <string>
 
+#include "net/accept_backoff.h"
 #include "net/event_ptr.h"
 #include "net/unique_fd.h"
 
@@ -57,6 +59,7 @@ class StatusServer {
     std::uint64_t id = 0;
     Peer peer;
     bool answering = false;  // reading done: a command handler owes the answer, or it is written
+    std::int64_t uid = -1;  // the peer's user (SO_PEERCRED), -1 unknown
   };
 
   static void onAccept(evutil_socket_t fd, short what, void* arg) noexcept;
@@ -67,6 +70,10 @@ class StatusServer {
   void accept() noexcept;
   bool write(Conn& c) noexcept;  // true when done (or failed): close it
   void close(Conn& c) noexcept;
+  // Out of descriptors: the spare, the pause, the per-user cap.
+  void keepSpare() noexcept;
+  UniqueFd acceptOne() noexcept;
+  bool peerMayConnect(int fd, std::int64_t& uid) const noexcept;
 
   UniqueFd fd_;
   std::string endpoint_;
@@ -76,6 +83,8 @@ class StatusServer {
   std::list<Conn> conns_;
   Command command_;
   std::uint64_t next_id_ = 1;
+  UniqueFd spare_;
+  std::unique_ptr<AcceptBackoff> backoff_;
 };
 
 }  // namespace udpx

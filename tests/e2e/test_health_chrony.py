@@ -45,6 +45,17 @@ class HealthWithChrony(UdpxTestCase):
             raise AssertionError(f"{e}; last: {last.get('s')}")
         return last["s"]
 
+    def wait_probe_failures(self, udpx, server):
+        """Waits until the server's failed probes reach `fall` (each failed probe counts once,
+        whichever way it failed); returns its health, checked against the other figures."""
+        health = self.wait_for_stats(
+            udpx, lambda st: server_stats(st, "time", server.text)["health"]["probe_failures"] >= FALL,
+            f"{server.text}: {FALL} failed probes counted", timeout=DETECT_TIMEOUT)
+        health = server_stats(health, "time", server.text)["health"]
+        self.assertLessEqual(health["probe_failures"], health["probes"], health)
+        self.assertLessEqual(health["consecutive_failures"], health["probe_failures"], health)
+        return health
+
     def ask_new_clients(self, count):
         """Sends one NTP request from each of `count` new clients; returns how many got a valid reply."""
         answered = 0
@@ -77,13 +88,16 @@ class HealthWithChrony(UdpxTestCase):
         self.assertIn(alpha.text, down["health"]["reason"])
         self.assertTrue(down["health"]["hint"], down)
         self.assertIn("is DOWN", udpx.log())
+        self.assertGreaterEqual(down["health"]["probe_failures"], 1, down)
+        # Refused probes (on send or on receive) are failed probes: counted each time.
+        self.wait_probe_failures(udpx, alpha)
         self.assertEqual(self.ask_new_clients(6), 6, "clients must keep getting answers from beta")
         self.assertEqual(server_stats(udpx.stats(), "time", beta.text)["state"], "up")
         code, output = self.run_status(self.config)
         self.assertEqual(code, 1, output)
         self.assertIn(f"backend time, server {alpha.text}", output)
         # Stopped: its port answers ICMP port unreachable (or, while chronyd exits, nothing).
-        self.assertRegex(output, r"hint: (start the server|is it running)")
+        self.assertRegex(output, r"hint: (start the NTP server|is it running)")
 
         alpha.start()
         up = self.wait_state(udpx, alpha, "up")
@@ -102,13 +116,17 @@ class HealthWithChrony(UdpxTestCase):
 
         down = self.wait_state(udpx, closed, "down")
 
-        self.assertRegex(down["health"]["reason"], rf"no reply from {closed.text} to \d+ probes")
+        self.assertRegex(down["health"]["reason"], rf"no reply from {closed.text} to the last probe \(\d+ failed in a row\)")
+        self.assertGreaterEqual(down["health"]["probe_failures"], FALL, down)
+        health = self.wait_probe_failures(udpx, closed)
+        self.assertEqual(health["reason"], f"no reply from {closed.text} to the last probe "
+                                           f"({health['consecutive_failures']} failed in a row)")
         self.assertIn("chrony: `allow`", down["health"]["hint"])
         code, output = self.run_status(self.config)
         self.assertEqual(code, 1, output)
         self.assertIn(f"no reply from {closed.text}", output)
         self.assertIn("does it allow queries from this host? (chrony: `allow`, ntpd: `restrict`)", output)
-        self.assertIn("all servers are down", output)
+        self.assertIn("its only server is down", output)
         self.assertIn("fail open", output)
         # Fail open: requests still go to it (and get no answer), and the log says so loudly.
         self.assertIn("ALL 1 servers are down", udpx.log())
@@ -120,6 +138,8 @@ class HealthWithChrony(UdpxTestCase):
         down = self.wait_state(udpx, lost, "down")
 
         self.assertIn("not synchronised", down["health"]["reason"])
+        self.assertGreaterEqual(down["health"]["probe_failures"], FALL, down)
+        self.wait_probe_failures(udpx, lost)
         self.assertIn("time source", down["health"]["hint"])
         code, output = self.run_status(self.config, "--json")
         self.assertEqual(code, 1, output)

@@ -197,7 +197,8 @@ class BinderAndWorker(PrivsepTestCase):
         with open(f"/proc/{worker}/maps") as f:
             mapped = {line.split()[-1] for line in f if "/" in line}
         self.assertEqual([m for m in mapped if "libnss_" in m], [], sorted(mapped))
-        self.assertSandboxedUnprivileged(proc_status(worker), NOBODY.pw_uid, NOBODY.pw_gid)
+        account = default_account()
+        self.assertSandboxedUnprivileged(proc_status(worker), account.pw_uid, account.pw_gid)
 
     def unix_sockets(self, pid):
         """{inode: path} of the unix sockets in /proc/PID/net/unix ("" when unnamed)."""
@@ -277,14 +278,18 @@ class BinderAndWorker(PrivsepTestCase):
         self.assertIn(expected, out)
         self.assertNotIn("configuration OK", out)
 
-    def test_ConfigTooLargeToHandOverIsRefusedBeforeTheWorkerStarts(self):
+    def test_ConfigTooLargeToHandOverIsRefusedByCheckAndStart(self):
         upstream = self.start_upstream("echo")
         text = self.echo_config([f"127.0.0.1:{free_port()}"], upstream) + ("# padding\n" * 14000)
         config = self.write_file("big.toml", text)
+        expected = f"cannot read {config}: it is {len(text)} bytes, more than the 131072 udpx reads"
+        code, out = self.run_udpx(["check", "-c", config])
+        self.assertEqual(code, 1, out)
+        self.assertIn(expected, out)
+        self.assertNotIn("configuration OK", out)
         code, out = self.run_udpx(["-c", config])
         self.assertEqual(code, 1, out)
-        self.assertIn(f"binder: the configuration is {len(text)} bytes; at most 131072 can be handed to the worker "
-                      "— shorten it", out)
+        self.assertIn(expected, out)
         self.assertNotIn("worker started", out)
 
     def test_WorkerChrootsIntoRootOwnedDirectory(self):
@@ -307,9 +312,84 @@ class BinderAndWorker(PrivsepTestCase):
         os.chmod(root, 0o777)
         upstream = self.start_upstream("echo")
         config = self.write_file("bad.toml", self.echo_config([f"127.0.0.1:{free_port()}"], upstream, chroot=root))
+        expected = f"{config}:3:10: global.chroot: {root} is writable by its group or by others (chmod go-w {root})"
         code, out = self.run_udpx(["-c", config])
         self.assertEqual(code, 1, out)
-        self.assertIn(f"global.chroot: {root} is writable by its group or by others (chmod go-w {root})", out)
+        self.assertIn(expected, out)
+        # `udpx check` runs the same start-up checks: it refuses it too.
+        code, out = self.run_udpx(["check", "-c", config])
+        self.assertEqual(code, 1, out)
+        self.assertIn(expected, out)
+        self.assertNotIn("configuration OK", out)
+
+    def test_GroupWritableChrootIsRefusedByCheck(self):
+        root = self.path("group-writable")
+        os.mkdir(root)
+        os.chmod(root, 0o775)
+        upstream = self.start_upstream("echo")
+        config = self.write_file("bad.toml", self.echo_config([f"127.0.0.1:{free_port()}"], upstream, chroot=root))
+        code, out = self.run_udpx(["check", "-c", config])
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"global.chroot: {root} is writable by its group or by others", out)
+        self.assertIn("1 start-up problem: udpx would not start", out)
+
+
+def default_account():
+    """The account udpx runs as without global.user: "udpx" where the package created it, else nobody."""
+    try:
+        return pwd.getpwnam("udpx")
+    except KeyError:
+        return NOBODY
+
+
+class Accounts(PrivsepTestCase):
+    """The default account, and what the drop leaves of the groups udpx was started with."""
+
+    def test_DefaultAccountIsUdpxElseNobodyWithAWarningSayingHowToCreateUdpx(self):
+        udpx = self.start_privileged(user=None)
+        worker = self.worker_of(udpx)
+        account = default_account()
+        group = grp.getgrgid(account.pw_gid).gr_name
+        self.assertSandboxedUnprivileged(proc_status(worker), account.pw_uid, account.pw_gid)
+        self.assertIn(f"binder now runs as {account.pw_name}:{group}", udpx.log())
+        warning = "which other daemons share: any process running as nobody can stop or kill udpx's processes"
+        config = self.path("udpx.toml")
+        code, out = self.run_udpx(["check", "-c", config])
+        self.assertEqual(code, 0, out)
+        if account.pw_name == "udpx":
+            self.assertNotIn(warning, udpx.log())
+            self.assertNotIn(warning, out)
+        else:
+            for text in (udpx.log(), out):
+                self.assertIn(f'no "udpx" account exists, so udpx runs as nobody:{group}, ' + warning, text)
+                self.assertIn("adduser --system --group --no-create-home udpx", text)
+                self.assertIn("systemd-sysusers", text)
+
+    def test_NamedUserNobodyGetsNoWarning(self):
+        udpx = self.start_privileged(user="nobody")
+        self.assertNotIn("other daemons share", udpx.log())
+
+    def test_SupplementaryGroupsOfTheStarterAreDroppedByBothProcesses(self):
+        # Root on a test machine usually has no supplementary groups, so Groups: is empty with or
+        # without setgroups(0): start udpx with some (adm, sudo) and see both processes shed them.
+        self.upstream = self.start_upstream("echo")
+        self.port = free_port()
+        config = self.write_file("udpx.toml", self.echo_config([f"127.0.0.1:{self.port}"], self.upstream,
+                                                               user="nobody"))
+        udpx = self.spawn([tool("setpriv"), "--groups=4,27", "--", udpx_binary(), "-c", config])
+        wait_until(lambda: " ready: " in udpx.log(), 10, "udpx to be ready")
+        worker = self.worker_of(udpx)
+        self.assertEqual(proc_status(worker)["Groups"].strip(), "")
+        self.assertEqual(proc_status(udpx.pid)["Groups"].strip(), "")
+        self.assertSandboxedUnprivileged(proc_status(worker), NOBODY.pw_uid, NOBODY.pw_gid)
+        self.assertEchoes(("127.0.0.1", self.port))
+
+    def test_SetprivReallyGivesTheGroups(self):
+        # The check above means something only if setpriv does hand the groups over.
+        done = subprocess.run([tool("setpriv"), "--groups=4,27", "--", "cat", "/proc/self/status"],
+                              capture_output=True, text=True, timeout=10)
+        groups = [line for line in done.stdout.splitlines() if line.startswith("Groups:")]
+        self.assertEqual(groups[0].split()[1:], ["4", "27"], done.stdout)
 
 
 class Unprivileged(PrivsepTestCase):

@@ -20,7 +20,7 @@ class SystemdUnits(UdpxTestCase):
         paths = []
         for name in names:
             with open(os.path.join(UNITS, name)) as f:
-                text = f.read().replace("/usr/local/bin/udpx", udpx_binary())
+                text = f.read().replace("/usr/sbin/udpx", udpx_binary())
             path = self.path(os.path.basename(name))
             with open(path, "w") as f:
                 f.write(text)
@@ -40,7 +40,7 @@ class SystemdUnits(UdpxTestCase):
         for name in ("udpx.service", "socket-activated/udpx.service"):
             with open(os.path.join(UNITS, name)) as f:
                 lines = [l.strip() for l in f if l.startswith("ExecReload=")]
-            self.assertEqual(lines, ["ExecReload=/usr/local/bin/udpx reload -c /etc/udpx.toml"], name)
+            self.assertEqual(lines, ["ExecReload=/usr/sbin/udpx reload -c /etc/udpx/udpx.toml"], name)
 
     def test_VerifyReportsAMistake(self):
         # The check above can fail: a misspelt hardening key is reported.
@@ -49,7 +49,7 @@ class SystemdUnits(UdpxTestCase):
             text = f.read().replace("ProtectSystem=strict", "ProtectSytem=strict")
         path = self.path("bad/udpx.service")
         with open(path, "w") as f:
-            f.write(text.replace("/usr/local/bin/udpx", udpx_binary()))
+            f.write(text.replace("/usr/sbin/udpx", udpx_binary()))
         done = subprocess.run([tool("systemd-analyze"), "verify", path], capture_output=True, text=True, timeout=60)
         self.assertIn("Unknown key 'ProtectSytem'", done.stdout + done.stderr)
 

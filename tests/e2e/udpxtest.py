@@ -4,6 +4,7 @@ Standard library only; every wait is bounded and every process is stopped by a c
 Traffic goes to loopback only. Ports are never hard-coded: free ones are found by binding port 0.
 """
 
+import glob
 import json
 import os
 import random
@@ -47,10 +48,16 @@ def udpx_binary():
     return path
 
 
+# Where tools/install-deps.sh extracts the daemons it does not install (chrony, rsyslog):
+# `apt-get download` + `dpkg-deb -x`, so the machine's own time and syslog services stay as they are.
+PEERS_ROOT = os.path.join(os.environ.get("UDPX_PEERS_DIR", os.path.join(REPO, "build", "peers")), "root")
+
+
 def tool(name):
     """Absolute path of a peer program; a missing one is a failure, never a skip."""
     path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}", f"/sbin/{name}")
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}", f"/sbin/{name}",
+                     f"{PEERS_ROOT}/usr/sbin/{name}", f"{PEERS_ROOT}/usr/bin/{name}")
          if os.access(p, os.X_OK)), None)
     if path is None:
         raise AssertionError(f"{name} not installed: run `make deps-test` (tools/install-deps.sh test)")
@@ -680,16 +687,18 @@ class ChronyServer:
     def __init__(self, test, name="chronyd-server", allow="127.0.0.0/8", local=True):
         self.test = test
         self.name = name
+        self.allow = allow
         self.port = free_port("127.0.0.1")
         self.address = ("127.0.0.1", self.port)
         self.text = hostport(*self.address)
+        # allow=None: no `allow` line, so chronyd is a client only and opens no NTP port at all.
         self.answers = allow == "127.0.0.0/8" and local
         self.conf = test.write_file(f"{name}.conf", "\n".join([
             f"port {self.port}",
             "bindaddress 127.0.0.1",
             "cmdport 0",
             *(["local stratum 8"] if local else []),
-            f"allow {allow}",
+            *([f"allow {allow}"] if allow is not None else []),
             f"pidfile {test.path(name + '.pid')}",
             "",
         ]))
@@ -701,7 +710,9 @@ class ChronyServer:
         # -x: never touch the system clock; -d: foreground, log to stderr; -u root: no
         # privilege drop, so it can write its pid file in our temp dir.
         self.proc = self.test.start_process(self.name, [tool("chronyd"), "-x", "-d", "-u", "root", "-f", self.conf])
-        if self.answers:
+        if self.allow is None:
+            wait_until(lambda: "starting" in self.proc.log(), START_TIMEOUT, f"{self.name} to start")
+        elif self.answers:
             def valid_reply():
                 request, transmit = ntp_request()
                 return request, lambda reply: ntp_fields(reply)["origin"] == transmit
@@ -741,13 +752,13 @@ class Dnsmasq:
     NAME = "example.test"
     ADDRESS = "192.0.2.7"
 
-    def __init__(self, test):
+    def __init__(self, test, name="dnsmasq"):
         self.port = free_port("127.0.0.1")
         self.address = ("127.0.0.1", self.port)
-        self.proc = test.start_process("dnsmasq", [
+        self.proc = test.start_process(name, [
             tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
             "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
-            f"--address=/{self.NAME}/{self.ADDRESS}", f"--pid-file={test.path('dnsmasq.pid')}",
+            f"--address=/{self.NAME}/{self.ADDRESS}", f"--pid-file={test.path(name + '.pid')}",
             "--user=root", "--log-facility=-", "--log-queries"])
 
         def valid_reply():
@@ -819,8 +830,12 @@ class Rsyslog:
             f'*.* action(type="omfile" file="{self.out_log}")',
             "",
         ]))
+        rsyslogd = tool("rsyslogd")
+        # An extracted rsyslogd (tools/install-deps.sh) finds its modules (imudp) beside it, not in /usr/lib.
+        modules = glob.glob(os.path.join(os.path.dirname(os.path.dirname(rsyslogd)), "lib", "*", "rsyslog"))
         self.proc = test.start_process("rsyslogd", [
-            tool("rsyslogd"), "-n", "-f", conf, "-i", os.path.join(workdir, "rsyslogd.pid")])
+            rsyslogd, "-n", "-f", conf, "-i", os.path.join(workdir, "rsyslogd.pid")]
+            + (["-M", modules[0]] if rsyslogd.startswith(PEERS_ROOT) and modules else []))
         self._wait_logging()
 
     def _wait_logging(self):

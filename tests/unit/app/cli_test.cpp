@@ -24,7 +24,7 @@ TEST(CommandLine, RunsDefaultConfigWithoutArguments) {
   auto o = parse({}, err);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->mode, CliOptions::Mode::Run);
-  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  EXPECT_EQ(o->config_path, "/etc/udpx/udpx.toml");
 }
 
 TEST(CommandLine, CheckTakesConfigPath) {
@@ -103,7 +103,7 @@ TEST(CommandLine, StatusTakesConfigSocketAndJson) {
   auto o = parse({"status"}, err);
   ASSERT_TRUE(o) << err;
   EXPECT_EQ(o->mode, CliOptions::Mode::Status);
-  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  EXPECT_EQ(o->config_path, "/etc/udpx/udpx.toml");
   EXPECT_FALSE(o->json);
   o = parse({"status", "-c", "/tmp/x.toml", "--json", "--socket", "@udpx:x"}, err);
   ASSERT_TRUE(o) << err;
@@ -120,7 +120,7 @@ TEST(CommandLine, ReloadTakesConfigAndSocketOnly) {
   auto o = parse({"reload"}, err);
   ASSERT_TRUE(o) << err;
   EXPECT_EQ(o->mode, CliOptions::Mode::Reload);
-  EXPECT_EQ(o->config_path, "/etc/udpx.toml");
+  EXPECT_EQ(o->config_path, "/etc/udpx/udpx.toml");
   o = parse({"reload", "-c", "/tmp/x.toml", "--socket", "@udpx:x"}, err);
   ASSERT_TRUE(o) << err;
   EXPECT_EQ(o->config_path, "/tmp/x.toml");

@@ -113,10 +113,12 @@ TEST(Backend, ProbeFailuresTakeAServerDownAfterFallWithAHint) {
   EXPECT_FALSE(s.eligible());
   EXPECT_FALSE(s.state.up());
   EXPECT_NE(s.health.since_unix_ms, 0);
-  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to 3 probes");
+  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to the last probe (3 failed in a row)");
+  EXPECT_EQ(s.health.probe_failures, 3u);
   EXPECT_NE(s.health.hint.find("chrony: `allow`"), std::string::npos);
   b.probeFailed(s, t0 + milliseconds(600), Problem::NoReply, "", "", false);
-  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to 4 probes");
+  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to the last probe (4 failed in a row)");
+  EXPECT_EQ(s.health.probe_failures, 4u);
 
   b.probeSucceeded(s, t0 + milliseconds(800));
   EXPECT_FALSE(s.eligible());
@@ -135,26 +137,64 @@ TEST(Backend, AJudgedRefusalIsDownAtOnce) {
   EXPECT_TRUE(b.allDown());
 }
 
+SockAddr client(int i) { return *SockAddr::parse("192.0.2." + std::to_string(i) + ":4000"); }
+
 TEST(Backend, UnansweredRequestsCountAndFailOnlyWhereRepliesAreDue) {
   Backend b(config(1), nullptr, nullptr);
   Server& s = server(b, 0);
-  for (int i = 0; i < 5; ++i) b.passiveUnanswered(s, 2, t0, false);
-  EXPECT_EQ(s.health.unanswered, 10u);
+  for (int i = 0; i < 20; ++i) b.passiveUnanswered(s, client(i), 2, t0, false);
+  EXPECT_EQ(s.health.unanswered, 40u);
   EXPECT_TRUE(s.eligible());
-  for (int i = 0; i < 3; ++i) b.passiveUnanswered(s, 1, t0, true);
-  EXPECT_EQ(s.health.unanswered, 13u);
+  for (int i = 0; i < static_cast<int>(kSilentClientsToFail); ++i) b.passiveUnanswered(s, client(i), 1, t0, true);
+  EXPECT_EQ(s.health.unanswered, 40u + kSilentClientsToFail);
   EXPECT_FALSE(s.eligible());
-  EXPECT_NE(s.health.reason.find("got no reply from 127.0.0.1:123"), std::string::npos);
+  EXPECT_EQ(s.health.reason, "no reply from 127.0.0.1:123 to requests of 8 different clients in a row (48 requests "
+                             "unanswered so far)");
 }
 
-TEST(Backend, AReplyOnRealTrafficResetsTheFailureCount) {
+TEST(Backend, ManySilentSessionsOfOneClientDoNotTakeAServerDown) {
   Backend b(config(1), nullptr, nullptr);
   Server& s = server(b, 0);
-  b.passiveUnanswered(s, 1, t0, true);
-  b.passiveUnanswered(s, 1, t0, true);
+  // One client's junk from new ports, and one IPv6 host's many addresses of its /64.
+  for (int port = 1; port < 200; ++port) {
+    b.passiveUnanswered(s, *SockAddr::parse("192.0.2.1:" + std::to_string(port)), 1, t0, true);
+    b.passiveUnanswered(s, *SockAddr::parse("[2001:db8:1:2::" + std::to_string(port) + "]:123"), 1, t0, true);
+  }
+  EXPECT_TRUE(s.eligible());
+  for (int i = 2; i < static_cast<int>(kSilentClientsToFail) - 1; ++i) b.passiveUnanswered(s, client(i), 1, t0, true);
+  EXPECT_TRUE(s.eligible()) << "one client short of " << kSilentClientsToFail;
+  b.passiveUnanswered(s, *SockAddr::parse("[::ffff:192.0.2.1]:9"), 1, t0, true);
+  EXPECT_TRUE(s.eligible()) << "192.0.2.1 through a dual-stack socket is the same client";
+  b.passiveUnanswered(s, client(99), 1, t0, true);
+  EXPECT_FALSE(s.eligible());
+}
+
+TEST(Backend, PassiveEvidenceNeverOverridesProbes) {
+  EventBasePtr base(event_base_new());
+  std::mt19937_64 rng(1);
+  Backend b(config(1, Balance::RoundRobin, ProbeType::Ntp), base.get(), &rng);
+  Server& s = server(b, 0);
+  for (int i = 0; i < 100; ++i) b.passiveUnanswered(s, client(i), 1, t0, true);
+  b.markRefused(s, t0);
+  EXPECT_TRUE(s.eligible());
+  EXPECT_EQ(s.health.unanswered, 100u);
+  EXPECT_EQ(s.stats.refused, 1u);
+  EXPECT_EQ(s.state.failures(), 0u);
+  for (int i = 0; i < 3; ++i) b.probeFailed(s, t0, Problem::NoReply, "", "", false);
+  EXPECT_FALSE(s.eligible());
   b.passiveReply(s, t0);
-  b.passiveUnanswered(s, 1, t0, true);
-  b.passiveUnanswered(s, 1, t0, true);
+  b.passiveReply(s, t0);
+  EXPECT_FALSE(s.eligible()) << "only probes bring it back";
+}
+
+TEST(Backend, AReplyOnRealTrafficResetsTheSilentClients) {
+  Backend b(config(1), nullptr, nullptr);
+  Server& s = server(b, 0);
+  for (int i = 0; i < static_cast<int>(kSilentClientsToFail) - 1; ++i) b.passiveUnanswered(s, client(i), 1, t0, true);
+  b.passiveReply(s, t0);
+  for (int i = 20; i < 20 + static_cast<int>(kSilentClientsToFail) - 1; ++i) {
+    b.passiveUnanswered(s, client(i), 1, t0, true);
+  }
   EXPECT_TRUE(s.eligible());
 }
 
@@ -171,6 +211,42 @@ TEST(Backend, NewAddressesWaitForAProbeWhenThereAreProbes) {
 
   Backend passive(config(1), base.get(), &rng);
   EXPECT_EQ(passive.addServer(*SockAddr::parse("127.0.0.9:123"), "pool.test", true, t0).stateName(), "up");
+}
+
+TEST(Backend, AMovedNameKeepsItsOldAddressUntilTheNewOneIsUp) {
+  EventBasePtr base(event_base_new());
+  std::mt19937_64 rng(1);
+  BackendConfig c = config(0, Balance::RoundRobin, ProbeType::Ntp);
+  c.on_all_down = OnAllDown::Drop;
+  Backend b(c, base.get(), &rng);
+  const SockAddr old_addr = *SockAddr::parse("127.0.0.2:123");
+  const SockAddr new_addr = *SockAddr::parse("127.0.0.3:123");
+  b.applyAddresses("ntp.test:123", {old_addr}, false, t0);
+  b.applyAddresses("ntp.test:123", {new_addr}, true, t0);
+  ASSERT_EQ(b.servers().size(), 2u);
+  Server& old_server = server(b, 0);
+  Server& new_server = server(b, 1);
+  EXPECT_EQ(new_server.stateName(), "pending");
+  EXPECT_NE(new_server.health.since_unix_ms, 0) << "pending since it was added, not since the start";
+  EXPECT_FALSE(b.allDown());
+  EXPECT_EQ(picks(b, 2), (std::vector<std::string>{"127.0.0.2:123", "127.0.0.2:123"}));
+  // The new address fails its probes for a while: the old one serves on.
+  b.probeFailed(new_server, t0, Problem::Refused, "", "", true);
+  EXPECT_EQ(picks(b, 1)[0], "127.0.0.2:123");
+  b.probeSucceeded(new_server, t0);
+  b.probeSucceeded(new_server, t0);
+  EXPECT_EQ(new_server.stateName(), "up");
+  EXPECT_EQ(old_server.stateName(), "draining");
+  EXPECT_EQ(picks(b, 2), (std::vector<std::string>{"127.0.0.3:123", "127.0.0.3:123"}));
+  EXPECT_EQ(b.inPool(), 1u);
+}
+
+TEST(Backend, AMovedNameIsReplacedAtOnceWithoutProbes) {
+  Backend b(config(0), nullptr, nullptr);
+  b.applyAddresses("ntp.test:123", {*SockAddr::parse("127.0.0.2:123")}, false, t0);
+  b.applyAddresses("ntp.test:123", {*SockAddr::parse("127.0.0.3:123")}, true, t0);
+  EXPECT_EQ(server(b, 0).stateName(), "draining");
+  EXPECT_EQ(server(b, 1).stateName(), "up");
 }
 
 TEST(Backend, DrainedServersTakeNoSessionsAndAreFreedWhenTheirLastSessionEnds) {

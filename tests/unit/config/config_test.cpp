@@ -294,7 +294,7 @@ backend = "b"
 listen = ["127.0.0.1:124", "0.0.0.0:123"]
 backend = "b"
 [backend.b]
-servers = ["127.0.0.1:123"]
+servers = ["192.0.2.1:123"]
 )");
   const ConfigError e = errorAt(r, "frontend.second.listen[1]");
   EXPECT_EQ(e.format(),
@@ -612,7 +612,8 @@ servers = ["bad host", "1.2.3.400", "[fd00::zz]:1", "host:0", "-lead.example", "
 )");
   EXPECT_EQ(formatAll(r.errors),
             (std::vector<std::string>{
-                "t.toml:6:12: backend.b.servers[0]: \"bad host\" is not a valid host name (use "
+                "t.toml:6:12: backend.b.servers[0]: \"bad host\" is not a valid host name: it contains "
+                "a space (use "
                 "letters, digits, '-' and '.', or an IP address)",
                 "t.toml:6:24: backend.b.servers[1]: \"1.2.3.400\" is not a valid IP address "
                 "(write HOST, HOST:PORT, IP:PORT or [IPv6]:PORT)",
@@ -620,8 +621,8 @@ servers = ["bad host", "1.2.3.400", "[fd00::zz]:1", "host:0", "-lead.example", "
                 "HOST, HOST:PORT, IP:PORT or [IPv6]:PORT)",
                 "t.toml:6:53: backend.b.servers[3]: bad server \"host:0\": port 0 is out of range "
                 "1..65535 (write HOST, HOST:PORT, IP:PORT or [IPv6]:PORT)",
-                "t.toml:6:63: backend.b.servers[4]: \"-lead.example\" is not a valid host name "
-                "(use letters, digits, '-' and '.', or an IP address)"}));
+                "t.toml:6:63: backend.b.servers[4]: \"-lead.example\" is not a valid host name: a "
+                "label starts or ends with '-' (use letters, digits, '-' and '.', or an IP address)"}));
 }
 
 TEST(ConfigLoader, ServerWithoutPortTakesTheFrontendPresetPort) {
