@@ -160,7 +160,8 @@ def run(bench, peer_names):
                 out[(cls.name, label)] = r
     finally:
         second.stop()
-    lines = ["| proxy | run | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| proxy | run | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for (name, label), r in out.items():
         lines.append(f"| {name} | {label} | {r['sent']} | {r['lost']} | {r['late']} | {r['p50_us']:.0f} | "
                      f"{r['p99_us']:.0f} | {r['max_us']:.0f} | {r['reloads']} ({r['reloads_failed']}) |")
