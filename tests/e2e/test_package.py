@@ -161,7 +161,10 @@ class PackagedBinary(UdpxTestCase):
 
     def test_ShippedExampleIsValid(self):
         code, out = self.run_udpx(["check", "-c", in_root("etc/udpx/udpx.toml")])
-        self.assertEqual((code, out.strip()), (0, "configuration OK"))
+        lines = out.strip().splitlines()
+        self.assertEqual((code, lines[:1]), (0, ["configuration OK"]), out)
+        # The package creates the udpx account; this machine may not have it, which check warns about.
+        self.assertEqual([l for l in lines[1:] if not l.startswith("udpx: warning:")], [], out)
 
     def test_ServesTimeFromChronydWithTheShippedExample(self):
         # The shipped example, moved to free loopback ports: listen, and the chronyd it forwards to.
