@@ -19,6 +19,12 @@ from udpxtest import (Dnsmasq, Udpx, UdpxTestCase, dig, dns_query, free_ports, h
                       render_config, tool, udp_port_bound, udpx_binary, wait_until)
 
 
+def asan_build():
+    """Decided from the binary itself (it links libasan), not from anything udpx says."""
+    with open(udpx_binary(), "rb") as f:
+        return b"libasan.so" in f.read()
+
+
 class Traffic:
     """Open-loop DNS queries from one socket to a frontend (one every `gap` seconds, unique IDs)
     and a reader counting the answers; bounded by `limit` queries and by stop()."""
@@ -262,7 +268,12 @@ class ReloadOneProcess(UdpxTestCase):
         time.sleep(0.5)
         self.assertEqual(len(os.listdir(fd_dir)), fds, "descriptors leaked over 900 reloads")
         rss_end = rss_kib()
-        self.assertLess(rss_end - rss_warm, 2048, f"RSS grew from {rss_warm} to {rss_end} KiB")
+        if asan_build():
+            # AddressSanitizer keeps freed blocks in its quarantine (256 MB by default), so RSS
+            # grows by design there; its leak check at exit is that build's proof of no leak.
+            print(f"ASan build: RSS {rss_warm} -> {rss_end} KiB, not judged", file=sys.stderr)
+        else:
+            self.assertLess(rss_end - rss_warm, 2048, f"RSS grew from {rss_warm} to {rss_end} KiB")
         self.assertResolves(ports[0])
         sys.stderr.write(f"1000 reloads in {elapsed:.1f} s; RSS {rss_warm} -> {rss_end} KiB; fds {fds}\n")
 

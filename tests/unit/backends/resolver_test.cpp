@@ -6,6 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "backends/backend.h"
 
@@ -29,7 +32,8 @@ class ResolverTest : public ::testing::Test {
  protected:
   void SetUp() override {
     base_.reset(event_base_new());
-    hosts_ = ::testing::TempDir() + "udpx_resolver_hosts";
+    // One file per process: ctest runs the tests of this fixture in parallel processes.
+    hosts_ = ::testing::TempDir() + "udpx_resolver_hosts." + std::to_string(::getpid());
     std::ofstream(hosts_) << "192.0.2.7 ntp.example.org\n";
   }
   void TearDown() override { std::remove(hosts_.c_str()); }
