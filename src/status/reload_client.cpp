@@ -19,27 +19,6 @@ namespace {
 // A reload is parsed and applied in milliseconds; the server gives up on a client after 60 s.
 constexpr int kAnswerTimeoutMs = 70000;
 
-bool readAnswer(int fd, std::string& out, std::string& error) {
-  char buf[16384];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    const int r = poll(&p, 1, kAnswerTimeoutMs);
-    if (r == 0) {
-      error = "no answer within 70s";
-      return false;
-    }
-    if (r < 0 && errno == EINTR) continue;
-    const ssize_t n = r < 0 ? -1 : ::read(fd, buf, sizeof buf);
-    if (n == 0) return true;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      error = strerror(errno);
-      return false;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 }  // namespace
 
 std::string reloadAnswerJson(const std::string& result, const std::string& config, const std::string& summary,
@@ -70,7 +49,7 @@ int runReloadCommand(const std::string& config_path, const std::optional<std::st
   const std::string request = std::string(kReloadRequest) + "\n";
   std::string text;
   if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()) ||
-      !readAnswer(fd.get(), text, error)) {
+      !readUntilClosed(fd.get(), kAnswerTimeoutMs, text, error)) {
     if (error.empty()) error = strerror(errno);
     std::fprintf(stderr, "udpx reload: asking %s failed: %s — is it really udpx listening there?\n", endpoint.c_str(),
                  error.c_str());

@@ -84,31 +84,6 @@ bool servedByTrusted(int fd, const Target& t, ucred& cred) {
   return std::find(t.trusted.begin(), t.trusted.end(), cred.uid) != t.trusted.end();
 }
 
-bool readAll(int fd, std::string& out, std::string& error) {
-  char buf[16384];
-  while (true) {
-    pollfd p{fd, POLLIN, 0};
-    const int r = poll(&p, 1, kReadTimeoutMs);
-    if (r == 0) {
-      error = "no answer within 5s";
-      return false;
-    }
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      error = strerror(errno);
-      return false;
-    }
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n == 0) return true;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      error = strerror(errno);
-      return false;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 }  // namespace
 
 std::string renderStatusText(const Snapshot& st) {
@@ -236,7 +211,7 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
   // The request line (status_server.h); a udpx from before requests reads nothing and answers all the same.
   (void)!::send(fd.get(), "status\n", 7, MSG_NOSIGNAL);
   std::string text;
-  if (!readAll(fd.get(), text, error)) {
+  if (!readUntilClosed(fd.get(), kReadTimeoutMs, text, error)) {
     std::fprintf(stderr, "udpx status: reading from %s failed: %s — is it really udpx listening there?\n",
                  endpoint.c_str(), error.c_str());
     return kStatusUnreachable;

@@ -1,6 +1,7 @@
 // Status endpoint names and their unix sockets.
 #include "status/status_socket.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace udpx {
 namespace {
@@ -155,6 +157,31 @@ UniqueFd connectStatus(const std::string& endpoint, std::string& error) {
     return {};
   }
   return fd;
+}
+
+bool readUntilClosed(int fd, int timeout_ms, std::string& out, std::string& error) {
+  char buf[16384];
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    const int r = poll(&p, 1, timeout_ms);
+    if (r == 0) {
+      error = "no answer within " + std::to_string(timeout_ms / 1000) + "s";
+      return false;
+    }
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      error = strerror(errno);
+      return false;
+    }
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) return true;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = strerror(errno);
+      return false;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace udpx

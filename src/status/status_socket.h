@@ -42,5 +42,8 @@ UniqueFd listenStatus(const std::string& endpoint, std::string& error);
 
 // A connected client socket to `endpoint`. Invalid fd and `error` (strerror) on failure.
 UniqueFd connectStatus(const std::string& endpoint, std::string& error);
+// Client side: reads until the server closes, waiting at most `timeout_ms` for each piece
+// (`udpx status`, `udpx reload`). false with `error` ("no answer within 5s", strerror) otherwise.
+bool readUntilClosed(int fd, int timeout_ms, std::string& out, std::string& error);
 
 }  // namespace udpx
