@@ -102,15 +102,15 @@ class SecureStartCase(UdpxTestCase):
         os.chown(path, 0, 0)
         return path
 
-    def config_text(self, listen):
+    def config_text(self, listen, **global_):
         return render_config(frontends={"ntp": {"listen": [listen], "preset": "ntp", "backend": "b"}},
                              backends={"b": {"servers": [f"127.0.0.1:{CHRONY_PORT}"]}},
-                             global_={"log_level": "debug"})
+                             global_={"log_level": "debug", **global_})
 
-    def trusted_config(self, name, listen="127.0.0.1:123", directory=None):
+    def trusted_config(self, name, listen="127.0.0.1:123", directory=None, **global_):
         path = os.path.join(directory or self.install, name)
         with open(path, "w") as f:
-            f.write(self.config_text(listen))
+            f.write(self.config_text(listen, **global_))
         os.chown(path, 0, 0)
         os.chmod(path, 0o644)
         return path
@@ -226,6 +226,17 @@ class SetuidRootCopy(InNamespace):
         self.assertIn(f"binder now runs as {account.pw_name}:", log)
         self.assertEqual(log.count("secure start: udpx is"), 1, log)
 
+    def test_WorkerAndBinderBecomeTheConfiguredUserNotTheCaller(self):
+        # global.user names an account other than the caller's: only a start that became root
+        # wholly can hand both processes to it (a worker started with the caller's real uid
+        # would stay the caller).
+        daemon = pwd.getpwnam("daemon")
+        config = self.trusted_config("daemon.toml", user="daemon")
+        udpx = self.start_secure(self.setuid, config)
+        self.assertServesNtp()
+        self.assertWorkerConfined(proc_status(self.worker_of(udpx)), daemon)
+        self.assertEqual(proc_status(udpx.pid)["Uid"].split(), [str(daemon.pw_uid)] * 4)
+
     def test_TestHookIsIgnoredAndSaidSo(self):
         env = dict(os.environ, UDPX_TEST_HOOK="forbidden-syscall")
         udpx = self.start_secure(self.setuid, self.config, env=env)
@@ -302,6 +313,15 @@ class Refusals(SecureStartCase):
         out = self.assertRefused([self.setuid, "check", "-c", self.path("udpx.toml")], "directory /tmp is writable")
         self.assertNotIn(self.config_text("127.0.0.1:123").splitlines()[0], out)
 
+    def test_DirectoryTheCallerCannotSearchIsRefused(self):
+        # Walked with the caller's file-system ids: root could read this file, nobody cannot
+        # reach it, so udpx must not either (else it answers questions about root's files).
+        private = os.path.join(self.install, "private")
+        os.mkdir(private)
+        os.chmod(private, 0o700)
+        config = self.trusted_config("udpx.toml", directory=private)
+        self.assertRefused([self.setuid, "check", "-c", config], f"{config}: Permission denied")
+
     def test_RefusesRelativePath(self):
         self.assertRefused([self.setuid, "check", "-c", "udpx.toml"], "\"udpx.toml\" is not an absolute path")
 
@@ -338,9 +358,29 @@ class Refusals(SecureStartCase):
 
     def test_WorkerModeStartedByHandBecomesTheCaller(self):
         # --worker-fd reads its config and the account to drop to from a descriptor: started by
-        # hand, the caller would choose both. It becomes the caller wholly before reading.
-        code, out = self.run_as_nobody([self.setuid, "--worker-fd", "0"])
-        self.assertEqual(code, 1, out)
+        # hand, the caller would choose both. It becomes the caller wholly before reading: seen
+        # while it waits for the handover on a socket that never sends one.
+        import socket
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(ours.close)
+        proc = subprocess.Popen(AS_NOBODY + [self.setuid, "--worker-fd", str(theirs.fileno())],
+                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, cwd="/")
+        theirs.close()
+        try:
+            def waiting():
+                st = proc_status(proc.pid)
+                return st if os.path.realpath(f"/proc/{proc.pid}/exe") == self.setuid else None
+            status = wait_until(waiting, 10, "the hand-started worker to wait for its handover")
+            self.assertEqual(status["Uid"].split(), [str(NOBODY.pw_uid)] * 4)
+            self.assertEqual(status["Gid"].split(), [str(NOBODY.pw_gid)] * 4)
+            for field in ("CapPrm", "CapEff", "CapAmb"):
+                self.assertEqual(int(status[field], 16), 0, f"{field}: {status[field]}")
+            self.assertEqual(status["NoNewPrivs"], "1")
+        finally:
+            ours.close()
+            out = proc.communicate(timeout=10)[0].decode(errors="replace")
+        self.assertEqual(proc.returncode, 1, out)
         self.assertIn("worker: no configuration from the binder", out)
 
     def test_RootStartOfTheSameCopyIsNoSecureStart(self):
