@@ -237,6 +237,21 @@ class SetuidRootCopy(InNamespace):
         self.assertWorkerConfined(proc_status(self.worker_of(udpx)), daemon)
         self.assertEqual(proc_status(udpx.pid)["Uid"].split(), [str(daemon.pw_uid)] * 4)
 
+    def test_ReloadReadsTheFileThroughTheSameCheck(self):
+        udpx = self.start_secure(self.setuid, self.config)
+        with open(self.config) as f:
+            text = f.read().replace('preset = "ntp"\n', 'preset = "ntp"\nsession_timeout = "3s"\n', 1)
+        with open(self.config, "w") as f:
+            f.write(text)
+        os.kill(udpx.pid, signal.SIGHUP)
+        wait_until(lambda: "binder: the worker applied" in udpx.log(), 10, f"the reload to apply:\n{udpx.log()}")
+        os.chown(self.config, NOBODY.pw_uid, NOBODY.pw_gid)
+        os.kill(udpx.pid, signal.SIGHUP)
+        wait_until(lambda: "binder: the worker refused" in udpx.log(), 10, f"the reload to be refused:\n{udpx.log()}")
+        self.assertIn(f"cannot reload (secure start): {self.config} is owned by uid {NOBODY.pw_uid}, not root",
+                      udpx.log())
+        self.assertServesNtp()
+
     def test_TestHookIsIgnoredAndSaidSo(self):
         env = dict(os.environ, UDPX_TEST_HOOK="forbidden-syscall")
         udpx = self.start_secure(self.setuid, self.config, env=env)
