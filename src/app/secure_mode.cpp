@@ -114,6 +114,12 @@ int enterSecureMode(CliOptions& opt, const privsep::SecureStart& s) {
                      "not from a configuration root controls — put them in /etc/udpx/udpx.toml (or a root-owned "
                      "file named with -c)");
   }
+  // A set-group-ID bit gives udpx nothing it needs (file capabilities bind, setuid root becomes
+  // root wholly): the group ids go back to the caller's now, before anything runs with them.
+  if (!s.setuid_root && setresgid(s.caller_gid, s.caller_gid, s.caller_gid) != 0) {
+    LOG_ERROR("secure start: setresgid to the caller's group failed — udpx stops");
+    return 1;
+  }
   if (opt.mode == CliOptions::Mode::Status || opt.mode == CliOptions::Mode::Reload || opt.worker_fd) {
     // Asking a running udpx needs no privilege; a worker started by hand gets none.
     privsep::becomeCaller(s);

@@ -294,6 +294,21 @@ class FileCapabilityCopy(InNamespace):
         self.assertIn("secure start: udpx is installed with file capabilities", udpx.log())
 
 
+class SetgidCopy(InNamespace):
+
+    def test_GroupIdsGoBackToTheCallersBeforeTheStart(self):
+        # set-group-ID root's group: nothing udpx needs, and gid 0 would open root's group files.
+        setgid = self.copy_binary("udpx-setgid")
+        os.chmod(setgid, 0o2755)
+        config = self.trusted_config("high.toml", listen="127.0.0.1:1123")
+        udpx = self.start_secure(setgid, config)
+        status = proc_status(udpx.pid)
+        self.assertEqual(status["Gid"].split(), [str(NOBODY.pw_gid)] * 4, status["Gid"])
+        self.assertEqual(status["Uid"].split(), [str(NOBODY.pw_uid)] * 4, status["Uid"])
+        self.assertEqual(children(udpx.pid), [], "started without privilege to bind: one process")
+        self.assertIn("secure start: udpx is installed with file capabilities (or set-group-ID)", udpx.log())
+
+
 class Refusals(SecureStartCase):
     """Nothing of these starts binds anything, so they need no namespace."""
 
