@@ -10,7 +10,6 @@
 #include <cstdlib>
 
 #include "base/log.h"
-#include "privsep/drop.h"
 #include "privsep/trusted_file.h"
 
 extern char** environ;
@@ -21,6 +20,9 @@ namespace {
 constexpr const char* kSafePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr std::size_t kMaxKeptValue = 64;
 
+// NOTE: the sanitizers read their options from the environment themselves (AT_SECURE or not);
+// kept so that a sanitizer build's worker gets them too. The leak checker makes a non-dumpable
+// process dumpable for its own tracer at exit, so a secure start needs nothing else for it.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitizerBuild = true;
 #else
@@ -129,9 +131,6 @@ int enterSecureMode(CliOptions& opt, const privsep::SecureStart& s) {
     LOG_ERROR("not started: %zu secure-start problem%s", errors.size(), errors.size() == 1 ? "" : "s");
     return 1;
   }
-  // NOTE: the kernel made this process not dumpable at exec (AT_SECURE); AddressSanitizer's leak
-  // check at exit attaches to it with ptrace, which that refuses.
-  if (kSanitizerBuild) privsep::allowLeakCheck();
   return -1;
 }
 

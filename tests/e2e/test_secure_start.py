@@ -189,6 +189,15 @@ class InNamespace(SecureStartCase):
         self.assertEqual(len(kids), 1, kids)
         return kids[0]
 
+    def assertStopsCleanly(self, udpx):
+        """SIGTERM: binder and worker exit 0 (under AddressSanitizer: the leak check ran in both)."""
+        code, clean = udpx.terminate()
+        self.assertTrue(clean, udpx.log())
+        self.assertEqual(code, 0, udpx.log())
+        self.assertIn("binder: worker exited with status 0; stopping", udpx.log())
+        self.assertNotIn("LeakSanitizer", udpx.log())
+        self.assertNotIn("ERROR: AddressSanitizer", udpx.log())
+
     def assertServesNtp(self):
         line = wait_until(self.ntp_offset, 20, "ntpdig to get time through udpx on 127.0.0.1:123")
         self.assertIn("127.0.0.1", line)
@@ -225,6 +234,7 @@ class SetuidRootCopy(InNamespace):
         self.assertIn(f"secure start: udpx is set-user-ID root and was started by uid {NOBODY.pw_uid}", log)
         self.assertIn(f"binder now runs as {account.pw_name}:", log)
         self.assertEqual(log.count("secure start: udpx is"), 1, log)
+        self.assertStopsCleanly(udpx)
 
     def test_WorkerAndBinderBecomeTheConfiguredUserNotTheCaller(self):
         # global.user names an account other than the caller's: only a start that became root
@@ -292,6 +302,7 @@ class FileCapabilityCopy(InNamespace):
         self.assertEqual(int(binder["CapEff"], 16), CAP_NET_BIND_SERVICE, binder["CapEff"])
         self.assertWorkerConfined(proc_status(self.worker_of(udpx)), NOBODY)
         self.assertIn("secure start: udpx is installed with file capabilities", udpx.log())
+        self.assertStopsCleanly(udpx)
 
 
 class SetgidCopy(InNamespace):
@@ -398,10 +409,12 @@ class Refusals(SecureStartCase):
                                 stderr=subprocess.STDOUT, cwd="/")
         theirs.close()
         try:
+            # no_new_privs is the last step of becoming the caller (and the only one a plain
+            # start of the worker would never take before its handover).
             def waiting():
                 st = proc_status(proc.pid)
-                return st if os.path.realpath(f"/proc/{proc.pid}/exe") == self.setuid else None
-            status = wait_until(waiting, 10, "the hand-started worker to wait for its handover")
+                return st if st.get("NoNewPrivs") == "1" else None
+            status = wait_until(waiting, 10, "the hand-started worker to shed the caller's privilege")
             self.assertEqual(status["Uid"].split(), [str(NOBODY.pw_uid)] * 4)
             self.assertEqual(status["Gid"].split(), [str(NOBODY.pw_gid)] * 4)
             for field in ("CapPrm", "CapEff", "CapAmb"):
