@@ -7,12 +7,16 @@
 //                              drop (src/privsep/); without, take/open the sockets, sandbox
 //                              itself, run
 //   --worker-fd N              runWorker: receive config and sockets, drop everything, sandbox, run
+// Installed setuid root or with file capabilities and started by an ordinary user, udpx first
+// enters secure-start mode (app/secure_mode.h): a trusted config only, a reduced environment;
+// setuid root then becomes root wholly and starts as root would.
 #include <cstdio>
 #include <exception>
 
 #include "app/cli.h"
 #include "app/modes.h"
 #include "app/runtime.h"
+#include "app/secure_mode.h"
 #include "base/log.h"
 #include "base/version.h"
 #include "config/config.h"
@@ -36,6 +40,11 @@ int main(int argc, char** argv) {
     std::printf("udpx %s\n", UDPX_VERSION);
     return 0;
   }
+  const privsep::SecureStart secure = privsep::detectSecureStart();
+  if (secure.active) {
+    if (const int rc = enterSecureMode(*opt, secure); rc >= 0) return rc;
+    opt->secure_start = true;
+  }
   if (opt->mode == CliOptions::Mode::Status) {
     return runStatusCommand(opt->config_path, opt->status_socket, opt->json, opt->clients);
   }
@@ -56,10 +65,16 @@ int main(int argc, char** argv) {
       return runWorker(*opt->worker_fd);
     }
 
-    LoadResult loaded = opt->one_line ? loadConfigString(oneLineConfig(*opt), kCommandLineConfigName)
-                                      : loadConfigFile(opt->config_path);
+    std::optional<LoadResult> trusted;
+    if (secure.active && !(trusted = loadTrustedConfig(opt->config_path, secure))) return 1;
+    LoadResult loaded = trusted                ? std::move(*trusted)
+                        : opt->one_line        ? loadConfigString(oneLineConfig(*opt), kCommandLineConfigName)
+                                               : loadConfigFile(opt->config_path);
     if (!acceptConfig(loaded, opt->one_line)) return 1;
     if (opt->mode == CliOptions::Mode::Check) return runCheck(loaded);
+    // The set-user-ID bit made only the effective uid root: become root wholly, so the caller
+    // cannot signal the binder and the start is the ordinary root one.
+    if (secure.setuid_root) privsep::becomeRoot();
     setLogLevel(cli_level.value_or(loaded.config->global.log_level));
     return runStart(*opt, loaded);
   } catch (const std::exception& e) {

@@ -26,6 +26,9 @@ struct CliOptions {
   // Hidden --worker-fd N: this process is the worker started by the binder (src/privsep/),
   // N its end of the socketpair the config and the sockets arrive on.
   std::optional<int> worker_fd;
+  // Not a flag: set by main() in a secure start (app/secure_mode.h): a reload reads the file
+  // through the same trusted-path check.
+  bool secure_start = false;
 };
 
 // Parses argv. On a usage error returns nullopt with `error` set.

@@ -170,6 +170,7 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   for (const FrontendConfig& fe : cfg.frontends) plan.listen.insert(plan.listen.end(), fe.listen.begin(), fe.listen.end());
   plan.reload.path = cfg.file == kCommandLineConfigName ? std::string() : cfg.file;
   plan.reload.may_bind = inherited_from.empty();
+  plan.reload.trusted_only = opt.secure_start;
   plan.identity = *id;
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "net/listen_socket.h"
 #include "privsep/fdpass.h"
+#include "privsep/trusted_file.h"
 
 namespace udpx::privsep {
 namespace {
@@ -82,7 +83,11 @@ BinderReload readAndBind(const ReloadSource& src, const std::vector<ServedListen
     return out;
   }
   std::string error;
-  if (!readFile(src.path, out.text, error)) {
+  const bool read = src.trusted_only
+                        ? readTrustedFile(src.path, kMaxConfigBytes, getuid(), getgid(), out.text, error)
+                        : readFile(src.path, out.text, error);
+  if (!read) {
+    if (src.trusted_only) error = "cannot reload (secure start): " + error;
     out.text.clear();
     out.errors.push_back(error);
     return out;

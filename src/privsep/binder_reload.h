@@ -25,6 +25,7 @@ struct ServedListener {
 struct ReloadSource {
   std::string path;       // the config file; empty: started from --preset flags, nothing to read
   bool may_bind = true;   // false: the sockets came from outside (systemd, --listen-fd)
+  bool trusted_only = false;  // secure start: read through readTrustedFile (trusted_file.h)
 };
 
 // What the binder hands the worker for one reload.
