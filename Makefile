@@ -8,6 +8,8 @@ BUILD_REL  ?= build-release
 BUILD_FUZZ ?= build-fuzz
 FUZZ_CXX   ?= clang++-16
 FUZZ_SECONDS ?= 60
+# `make soak`: tests/soak/soak.py on the ASan build for SOAK_SECONDS (the recorded run: 1800).
+SOAK_SECONDS ?= 1800
 CONFIG     ?= conf/udpx.toml
 JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
@@ -17,7 +19,7 @@ DESTDIR    ?=
 DEV_CMAKE  ?= -DUDPX_WERROR=ON
 
 .PHONY: all deps deps-test deps-bench deps-deb build build-sanitize build-release build-fuzz run test test-unit \
-        test-sanitize test-fuzz fuzz bench install deb clean
+        test-sanitize test-fuzz fuzz soak bench install deb clean
 
 all: build
 
@@ -65,6 +67,14 @@ fuzz: build-fuzz
 # The short run `make test` includes: 10 s per target.
 test-fuzz: build-fuzz
 	FUZZ_SECONDS=10 ctest --test-dir $(BUILD_FUZZ) --output-on-failure -j$(JOBS)
+
+# Mixed load over every preset with faults injected, on the ASan build (tests/soak/README.md);
+# `make test` runs a 2-minute version (ctest's soak.short in the sanitize tree).
+soak: deps-test build-sanitize
+	SOAK_SECONDS=$(SOAK_SECONDS) UDPX_BIN=$(BUILD_SAN)/udpx UDPX_BENCH_LOADGEN=$(BUILD_SAN)/udpx_bench_loadgen \
+	  UDPX_BENCH_RESPONDER=$(BUILD_SAN)/udpx_bench_responder PYTHONDONTWRITEBYTECODE=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  python3 tests/soak/soak.py
 
 # The example config in the foreground; when nothing answers NTP on 127.0.0.1:123, a local
 # chronyd (the tests' one, loopback only) is started as its upstream (tools/quickstart.sh).

@@ -133,7 +133,7 @@ doc = {
     "ok": True,
     "udpx": {"version": "0.1.0", "pid": 4242, "config": "/etc/udpx/udpx.toml", "started_unix_ms": 1764720000000,
              "now_unix_ms": 1764730000000},
-    "reloads": {"success": 1, "failure": 0, "config_hash": 123456789, "last_success_unix_ms": 1764725000000,
+    "reloads": {"succeeded": 1, "failed": 0, "config_hash": 123456789, "last_success_unix_ms": 1764725000000,
                 "failed_unix_ms": 0, "failed_file": ""},
 }
 write("status_json", "document", json.dumps(doc))
