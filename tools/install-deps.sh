@@ -17,9 +17,11 @@ build_pkgs=(g++ cmake make pkg-config libevent-dev libtomlplusplus-dev libgtest-
 # Real peers for the end-to-end tests: NTP (chronyd: see above, ntpdig), DNS (dnsmasq, dig), syslog
 # (rsyslogd: see above, logger). Privilege separation: systemd-socket-activate (systemd), capsh
 # (libcap2-bin). Metrics: promtool and a real Prometheus server (prometheus). The man pages: mandoc.
+# The fuzz targets (tests/fuzz/): clang 16 with its libFuzzer and sanitizer runtimes, and
+# llvm-symbolizer (llvm-14) for readable stack traces.
 # The package's e2e test: the deb packages below.
 test_pkgs=(python3 ntpsec-ntpdig dnsmasq-base bind9-dnsutils bsdutils iproute2 procps util-linux valgrind
-           systemd libcap2-bin prometheus mandoc man-db)
+           systemd libcap2-bin prometheus mandoc man-db clang-16 libclang-rt-16-dev llvm-14)
 # Daemons the tests run as their own processes, never as the machine's services.
 extracted_pkgs=(chrony rsyslog)
 # `make deb`: dpkg-buildpackage with debhelper; lintian and hardening-check (devscripts) check it.

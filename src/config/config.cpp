@@ -24,6 +24,7 @@
 #include "config/config_node.h"
 #include "config/reader.h"
 #include "config/sections.h"
+#include "config/toml_guard.h"
 
 namespace udpx {
 namespace {
@@ -153,6 +154,12 @@ LoadResult load(std::string_view text, const std::string& file) {
   }
   result.text = std::string(text);
   ConfigReader r(file);
+  // Before toml++ sees a byte: the inputs on which it would reach undefined behaviour.
+  if (const auto hazard = findTomlHazard(text)) {
+    r.error(hazard->pos, "", hazard->message, hazard->hint);
+    r.moveProblemsTo(result);
+    return result;
+  }
   std::optional<ConfigNode> root;
 #if TOML_EXCEPTIONS
   try {

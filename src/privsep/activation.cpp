@@ -26,28 +26,57 @@ std::optional<long> number(const char* s) {
   return v;
 }
 
+// An environment value as an error message quotes it: at most 32 bytes, control and non-ASCII
+// bytes as \xNN, so a hostile or broken value can neither flood the log nor garble the terminal.
+std::string quoted(const char* s) {
+  constexpr std::size_t kShown = 32;
+  std::string out;
+  std::size_t i = 0;
+  for (; s[i] != '\0' && i < kShown; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s[i] != '\0') out += "…";
+  return out;
+}
+
 }  // namespace
+
+std::optional<long> systemdSocketCount(const char* pid_text, const char* fds_text, long our_pid, std::string& error) {
+  const auto pid = number(pid_text);
+  const bool for_us = pid && *pid == our_pid;
+  if (fds_text == nullptr || !for_us) return 0;
+  const auto count = number(fds_text);
+  if (!count || *count > kMaxListenFds) {
+    error = "LISTEN_FDS=\"" + quoted(fds_text) + "\" is not a socket count — start udpx from a systemd "
+            ".socket unit or systemd-socket-activate, which set it";
+    return std::nullopt;
+  }
+  return *count;
+}
 
 std::vector<InheritedSocket> takeSystemdSockets(std::vector<std::string>& errors) {
   std::vector<InheritedSocket> out;
-  const char* pid_text = std::getenv("LISTEN_PID");
-  const char* fds_text = std::getenv("LISTEN_FDS");
-  const auto pid = number(pid_text);
-  const auto count = number(fds_text);
-  const bool for_us = pid && *pid == static_cast<long>(getpid());
-  if (fds_text != nullptr && for_us) {
-    if (!count || *count > kMaxListenFds) {
-      errors.push_back(std::string("LISTEN_FDS=\"") + fds_text + "\" is not a socket count — start udpx from a systemd "
-                       ".socket unit or systemd-socket-activate, which set it");
-    } else {
-      for (long i = 0; i < *count; ++i) {
-        const int fd = kListenFdsStart + static_cast<int>(i);
-        if (fcntl(fd, F_GETFD) < 0) {
-          errors.push_back("LISTEN_FDS promises socket " + std::to_string(fd) + ", but it is not open");
-          continue;
-        }
-        out.push_back(InheritedSocket{UniqueFd(fd), "LISTEN_FDS socket " + std::to_string(fd), ""});
+  std::string error;
+  const auto count = systemdSocketCount(std::getenv("LISTEN_PID"), std::getenv("LISTEN_FDS"),
+                                        static_cast<long>(getpid()), error);
+  if (!count) {
+    errors.push_back(error);
+  } else {
+    for (long i = 0; i < *count; ++i) {
+      const int fd = kListenFdsStart + static_cast<int>(i);
+      if (fcntl(fd, F_GETFD) < 0) {
+        errors.push_back("LISTEN_FDS promises socket " + std::to_string(fd) + ", but it is not open");
+        continue;
       }
+      out.push_back(InheritedSocket{UniqueFd(fd), "LISTEN_FDS socket " + std::to_string(fd), ""});
     }
   }
   unsetenv("LISTEN_PID");

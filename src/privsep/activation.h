@@ -4,6 +4,7 @@
 // Runs in: the binder, or udpx started without privilege (before it sandboxes itself).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,10 @@ struct InheritedSocket {
 // they were meant for another process: none). Removes LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES
 // from the environment so no child inherits them.
 std::vector<InheritedSocket> takeSystemdSockets(std::vector<std::string>& errors);
+// How many sockets LISTEN_PID and LISTEN_FDS (null: unset) promise a process whose pid is
+// `our_pid`: 0 when they are meant for another process; nullopt with `error` set when LISTEN_FDS
+// is not a count (tests/fuzz/activation_fuzz.cpp).
+std::optional<long> systemdSocketCount(const char* pid_text, const char* fds_text, long our_pid, std::string& error);
 
 // The sockets named by --listen-fd FRONTEND=N.
 std::vector<InheritedSocket> takeListenFds(const std::vector<std::pair<std::string, int>>& flags,

@@ -199,31 +199,35 @@ bool sendHandover(int sock, const std::string& name, const std::string& text, ui
 std::optional<Handover> receiveHandover(int sock, std::string& error) {
   auto m = receiveWithFds(sock, sizeof(Header) + kMaxName + kMaxConfigText, kMaxFdsPerMessage, error);
   if (!m) return std::nullopt;
+  return parseHandover(*m, error);
+}
+
+std::optional<Handover> parseHandover(Message& m, std::string& error) {
   Header h{};
-  if (m->data.size() < sizeof h) {
-    error = "handover message too short (" + std::to_string(m->data.size()) + " bytes)";
+  if (m.data.size() < sizeof h) {
+    error = "handover message too short (" + std::to_string(m.data.size()) + " bytes)";
     return std::nullopt;
   }
-  std::memcpy(&h, m->data.data(), sizeof h);
+  std::memcpy(&h, m.data.data(), sizeof h);
   if (h.magic != kMagic || h.version != kVersion) {
     error = "handover message has a wrong magic or version (binder and worker binaries differ?)";
     return std::nullopt;
   }
   if (h.name_len > kMaxName || h.text_len > kMaxConfigText ||
-      m->data.size() != sizeof h + std::size_t{h.name_len} + h.text_len) {
-    error = "handover message length " + std::to_string(m->data.size()) + " does not match its header";
+      m.data.size() != sizeof h + std::size_t{h.name_len} + h.text_len) {
+    error = "handover message length " + std::to_string(m.data.size()) + " does not match its header";
     return std::nullopt;
   }
-  if (m->fds.size() != h.fd_count) {
+  if (m.fds.size() != h.fd_count) {
     error = "handover announced " + std::to_string(h.fd_count) + " sockets but carried " +
-            std::to_string(m->fds.size());
+            std::to_string(m.fds.size());
     return std::nullopt;
   }
   Handover out;
-  const char* p = reinterpret_cast<const char*>(m->data.data()) + sizeof h;
+  const char* p = reinterpret_cast<const char*>(m.data.data()) + sizeof h;
   out.config_name.assign(p, h.name_len);
   out.config_text.assign(p + h.name_len, h.text_len);
-  out.listeners = std::move(m->fds);
+  out.listeners = std::move(m.fds);
   out.uid = static_cast<uid_t>(h.uid);
   out.gid = static_cast<gid_t>(h.gid);
   return out;
@@ -261,12 +265,16 @@ bool sendLinkMessage(int sock, const LinkMessage& m, std::span<const int> fds, s
 std::optional<LinkMessage> receiveLinkMessage(int sock, std::string& error) {
   auto m = receiveWithFds(sock, kMaxLinkMessage, kMaxFdsPerMessage, error);
   if (!m) return std::nullopt;
+  return parseLinkMessage(*m, error);
+}
+
+std::optional<LinkMessage> parseLinkMessage(Message& m, std::string& error) {
   LinkHeader h{};
-  if (m->data.size() < sizeof h) {
-    error = "reload message too short (" + std::to_string(m->data.size()) + " bytes)";
+  if (m.data.size() < sizeof h) {
+    error = "reload message too short (" + std::to_string(m.data.size()) + " bytes)";
     return std::nullopt;
   }
-  std::memcpy(&h, m->data.data(), sizeof h);
+  std::memcpy(&h, m.data.data(), sizeof h);
   if (h.magic != kLinkMagic || h.version != kLinkVersion) {
     error = "reload message has a wrong magic or version (binder and worker binaries differ?)";
     return std::nullopt;
@@ -276,17 +284,17 @@ std::optional<LinkMessage> receiveLinkMessage(int sock, std::string& error) {
     error = "reload message of unknown kind " + std::to_string(h.kind);
     return std::nullopt;
   }
-  if (m->fds.size() != h.fd_count || (h.kind != static_cast<std::uint32_t>(LinkKind::Order) && h.fd_count != 0)) {
+  if (m.fds.size() != h.fd_count || (h.kind != static_cast<std::uint32_t>(LinkKind::Order) && h.fd_count != 0)) {
     error = "reload message announced " + std::to_string(h.fd_count) + " sockets but carried " +
-            std::to_string(m->fds.size());
+            std::to_string(m.fds.size());
     return std::nullopt;
   }
   if (h.name_len > kMaxName || h.text_len > kMaxConfigText || h.summary_len > kMaxSummary) {
     error = "reload message length fields out of range";
     return std::nullopt;
   }
-  const std::uint8_t* p = m->data.data() + sizeof h;
-  std::size_t left = m->data.size() - sizeof h;
+  const std::uint8_t* p = m.data.data() + sizeof h;
+  std::size_t left = m.data.size() - sizeof h;
   auto take = [&](std::size_t n, std::string& out) {
     if (n > left) return false;
     out.assign(reinterpret_cast<const char*>(p), n);
@@ -310,10 +318,10 @@ std::optional<LinkMessage> receiveLinkMessage(int sock, std::string& error) {
     if (ok) out.lines.push_back(std::move(line));
   }
   if (!ok || left != 0) {
-    error = "reload message length " + std::to_string(m->data.size()) + " does not match its header";
+    error = "reload message length " + std::to_string(m.data.size()) + " does not match its header";
     return std::nullopt;
   }
-  out.fds = std::move(m->fds);
+  out.fds = std::move(m.fds);
   return out;
 }
 

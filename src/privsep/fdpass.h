@@ -54,6 +54,9 @@ bool sendHandover(int sock, const std::string& name, const std::string& text, ui
 // Worker side: one message whose header announces exactly the descriptor count and lengths that
 // arrived; anything else is an error.
 std::optional<Handover> receiveHandover(int sock, std::string& error);
+// The checks receiveHandover makes of a message that arrived (tests/fuzz/handover_fuzz.cpp calls
+// it directly): on success the descriptors move into the Handover.
+std::optional<Handover> parseHandover(Message& m, std::string& error);
 
 // Reload messages, on the same socketpair after the handover. A reload is asked by either side
 // and always carried out in this order:
@@ -86,5 +89,7 @@ constexpr std::size_t kMaxLinkLines = 32 * 1024;
 bool sendLinkMessage(int sock, const LinkMessage& m, std::span<const int> fds, std::string& error);
 // Receives one reload message; its kind, counts and lengths must be exactly as announced.
 std::optional<LinkMessage> receiveLinkMessage(int sock, std::string& error);
+// The checks receiveLinkMessage makes of a message that arrived (tests/fuzz/link_fuzz.cpp).
+std::optional<LinkMessage> parseLinkMessage(Message& m, std::string& error);
 
 }  // namespace udpx::privsep

@@ -16,7 +16,10 @@ std::string pad(std::string s, std::size_t width, bool right) {
 }
 
 std::string agoText(std::int64_t then_ms, std::int64_t now_ms) {
-  std::int64_t d = std::max<std::int64_t>(0, now_ms - then_ms);
+  // Saturating: the times come from the document, which may hold any number.
+  std::int64_t d = 0;
+  if (__builtin_sub_overflow(now_ms, then_ms, &d)) d = now_ms > then_ms ? INT64_MAX : 0;
+  d = std::max<std::int64_t>(0, d);
   if (d >= 1000) d -= d % 1000;
   return formatDuration(std::chrono::milliseconds(d)) + " ago";
 }

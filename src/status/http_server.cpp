@@ -183,14 +183,15 @@ void HttpServer::readRequest(Conn& c) noexcept {
     } catch (...) {
       return close(c);
     }
-    if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos) break;
-    if (c.in.size() > kMaxHeaderBytes) break;
+    if (httpRequestState(c.in) != HttpRequestState::Incomplete) break;
   }
-  const bool complete = c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos;
-  if (!complete && c.in.size() <= kMaxHeaderBytes) return;  // more to come, before the deadline
+  const HttpRequestState state = httpRequestState(c.in);
+  if (state == HttpRequestState::Incomplete) return;  // more to come, before the deadline
   std::string r;
   try {
-    r = complete ? answer(c.in) : text(431, "Request Header Fields Too Large", "udpx: request headers too large\n");
+    r = state == HttpRequestState::Complete
+            ? answer(routes_, c.in)
+            : text(431, "Request Header Fields Too Large", "udpx: request headers too large\n");
   } catch (...) {
     // Only allocation can fail here; the scraper retries at its next interval.
     r = text(500, "Internal Server Error", "udpx: out of memory\n");
@@ -249,7 +250,14 @@ void HttpServer::close(Conn& c) noexcept {
   }
 }
 
-std::string HttpServer::answer(const std::string& request) {
+HttpRequestState httpRequestState(std::string_view in) noexcept {
+  if (in.find("\r\n\r\n") != std::string_view::npos || in.find("\n\n") != std::string_view::npos) {
+    return HttpRequestState::Complete;
+  }
+  return in.size() > kMaxHeaderBytes ? HttpRequestState::TooLarge : HttpRequestState::Incomplete;
+}
+
+std::string HttpServer::answer(const std::vector<Route>& routes, const std::string& request) {
   const std::size_t eol = request.find('\n');
   std::string line = request.substr(0, eol);
   if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -270,12 +278,12 @@ std::string HttpServer::answer(const std::string& request) {
 
   const bool head = method == "HEAD";
   const Route* route = nullptr;
-  for (const Route& r : routes_) {
+  for (const Route& r : routes) {
     if (r.path == path) route = &r;
   }
   if (route == nullptr) {
     std::string paths;
-    for (const Route& r : routes_) paths += (paths.empty() ? "" : ", ") + r.path;
+    for (const Route& r : routes) paths += (paths.empty() ? "" : ", ") + r.path;
     return text(404, "Not Found", "udpx: no such path " + path + "; try " + paths + "\n", head);
   }
   if (method != "GET" && !head) {

@@ -12,10 +12,12 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/log.h"
@@ -34,6 +36,11 @@ struct HttpLimits {
   std::chrono::milliseconds reply_timeout{30000};    // to send the answer and see the client close
 };
 
+// What the bytes read so far on a connection are: the request's headers end ("\r\n\r\n" or
+// "\n\n") — Complete, whatever their size; no end yet within 8 KiB — Incomplete; else TooLarge
+// (answered 431).
+enum class HttpRequestState : std::uint8_t { Incomplete, Complete, TooLarge };
+HttpRequestState httpRequestState(std::string_view in) noexcept;
 
 class HttpServer {
  public:
@@ -65,6 +72,10 @@ class HttpServer {
   // Connections open now (tests).
   std::size_t connections() const noexcept { return conns_.size(); }
 
+  // The whole answer (status line, headers, body) to a complete request: the route's body for
+  // GET, its headers only for HEAD, 400, 404, 405 or 500 otherwise (tests/fuzz/http_fuzz.cpp).
+  static std::string answer(const std::vector<Route>& routes, const std::string& request);
+
  private:
   enum class Phase { Reading, Writing, Draining };
   struct Conn {
@@ -88,7 +99,6 @@ class HttpServer {
   void drain(Conn& c) noexcept;
   void arm(Conn& c, short what, std::chrono::milliseconds timeout) noexcept;
   void close(Conn& c) noexcept;
-  std::string answer(const std::string& request);
 
   SockAddr addr_;
   std::vector<Route> routes_;

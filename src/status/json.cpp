@@ -208,6 +208,13 @@ std::string quote(std::string_view s) {
   return out + "\"";
 }
 
+Value::Value() = default;
+Value::~Value() = default;
+Value::Value(const Value&) = default;
+Value::Value(Value&&) noexcept = default;
+Value& Value::operator=(const Value&) = default;
+Value& Value::operator=(Value&&) noexcept = default;
+
 const Value& Value::operator[](std::string_view key) const noexcept {
   if (type != Type::Object) return kNull;
   for (const auto& [k, v] : object) {

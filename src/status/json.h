@@ -20,6 +20,16 @@ class Value {
  public:
   enum class Type : std::uint8_t { Null, Bool, Number, String, Array, Object };
 
+  // NOTE: declared here and defaulted in json.cpp: `object` holds pairs of Value, and clang
+  // (with libstdc++) checks whether such a pair is default-constructible while Value is still
+  // incomplete when the special members are implicit (the fuzz build, tests/fuzz/, uses clang).
+  Value();
+  ~Value();
+  Value(const Value&);
+  Value(Value&&) noexcept;
+  Value& operator=(const Value&);
+  Value& operator=(Value&&) noexcept;
+
   Type type = Type::Null;
   bool boolean = false;
   double number = 0;

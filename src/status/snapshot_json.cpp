@@ -2,6 +2,7 @@
 // reader so that a key changes in both or neither; counters' keys come from their declarations.
 #include "status/snapshot_json.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <span>
 #include <string_view>
@@ -78,8 +79,21 @@ void writeKeyed(ObjectWriter& w, std::string_view k, const std::vector<Thing>& t
 
 // ---- reading ----
 
-std::uint64_t count(const json::Value& v) { return v.num() > 0 ? static_cast<std::uint64_t>(v.num()) : 0; }
-std::int64_t integer(const json::Value& v) { return static_cast<std::int64_t>(v.num()); }
+// Numbers are clamped to the type's range (NaN reads as 0): a document is any text that reached
+// the socket, and a double outside the range converts to an integer undefined (found by
+// tests/fuzz/status_json_fuzz.cpp: "received": 1e400).
+constexpr double kTwo63 = 9223372036854775808.0;
+std::uint64_t count(const json::Value& v) {
+  const double d = v.num();
+  if (!(d > 0)) return 0;
+  return d >= 2 * kTwo63 ? UINT64_MAX : static_cast<std::uint64_t>(d);
+}
+std::int64_t integer(const json::Value& v) {
+  const double d = v.num();
+  if (d != d) return 0;
+  if (d >= kTwo63) return INT64_MAX;
+  return d <= -kTwo63 ? INT64_MIN : static_cast<std::int64_t>(d);
+}
 
 template <class Stats>
 void readCounters(const json::Value& thing, std::type_identity_t<Stats>& s, std::span<const Counter<Stats>> list) {

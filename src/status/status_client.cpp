@@ -37,7 +37,9 @@ std::string clockTime(std::int64_t unix_ms) {
 }
 
 std::string ago(std::int64_t then_ms, std::int64_t now_ms) {
-  std::int64_t d = now_ms - then_ms;
+  // Saturating: the times come from the document, which may hold any number.
+  std::int64_t d = 0;
+  if (__builtin_sub_overflow(now_ms, then_ms, &d)) d = now_ms > then_ms ? INT64_MAX : 0;
   if (d < 0) d = 0;
   // Whole seconds are enough for people; sub-second for very fresh changes.
   if (d >= 1000) d -= d % 1000;

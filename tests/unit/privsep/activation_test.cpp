@@ -161,5 +161,29 @@ TEST(Binder, DescribesHowTheWorkerEnded) {
             0u);
 }
 
+// A value from the environment is quoted short and printable: LISTEN_FDS of 1 MB once made a
+// 1 MB error line (tests/fuzz/corpus/activation_env/).
+TEST(SystemdSockets, AGarbageCountIsQuotedShortAndPrintable) {
+  std::string error;
+  const std::string huge(100000, '7');
+  EXPECT_FALSE(systemdSocketCount("42", huge.c_str(), 42, error));
+  EXPECT_LT(error.size(), 200u) << error;
+  EXPECT_NE(error.find("LISTEN_FDS=\"" + std::string(32, '7') + "…\" is not a socket count"), std::string::npos)
+      << error;
+  error.clear();
+  EXPECT_FALSE(systemdSocketCount("42", "1\n\x1b[31m", 42, error));
+  EXPECT_NE(error.find("LISTEN_FDS=\"1\\x0a\\x1b[31m\""), std::string::npos) << error;
+}
+
+TEST(SystemdSockets, CountsOnlySocketsMeantForThisProcess) {
+  std::string error;
+  EXPECT_EQ(systemdSocketCount("42", "2", 42, error), 2);
+  EXPECT_EQ(systemdSocketCount("41", "2", 42, error), 0);
+  EXPECT_EQ(systemdSocketCount(nullptr, "2", 42, error), 0);
+  EXPECT_EQ(systemdSocketCount("42", nullptr, 42, error), 0);
+  EXPECT_FALSE(systemdSocketCount("42", "1025", 42, error));
+  EXPECT_FALSE(systemdSocketCount("42", "-1", 42, error));
+}
+
 }  // namespace
 }  // namespace udpx::privsep

@@ -193,5 +193,14 @@ TEST_F(HttpServerLimitsTest, HeadersDrippedSlowerThanTheDeadlineAreCut) {
   EXPECT_EQ(server_->connections(), 0u);
 }
 
+TEST(HttpRequestState, HeadersEndAtABlankLineOrAreTooLargePast8KiB) {
+  EXPECT_EQ(httpRequestState("GET / HTTP/1.1\r\nHost: x\r\n"), HttpRequestState::Incomplete);
+  EXPECT_EQ(httpRequestState("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), HttpRequestState::Complete);
+  EXPECT_EQ(httpRequestState("GET / HTTP/1.0\n\n"), HttpRequestState::Complete);
+  EXPECT_EQ(httpRequestState(std::string(8192, 'a')), HttpRequestState::Incomplete);
+  EXPECT_EQ(httpRequestState(std::string(8193, 'a')), HttpRequestState::TooLarge);
+  EXPECT_EQ(httpRequestState(std::string(9000, 'a') + "\n\n"), HttpRequestState::Complete);
+}
+
 }  // namespace
 }  // namespace udpx

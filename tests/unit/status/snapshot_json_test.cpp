@@ -136,5 +136,26 @@ TEST(SnapshotJson, AServerWithoutAGoodProbeHasANullRoundTrip) {
   EXPECT_NE(text.find("\"last_rtt_seconds\": null"), std::string::npos) << text;
 }
 
+// Any text can reach `udpx status`: numbers beyond an integer's range read as its bounds (a
+// double out of range converts undefined; tests/fuzz/corpus/status_json/seed-huge-numbers).
+TEST(SnapshotJson, NumbersOutOfRangeReadAsTheBounds) {
+  std::string error;
+  const auto doc = json::parse(
+      R"({"udpx": {"started_unix_ms": 1e300, "now_unix_ms": -1e300, "pid": -0.5},)"
+      R"( "frontends": {"a": {"received": 1e400, "forwarded": -1e400, "replied": 1.8446744073709552e19}},)"
+      R"( "reloads": {"config_hash": 1e19}})",
+      error);
+  ASSERT_TRUE(doc) << error;
+  const Snapshot s = snapshotFromJson(*doc);
+  EXPECT_EQ(s.udpx.started_unix_ms, INT64_MAX);
+  EXPECT_EQ(s.udpx.now_unix_ms, INT64_MIN);
+  EXPECT_EQ(s.udpx.pid, 0);
+  ASSERT_EQ(s.frontends.size(), 1u);
+  EXPECT_EQ(s.frontends[0].counters.received, UINT64_MAX);
+  EXPECT_EQ(s.frontends[0].counters.forwarded, 0u);
+  EXPECT_EQ(s.frontends[0].counters.replied, UINT64_MAX);
+  EXPECT_EQ(s.reload.config_hash, static_cast<std::uint64_t>(INT64_MAX));
+}
+
 }  // namespace
 }  // namespace udpx
