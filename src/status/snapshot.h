@@ -125,7 +125,7 @@ struct NameSnapshot {
 
 struct BackendSnapshot {
   std::string name;
-  std::string balance;      // first, round-robin
+  std::string balance;      // first, round-robin, hash
   std::string on_all_down;  // drop, forward
   bool all_down = false;
   std::string state;  // empty, up, degraded, down
