@@ -319,9 +319,11 @@ class LoadGen {
     } else if (o_.ntp) {
       std::memset(p, 0, kNtpLen);
       p[0] = 0x23;  // LI 0, version 4, mode 3 (client)
+      // NOTE: not in the receive timestamp (32..39): a proxy may rewrite it (udpx does, for
+      // interleaved replies), and a server overwrites it. Root delay and dispersion pass.
+      put32(p + 4, c);
+      put32(p + 8, kMagic);
       put64(p + 16, seq);
-      put32(p + 32, c);
-      put32(p + 36, kMagic);
       put64(p + 40, now + k);  // distinct transmit timestamps within one batch
     } else {
       put32(p, kMagic);
@@ -424,12 +426,12 @@ class LoadGen {
           continue;
         }
       } else if (o_.ntp) {
-        if (len < kNtpLen || (p[0] & 7u) != 4u || get32(p + 36) != kMagic) {
+        if (len < kNtpLen || (p[0] & 7u) != 4u || get32(p + 8) != kMagic) {
           ++bad_;
           continue;
         }
         seq = get64(p + 16);
-        client = get32(p + 32);
+        client = get32(p + 4);
         sent_at = get64(p + 24);  // origin timestamp = our transmit timestamp
       } else {
         if (len < kGenericHeader || get32(p) != kMagic) {

@@ -244,15 +244,19 @@ class EchoOnProxyCpu(Peer):
 
 
 class Udpx(Peer):
-    """udpx as the bench runs it: as root, so the binder and the sandboxed worker (two processes)."""
+    """udpx as the bench runs it: as root, so the binder and the sandboxed worker (two processes).
+    ntp and dns scenarios use the preset's default: shared upstream sockets."""
     name = "udpx"
     prefix = []
+    frontend_extra = ""
+    force_raw = False
 
     def start(self, upstream, sc):
         port = free_port()
-        preset = "ntp" if sc.get("ntp") else "dns" if sc.get("dns") else "raw"
+        preset = "raw" if self.force_raw else "ntp" if sc.get("ntp") else "dns" if sc.get("dns") else "raw"
         cfg = os.path.join(self.ctx.tmp, "udpx.toml")
-        extra = '' if preset != "raw" else 'session_timeout = "60s"\nmax_datagram = 2048\n'
+        extra = (self.frontend_extra if preset != "raw"
+                 else 'session_timeout = "60s"\nmax_datagram = 2048\n')
         with open(cfg, "w") as f:
             f.write(f'[global]\nlog_level = "info"\nmax_sessions = 20000\n\n'
                     f'[frontend.bench]\nlisten = ["127.0.0.1:{port}"]\npreset = "{preset}"\n'
@@ -365,6 +369,20 @@ class UdpxBase(Udpx):
             self.ctx.udpx = saved
 
 
+class UdpxPerSession(Udpx):
+    """udpx with upstream_sockets = "per-session": a connected socket per request for ntp/dns
+    (what udpx did before shared upstream sockets)."""
+    name = "udpx-per-session"
+    frontend_extra = 'upstream_sockets = "per-session"\n'
+
+
+class UdpxRaw(Udpx):
+    """udpx's raw preset on the same load: long sessions, a socket per client, no token work:
+    the reference the shared ntp path is measured against."""
+    name = "udpx-raw"
+    force_raw = True
+
+
 class UdpxOneProcess(Udpx):
     """udpx started without privilege (as nobody, on a port above 1024): one sandboxed process,
     no binder. This is also what socket activation and --listen-fd give."""
@@ -372,7 +390,8 @@ class UdpxOneProcess(Udpx):
     prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
-PEERS = {"direct": Direct, EchoOnProxyCpu.name: EchoOnProxyCpu, "udpx": Udpx, "udpx-1proc": UdpxOneProcess, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase, "nginx": Nginx, "socat": Socat,
+PEERS = {"direct": Direct, EchoOnProxyCpu.name: EchoOnProxyCpu, "udpx": Udpx, "udpx-1proc": UdpxOneProcess, "udpx-base": UdpxBase, UdpxBase.name: UdpxBase,
+         UdpxPerSession.name: UdpxPerSession, UdpxRaw.name: UdpxRaw, "nginx": Nginx, "socat": Socat,
          "dnsdist": Dnsdist}
 
 SYSCALLS = ["recvmmsg", "sendmmsg", "recvmsg", "sendmsg", "recvfrom", "sendto", "read", "write",
@@ -426,7 +445,12 @@ def scenarios(args):
         "4-ntp": dict(title="NTP 48 B, ntp preset, 64 clients x 1", clients=64, inflight=1, duration=d,
                       warmup=w, ntp=True),
         "6-dns": dict(title="DNS 64 B, dns preset, 64 clients x 1", clients=64, inflight=1, duration=d,
-                      warmup=w, dns=True, only=("direct", "udpx", "nginx", "dnsdist")),
+                      warmup=w, dns=True, only=("direct", "udpx", "udpx-per-session", "nginx", "dnsdist")),
+        # One-shot saturation: 256 clients x 1 in flight, each request one exchange (responses = 1).
+        "7-ntp-256": dict(title="NTP 48 B, ntp preset, 256 clients x 1", clients=256, inflight=1, duration=d,
+                          warmup=w, ntp=True),
+        "8-dns-256": dict(title="DNS 64 B, dns preset, 256 clients x 1", clients=256, inflight=1, duration=d,
+                          warmup=w, dns=True, only=("direct", "udpx", "udpx-per-session", "nginx", "dnsdist")),
         "cpu-64": dict(title="open loop 40k req/s, 64 clients", clients=64, rate=args.rate, duration=d,
                        warmup=w, skip=("socat",)),
         # The same comparison at half the rate: the proxy is nowhere near saturation at either size.
@@ -737,6 +761,12 @@ def main():
         uc, nc = med(key, "udpx", "cpu_us_per_req"), med(key, "nginx", "cpu_us_per_req")
         if uc and nc:
             ratios.append(f"{key}: CPU per request udpx/nginx {uc / nc:.2f}")
+        # Shared upstream sockets (issue 13): against dnsdist, udpx's own per-session and raw paths.
+        for other in ("dnsdist", UdpxPerSession.name, UdpxRaw.name):
+            oc, op = med(key, other, "cpu_us_per_req"), med(key, other, "pps")
+            if uc and oc:
+                ratios.append(f"{key}: CPU per request udpx/{other} {uc / oc:.2f}"
+                              + (f", throughput udpx/{other} {u / op:.2f}" if u and op else ""))
         e, ec = med(key, EchoOnProxyCpu.name, "pps"), med(key, EchoOnProxyCpu.name, "cpu_us_per_req")
         if e and c:
             ratios.append(f"{key}: echo on the proxy CPU/ceiling {e / c:.2f}"

@@ -186,6 +186,7 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
         }
         if (fe->proxy() != nullptr) {
           proxy_->endSessionsIf(fe->lane(), [l](const Session& s) { return s.listener == l; }, SessionEnd::Shutdown);
+          proxy_->listenerClosing(*l);
         }
         l->ev.reset();
         freed.push_back(ListenSlot{l->addr, std::move(l->fd)});

@@ -6,7 +6,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdint>
 
 #include "app/modes.h"
 #include "app/runtime.h"
@@ -46,12 +48,22 @@ void raiseOpenFilesLimit(const Config& cfg) {
     rlimit raised{lim.rlim_max, lim.rlim_max};
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
   }
-  const rlim_t needed = static_cast<rlim_t>(cfg.global.max_sessions) + kFdsBesidesSessions;
+  // Frontends on shared upstream sockets (ntp, dns) need a few sockets per server, not one
+  // per session: only the per-session ones count.
+  std::uint64_t per_session = 0;
+  for (const FrontendConfig& f : cfg.frontends) {
+    if (f.upstream_sockets == UpstreamSocketsMode::PerSession) per_session += f.max_sessions;
+  }
+  if (per_session == 0) return;
+  const std::uint32_t sessions =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(per_session, cfg.global.max_sessions));
+  const rlim_t needed = static_cast<rlim_t>(sessions) + kFdsBesidesSessions;
   if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
-    LOG_WARN("the open files limit is %llu, but global.max_sessions = %u needs about %llu (one socket per "
+    LOG_WARN("the open files limit is %llu, but %u sessions (global.max_sessions, or the max_sessions of the "
+             "frontends with upstream_sockets = \"per-session\") need about %llu (one socket per "
              "session): new sessions beyond about %llu fail (counted as socket_error) — raise the limit "
-             "(LimitNOFILE= in the unit, ulimit -Hn) or lower global.max_sessions",
-             static_cast<unsigned long long>(lim.rlim_cur), cfg.global.max_sessions,
+             "(LimitNOFILE= in the unit, ulimit -Hn) or lower max_sessions",
+             static_cast<unsigned long long>(lim.rlim_cur), sessions,
              static_cast<unsigned long long>(needed),
              static_cast<unsigned long long>(lim.rlim_cur > kFdsBesidesSessions ? lim.rlim_cur - kFdsBesidesSessions : 0));
   }

@@ -128,7 +128,7 @@ std::size_t Backend::sweep() noexcept {
   std::size_t draining = 0;
   for (std::size_t i = 0; i < servers_.size();) {
     Server& s = *servers_[i];
-    if (s.draining && s.active_sessions == 0) {
+    if (s.draining && !s.inUse()) {
       LOG_DEBUG("backend \"%s\": drained server %s removed", cfg_.name.c_str(), s.label().c_str());
       servers_.erase(servers_.begin() + static_cast<std::ptrdiff_t>(i));
       if (next_ > i) --next_;
@@ -151,9 +151,66 @@ void Backend::startProbes() {
   }
 }
 
-Server* Backend::pick() noexcept {
+namespace {
+
+// A 64-bit mix of the client's IP and the server's address: the rendezvous score.
+std::uint64_t mixBytes(std::uint64_t h, const void* data, std::size_t len) noexcept {
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  for (std::size_t i = 0; i < len; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+std::uint64_t finalMix(std::uint64_t h) noexcept {
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+std::uint64_t clientHash(const SockAddr& c) noexcept {
+  const std::uint64_t basis = 0xcbf29ce484222325ULL;
+  if (c.family() == AF_INET) return mixBytes(basis, &c.v4().sin_addr, sizeof c.v4().sin_addr);
+  if (c.family() == AF_INET6) return mixBytes(basis, &c.v6().sin6_addr, sizeof c.v6().sin6_addr);
+  return basis;
+}
+
+std::uint64_t serverScore(std::uint64_t client, const SockAddr& s) noexcept {
+  std::uint64_t h = client;
+  if (s.family() == AF_INET) {
+    h = mixBytes(h, &s.v4().sin_addr, sizeof s.v4().sin_addr);
+    h = mixBytes(h, &s.v4().sin_port, sizeof s.v4().sin_port);
+  } else if (s.family() == AF_INET6) {
+    h = mixBytes(h, &s.v6().sin6_addr, sizeof s.v6().sin6_addr);
+    h = mixBytes(h, &s.v6().sin6_port, sizeof s.v6().sin6_port);
+  }
+  return finalMix(h);
+}
+
+}  // namespace
+
+Server* Backend::pickHashed(const SockAddr& client, bool eligible_only) noexcept {
+  const std::uint64_t c = clientHash(client);
+  Server* best = nullptr;
+  std::uint64_t best_score = 0;
+  for (auto& s : servers_) {
+    if (eligible_only ? !s->eligible() : s->draining) continue;
+    const std::uint64_t score = serverScore(c, s->addr());
+    if (best == nullptr || score > best_score) {
+      best = s.get();
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+Server* Backend::pick(const SockAddr* client) noexcept {
   const std::size_t n = servers_.size();
   if (n == 0) return nullptr;
+  if (cfg_.balance == Balance::Hash && client != nullptr) {
+    if (Server* s = pickHashed(*client, true)) return s;
+    if (cfg_.on_all_down == OnAllDown::Drop) return nullptr;
+    if (Server* s = pickHashed(*client, false)) return s;
+    return servers_[clientHash(*client) % n].get();
+  }
   if (cfg_.balance == Balance::First) {
     for (auto& s : servers_) {
       if (s->eligible()) return s.get();

@@ -53,6 +53,11 @@ class Server {
   HealthState state;
   Backend* backend;              // the pool it belongs to
   std::uint32_t active_sessions = 0;  // sessions pointing here
+  // Shared upstream sockets (dataplane/shared_upstream.h): requests awaiting a reply from it and
+  // sockets open to it. Like sessions, they keep a drained server from being freed.
+  std::uint32_t in_flight = 0;
+  std::uint32_t pool_sockets = 0;
+  bool inUse() const noexcept { return active_sessions != 0 || in_flight != 0 || pool_sockets != 0; }
   bool draining = false;
   bool pending = false;          // added by re-resolution and not yet up
   // Gone from DNS, but still used until a new address of its name is up (make before break).
@@ -90,7 +95,9 @@ class Backend {
   // down or draining. When every server is down it fails open (picks among all of them: a
   // dead pool answers nothing either way, and a server that came back is found at once),
   // unless on_all_down = "drop". nullptr: no server to use.
-  Server* pick() noexcept;
+  // `client` is the client's address, which balance = "hash" picks by (its IP only: NTP clients
+  // change source ports); nullptr picks as round-robin would.
+  Server* pick(const SockAddr* client = nullptr) noexcept;
 
   // Adds a server. `probe_first`: a new address found by re-resolution, not used before a
   // probe says it is healthy (when there are probes). Probes start at once if running.
@@ -120,7 +127,7 @@ class Backend {
   // The backend is gone from the configuration: every server drains, probes stop. The runtime
   // frees it once activeSessions() is 0.
   void retire(TimePoint now);
-  // Sessions on all its servers.
+  // Sessions, requests in flight and shared sockets on all its servers (0: it may be freed).
   std::uint32_t activeSessions() const noexcept;
 
   // ---- passive signals from the data path: cheap, log only on a state change ----
@@ -197,6 +204,9 @@ class Backend {
   bool probes_started_ = false;
   std::vector<std::unique_ptr<Server>> servers_;
   std::size_t next_ = 0;  // round-robin cursor
+  // balance = "hash": the eligible server with the highest score for this client (rendezvous
+  // hashing); fail-open picks among those not draining. nullptr: none.
+  Server* pickHashed(const SockAddr& client, bool eligible_only) noexcept;
   bool all_down_ = false;
   TimePoint all_down_since_{};
   EventPtr sweep_ev_;  // frees drained servers once their sessions have ended

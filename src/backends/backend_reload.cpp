@@ -101,7 +101,7 @@ void Backend::retire(TimePoint now) {
 
 std::uint32_t Backend::activeSessions() const noexcept {
   std::uint32_t n = 0;
-  for (const auto& s : servers_) n += s->active_sessions;
+  for (const auto& s : servers_) n += s->active_sessions + s->in_flight + s->pool_sockets;
   return n;
 }
 

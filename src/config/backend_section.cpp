@@ -66,6 +66,7 @@ BackendDraft loadBackend(ConfigReader& r, const NamedTable& nt) {
   }
   if (const ConfigNode* n = table.get("balance")) {
     if (const auto v = r.readEnum(*n, path + ".balance", "balance", kBalanceNames)) b.balance = *v;
+    draft.balance_given = true;
   }
   if (const ConfigNode* n = table.get("fail_timeout")) {
     if (const auto d = r.readDuration(*n, path + ".fail_timeout")) b.fail_timeout = *d;

@@ -21,8 +21,12 @@
 
 namespace udpx {
 
-enum class Balance : std::uint8_t { RoundRobin, First };
-inline constexpr EnumName<Balance> kBalanceNames[] = {{Balance::RoundRobin, "round-robin"}, {Balance::First, "first"}};
+// round-robin: each new session (or shared request) to the next server; first: the first one
+// that is up; hash: rendezvous hashing on the client's address over the servers that are up,
+// so a client keeps its server and a server going down moves only its own clients.
+enum class Balance : std::uint8_t { RoundRobin, First, Hash };
+inline constexpr EnumName<Balance> kBalanceNames[] = {
+    {Balance::RoundRobin, "round-robin"}, {Balance::First, "first"}, {Balance::Hash, "hash"}};
 constexpr std::string_view balanceName(Balance b) noexcept { return enumToName(kBalanceNames, b); }
 constexpr std::optional<Balance> parseBalance(std::string_view name) noexcept {
   return enumFromName(kBalanceNames, name);
@@ -34,6 +38,16 @@ inline constexpr EnumName<OnAllDown> kOnAllDownNames[] = {{OnAllDown::Forward, "
 constexpr std::string_view onAllDownName(OnAllDown o) noexcept { return enumToName(kOnAllDownNames, o); }
 constexpr std::optional<OnAllDown> parseOnAllDown(std::string_view name) noexcept {
   return enumFromName(kOnAllDownNames, name);
+}
+
+// How a frontend's requests reach its servers: per-session (a connected socket per client
+// session) or shared (a small pool of sockets per server, requests told apart by their token:
+// ntp, dns with responses = 1).
+enum class UpstreamSocketsMode : std::uint8_t { PerSession, Shared };
+inline constexpr EnumName<UpstreamSocketsMode> kUpstreamSocketsNames[] = {
+    {UpstreamSocketsMode::Shared, "shared"}, {UpstreamSocketsMode::PerSession, "per-session"}};
+constexpr std::string_view upstreamSocketsName(UpstreamSocketsMode m) noexcept {
+  return enumToName(kUpstreamSocketsNames, m);
 }
 
 // The name a config built from the command line (the one-line --preset mode) goes by where a
@@ -117,7 +131,7 @@ struct HealthConfig {
 struct BackendConfig {
   std::string name;
   std::vector<ServerConfig> servers;
-  Balance balance = Balance::RoundRobin;
+  Balance balance = Balance::RoundRobin;  // default: hash when every user is an ntp frontend
   // A server whose socket reports "connection refused" (ICMP port unreachable) is down at
   // once; without active probes it is tried again after this long (like nginx's fail_timeout).
   std::chrono::milliseconds fail_timeout{10000};
@@ -142,6 +156,8 @@ struct FrontendConfig {
   std::uint32_t max_sessions = 4096;
   std::uint32_t responses = kUnlimitedResponses;
   std::uint32_t max_datagram = 65507;
+  // Default: shared where the preset has a reply token and responses = 1 (ntp, dns).
+  UpstreamSocketsMode upstream_sockets = UpstreamSocketsMode::PerSession;
   SourcePos pos;
 };
 

@@ -100,6 +100,11 @@ void checkReferences(ConfigReader& r, const std::vector<FrontendDraft>& frontend
     }
     if (usersUncertain) continue;
     finishHealth(r, b, users);
+    // An NTP client keeps its server (its offset and delay would jump between servers).
+    if (!b.balance_given && !users.empty() &&
+        std::all_of(users.begin(), users.end(), [](const FrontendDraft* f) { return f->config.preset == Preset::Ntp; })) {
+      b.config.balance = Balance::Hash;
+    }
     for (ServerDraft& s : b.servers) {
       if (!s.port_given) defaultServerPort(r, s, users);
     }

@@ -167,6 +167,26 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
       f.max_datagram = static_cast<std::uint32_t>(*v);
     }
   }
+  // Shared sockets need a token that pairs each reply with its request, and one reply each.
+  const bool can_share = protocolOf(f.preset).canShareUpstream() && f.responses == 1;
+  f.upstream_sockets = can_share ? UpstreamSocketsMode::Shared : UpstreamSocketsMode::PerSession;
+  if (const ConfigNode* n = table.get("upstream_sockets")) {
+    if (const auto v = r.readEnum(*n, path + ".upstream_sockets", "upstream_sockets", kUpstreamSocketsNames)) {
+      if (*v == UpstreamSocketsMode::Shared && !can_share && draft.preset_ok) {
+        const bool token = protocolOf(f.preset).canShareUpstream();
+        r.error(n->pos, path + ".upstream_sockets",
+                token ? "shared upstream sockets need responses = 1 (this frontend allows " +
+                            (f.responses == kUnlimitedResponses ? std::string("unlimited") : std::to_string(f.responses)) +
+                            " replies per request)"
+                      : "preset " + std::string(presetName(f.preset)) +
+                            " has no reply token to tell clients apart on a shared socket",
+                token ? "set responses = 1, or upstream_sockets = \"per-session\""
+                      : "use upstream_sockets = \"per-session\" (shared works for ntp and dns)");
+      } else {
+        f.upstream_sockets = *v;
+      }
+    }
+  }
   return draft;
 }
 

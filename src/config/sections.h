@@ -24,7 +24,8 @@ inline constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "ba
 inline constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics", "resolvers",
                                                    "status",    "user",         "group",   "chroot"};
 inline constexpr std::string_view kFrontendKeys[] = {"listen",          "preset",       "backend",   "allow",
-                                                     "session_timeout", "max_sessions", "responses", "max_datagram"};
+                                                     "session_timeout", "max_sessions", "responses", "max_datagram",
+                                                     "upstream_sockets"};
 inline constexpr std::string_view kBackendKeys[] = {"servers",     "balance",     "fail_timeout", "health",
                                                     "on_all_down", "resolve_min", "resolve_max"};
 
@@ -56,6 +57,7 @@ struct BackendDraft {
   std::vector<ServerDraft> servers;
   HealthDraft health;
   SourcePos resolve_min_pos;
+  bool balance_given = false;
 };
 
 struct FrontendDraft {

@@ -56,6 +56,10 @@ class Frontend {
   const std::string& name() const noexcept { return cfg_.name; }
   const FrontendConfig& config() const noexcept { return cfg_; }
   const Protocol& protocol() const noexcept { return *protocol_; }
+  // Requests go through the shared upstream sockets (upstream_sockets = "shared").
+  bool sharesUpstream() const noexcept {
+    return cfg_.upstream_sockets == UpstreamSocketsMode::Shared && protocol_->canShareUpstream();
+  }
   Backend* backend() const noexcept { return backend_; }
   std::vector<std::unique_ptr<Listener>>& listeners() noexcept { return listeners_; }
   // The data path serving this frontend (nullptr until Proxy::attach), and its lane in that

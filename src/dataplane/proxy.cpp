@@ -32,10 +32,12 @@ Drop replyDrop(Check c) noexcept {
   return c == Check::WrongKind ? Drop::ReplyWrongKind : Drop::ReplyMalformed;
 }
 
+}  // namespace
+
 // Reads the destination address of a received datagram from its IP_PKTINFO/IPV6_PKTINFO.
-LocalAddr localAddrOf(msghdr& h) noexcept {
+LocalAddr localAddrOf(const msghdr& h) noexcept {
   LocalAddr a;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo pi;
       std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
@@ -53,7 +55,6 @@ LocalAddr localAddrOf(msghdr& h) noexcept {
   return a;
 }
 
-}  // namespace
 
 Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t max_datagram, ProxySeams seams)
     : base_(base),
@@ -63,7 +64,9 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
       slot_size_(max_datagram),
       rx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
       tx_data_(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * static_cast<std::size_t>(max_datagram))),
-      tx_slots_(kBatch) {
+      tx_slots_(kBatch),
+      inflight_(global_max_sessions, rng_(), &Proxy::onInflightEnd, this),
+      shared_(base, upstream_, &Proxy::onPoolReadable, this) {
   wireBuffers();
   for (std::size_t i = 0; i < kBatch; ++i) {
     msghdr& h = rx_msgs_[i].msg_hdr;
@@ -75,6 +78,8 @@ Proxy::Proxy(event_base* base, std::uint32_t global_max_sessions, std::uint32_t 
     req_msgs_[i].msg_hdr.msg_iov = &req_iov_[i];
     req_msgs_[i].msg_hdr.msg_iovlen = 1;
     up_msgs_[i].msg_hdr.msg_iovlen = 1;
+    shared_msgs_[i].msg_hdr.msg_iov = &shared_iov_[i];
+    shared_msgs_[i].msg_hdr.msg_iovlen = 1;
   }
   flush_ev_.reset(event_new(base_, -1, 0, &Proxy::onFlush, this));
   expiry_ev_.reset(evtimer_new(base_, &Proxy::onExpiryTimer, this));
@@ -92,6 +97,8 @@ Proxy::~Proxy() { shutdown(); }
 void Proxy::shutdown() noexcept {
   if (tx_count_ > 0) flushReplies();
   table_.clear(SessionEnd::Shutdown);
+  inflight_.removeIf([](const InflightTable::Entry&) { return true; }, InflightEnd::Shutdown);
+  shared_.closeAll();
 }
 
 void Proxy::wireBuffers() noexcept {
@@ -104,6 +111,9 @@ void Proxy::wireBuffers() noexcept {
 
 void Proxy::attach(Frontend& fe) {
   fe.attachTo(*this, table_.addLane(fe.config().session_timeout, fe.config().max_sessions));
+  inflight_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
+  if (lane_shared_.size() <= fe.lane()) lane_shared_.resize(fe.lane() + 1, nullptr);
+  lane_shared_[fe.lane()] = fe.sharesUpstream() ? &fe.protocol() : nullptr;
   for (auto& l : fe.listeners()) watch(*l);
 }
 
@@ -120,6 +130,7 @@ void Proxy::flushPending() noexcept {
 
 void Proxy::detach(Frontend& fe) noexcept {
   flushPending();
+  stopSharing(fe);
   table_.releaseLane(fe.lane(), SessionEnd::Shutdown);
   for (auto& l : fe.listeners()) l->ev.reset();
   fe.proxy_ = nullptr;
@@ -127,6 +138,11 @@ void Proxy::detach(Frontend& fe) noexcept {
 
 void Proxy::reconfigured(Frontend& fe) {
   table_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
+  inflight_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
+  // Requests in flight were made with the old protocol's tokens: they end when it changes.
+  const Protocol* sharing = fe.sharesUpstream() ? &fe.protocol() : nullptr;
+  if (lane_shared_[fe.lane()] != nullptr && lane_shared_[fe.lane()] != sharing) stopSharing(fe);
+  lane_shared_[fe.lane()] = sharing;
   for (auto& l : fe.listeners()) {
     if (!l->ev) watch(*l);
   }
@@ -168,6 +184,7 @@ void Proxy::receiveRequests(Listener& l) noexcept {
   const TimePoint now = readClock();
   for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
   sendRun(now);
+  sendShared(now);
 }
 
 void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
@@ -193,6 +210,10 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
   const Check c = fe.protocol().checkRequest(pkt, token);
   if (c != Check::Ok) {
     dropFor(fe, seen, requestDrop(c));
+    return;
+  }
+  if (fe.sharesUpstream()) {
+    handleShared(l, i, token, seen, now);
     return;
   }
   Session* s = table_.find(fe.lane(), client);
@@ -263,36 +284,44 @@ void Proxy::sendRun(TimePoint now) noexcept {
   run_len_ = 0;
 }
 
-Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {
+Server* Proxy::pickServer(Frontend& fe, const SockAddr& client, TimePoint now) noexcept {
   Backend* be = fe.backend();
-  Server* server = be->pick();
-  if (server == nullptr) {
-    dropFor(fe, client, Drop::NoBackend);
-    if (no_backend_log_.allow(now)) {
-      if (be->servers().empty()) {
-        LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
-                  "servers resolve (udpx status)%s",
-                  fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
-      } else {
-        LOG_ERROR("frontend \"%s\": dropping requests: every server of backend \"%s\" is down and on_all_down = "
-                  "\"drop\" — see `udpx status` for why%s",
-                  fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
-      }
+  Server* server = be->pick(&client);
+  if (server != nullptr) return server;
+  dropFor(fe, client, Drop::NoBackend);
+  if (no_backend_log_.allow(now)) {
+    if (be->servers().empty()) {
+      LOG_ERROR("frontend \"%s\": dropping requests: backend \"%s\" has no server address — check that its "
+                "servers resolve (udpx status)%s",
+                fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
+    } else {
+      LOG_ERROR("frontend \"%s\": dropping requests: every server of backend \"%s\" is down and on_all_down = "
+                "\"drop\" — see `udpx status` for why%s",
+                fe.name().c_str(), be->name().c_str(), no_backend_log_.suffix());
     }
-    return nullptr;
   }
+  return nullptr;
+}
+
+void Proxy::socketFailed(Frontend& fe, const SockAddr& client, const Server& server, int e, TimePoint now) noexcept {
+  dropFor(fe, client, Drop::SocketError);
+  if (socket_error_log_.allow(now)) {
+    const char* hint = (e == EMFILE || e == ENFILE)
+                           ? "too many open files: raise the limit (LimitNOFILE=, ulimit -n) or lower max_sessions"
+                           : "check the route to the server (ip route get)";
+    LOG_ERROR("frontend \"%s\": cannot open a socket to %s: %s — %s%s", fe.name().c_str(), server.label().c_str(),
+              strerror(e), hint, socket_error_log_.suffix());
+  }
+}
+
+Session* Proxy::openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept {
+  Server* server = pickServer(fe, client, now);
+  if (server == nullptr) return nullptr;
   // A reply on this socket can only come from where we sent (ConnectedUdpSockets).
   int e = 0;
   UniqueFd fd = upstream_.open(server->addr(), e);
   if (!fd.valid()) {
-    dropFor(fe, client, Drop::SocketError);
-    if (socket_error_log_.allow(now)) {
-      const char* hint = (e == EMFILE || e == ENFILE)
-                             ? "too many open files: raise the limit (LimitNOFILE=, ulimit -n) or lower max_sessions"
-                             : "check the route to the server (ip route get)";
-      LOG_ERROR("frontend \"%s\": cannot open a socket to %s: %s — %s%s", fe.name().c_str(),
-                server->label().c_str(), strerror(e), hint, socket_error_log_.suffix());
-    }
+    socketFailed(fe, client, *server, e, now);
     return nullptr;
   }
   Session* s = table_.create(fe.lane(), client, now);
@@ -396,44 +425,7 @@ Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t le
   }
   s.server->backend->passiveReply(*s.server, now);
 
-  // Stage the reply: destination = the client, source = the address the client used.
-  // A dropped datagram earlier in the batch leaves a gap: the slot index trails the buffer.
-  if (buffer != tx_count_) std::memcpy(tx_data_.get() + tx_count_ * slot_size_, buf, len);
-  ReplySlot& slot = tx_slots_[tx_count_];
-  slot.listener = s.listener;
-  slot.frontend = &fe;
-  slot.len = len;
-  std::memcpy(&slot.dst, s.client.get(), s.client.length());
-  slot.dst_len = s.client.length();
-  slot.control_len = 0;
-  if (s.listener->addr.isWildcard()) {
-    std::memset(slot.control, 0, sizeof slot.control);
-    auto* cm = reinterpret_cast<cmsghdr*>(slot.control);
-    if (s.local.family == AF_INET) {
-      cm->cmsg_level = IPPROTO_IP;
-      cm->cmsg_type = IP_PKTINFO;
-      cm->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-      in_pktinfo pi{};
-      pi.ipi_spec_dst = s.local.v4;
-      std::memcpy(CMSG_DATA(cm), &pi, sizeof pi);
-      slot.control_len = CMSG_SPACE(sizeof(in_pktinfo));
-    } else if (s.local.family == AF_INET6) {
-      cm->cmsg_level = IPPROTO_IPV6;
-      cm->cmsg_type = IPV6_PKTINFO;
-      cm->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-      in6_pktinfo pi{};
-      pi.ipi6_addr = s.local.v6;
-      // Link-local sources only mean something together with their interface.
-      if (IN6_IS_ADDR_LINKLOCAL(&s.local.v6)) pi.ipi6_ifindex = s.local.ifindex;
-      std::memcpy(CMSG_DATA(cm), &pi, sizeof pi);
-      slot.control_len = CMSG_SPACE(sizeof(in6_pktinfo));
-    }
-  }
-  ++tx_count_;
-  if (!flush_pending_) {
-    flush_pending_ = true;
-    event_active(flush_ev_.get(), 0, 0);
-  }
+  stageSlot(*s.listener, fe, s.client, s.local, buffer, len);
 
   if (s.replies_left != kUnlimitedResponses) {
     --s.replies_left;
@@ -447,93 +439,6 @@ Proxy::Staged Proxy::stageReply(Session& s, std::size_t buffer, std::uint32_t le
 }
 
 void Proxy::onFlush(evutil_socket_t, short, void* arg) noexcept { static_cast<Proxy*>(arg)->flushReplies(); }
-
-bool Proxy::sameDestination(const ReplySlot& a, const ReplySlot& b) noexcept {
-  return a.listener == b.listener && a.dst_len == b.dst_len && std::memcmp(&a.dst, &b.dst, a.dst_len) == 0 &&
-         a.control_len == b.control_len && std::memcmp(a.control, b.control, a.control_len) == 0;
-}
-
-void Proxy::flushReplies() noexcept {
-  flush_pending_ = false;
-  std::size_t start = 0;
-  while (start < tx_count_) {
-    // A run of consecutive replies leaving through the same listener socket: one sendmmsg.
-    // Within it, equal-sized replies in a row to the same client become one message with
-    // UDP_SEGMENT (GSO): the kernel's transmit path runs once for them, the client still
-    // receives separate datagrams.
-    Listener* l = tx_slots_[start].listener;
-    std::size_t end = start;
-    std::size_t msgs = 0;
-    while (end < tx_count_ && tx_slots_[end].listener == l) {
-      ReplySlot& slot = tx_slots_[end];
-      std::size_t count = 1;
-      tx_iov_[end].iov_len = slot.len;
-      if (gso_ && slot.len <= kGsoMaxSegment) {
-        // At most 64 segments, and together within one UDP datagram's 65507 bytes.
-        while (end + count < tx_count_ && count < kGsoMaxSegments && (count + 1) * slot.len <= 65507 &&
-               tx_slots_[end + count].len == slot.len &&
-               sameDestination(tx_slots_[end + count], slot)) {
-          tx_iov_[end + count].iov_len = slot.len;
-          ++count;
-        }
-      }
-      msghdr& h = tx_msgs_[msgs].msg_hdr;
-      h.msg_iov = &tx_iov_[end];
-      h.msg_iovlen = count;
-      h.msg_name = &slot.dst;
-      h.msg_namelen = slot.dst_len;
-      h.msg_control = slot.control_len ? slot.control : nullptr;
-      h.msg_controllen = slot.control_len;
-      h.msg_flags = 0;
-      if (count > 1) {
-        ControlGso& c = tx_gso_control_[msgs];
-        std::memcpy(c.bytes, slot.control, slot.control_len);
-        auto* cm = reinterpret_cast<cmsghdr*>(c.bytes + slot.control_len);
-        cm->cmsg_level = SOL_UDP;
-        cm->cmsg_type = UDP_SEGMENT;
-        cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-        const auto segment = static_cast<std::uint16_t>(slot.len);
-        std::memcpy(CMSG_DATA(cm), &segment, sizeof segment);
-        h.msg_control = c.bytes;
-        h.msg_controllen = slot.control_len + CMSG_SPACE(sizeof(std::uint16_t));
-      }
-      msg_first_[msgs] = end;
-      msg_count_[msgs] = count;
-      ++msgs;
-      end += count;
-    }
-    std::size_t done = 0;
-    while (done < msgs) {
-      int n = sendmmsg(l->fd.get(), &tx_msgs_[done], static_cast<unsigned>(msgs - done), MSG_DONTWAIT);
-      if (n <= 0) {
-        // The first message of the rest failed (EAGAIN, EPERM, ...): drop it, try the others.
-        // A refused GSO message (EIO: e.g. IPsec on the route) turns GSO off for good.
-        if (msg_count_[done] > 1 && (errno == EIO || errno == EINVAL)) gso_ = false;
-        for (std::size_t k = 0; k < msg_count_[done]; ++k) {
-          ReplySlot& slot = tx_slots_[msg_first_[done] + k];
-          dropFor(*slot.frontend, slot.frontend->clients.find(reinterpret_cast<const sockaddr*>(&slot.dst)),
-                  Drop::ReplySendError);
-        }
-        ++done;
-        continue;
-      }
-      for (std::size_t m = done; m < done + static_cast<std::size_t>(n); ++m) {
-        for (std::size_t k = 0; k < msg_count_[m]; ++k) {
-          const std::size_t i = msg_first_[m] + k;
-          const ReplySlot& slot = tx_slots_[i];
-          ++slot.frontend->stats.replied;
-          slot.frontend->stats.replied_bytes += slot.len;
-          if (ClientRecord* c = slot.frontend->clients.find(reinterpret_cast<const sockaddr*>(&slot.dst))) ++c->answers;
-          const std::span<const std::uint8_t> sent(tx_data_.get() + i * slot_size_, slot.len);
-          if (slot.frontend->protocol().replyTruncated(sent)) ++slot.frontend->stats.replied_truncated;
-        }
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    start = end;
-  }
-  tx_count_ = 0;
-}
 
 // ---- session ends and expiry ----
 
@@ -600,7 +505,12 @@ void Proxy::expireIdle() noexcept {
   // A call before the timer fired (tests) replaces the armed deadline by the next one.
   evtimer_del(expiry_ev_.get());
   expiry_at_.reset();
-  if (auto next = table_.expire(now)) armExpiry(*next, now);
+  std::optional<TimePoint> next = table_.expire(now);
+  if (const auto in_flight = inflight_.expire(now); in_flight && (!next || *in_flight < *next)) next = in_flight;
+  // Idle and retired pool sockets are closed on this timer too; while any is open it runs at
+  // least this often.
+  if (shared_.sweep(now) && (!next || now + SharedUpstream::kSweepEvery < *next)) next = now + SharedUpstream::kSweepEvery;
+  if (next) armExpiry(*next, now);
 }
 
 }  // namespace udpx

@@ -15,9 +15,12 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/fast_random.h"
 #include "net/event_ptr.h"
 #include "base/log.h"
+#include "dataplane/inflight_table.h"
 #include "dataplane/session_table.h"
+#include "dataplane/shared_upstream.h"
 #include "dataplane/stats.h"
 #include "dataplane/upstream.h"
 
@@ -27,6 +30,9 @@ class Frontend;
 class Listener;
 struct ClientRecord;
 class Backend;
+
+// The local address a received datagram was sent to, from its IP_PKTINFO/IPV6_PKTINFO.
+LocalAddr localAddrOf(const msghdr& h) noexcept;
 
 // What a unit test replaces to drive the data path in-process (tests/unit/dataplane/
 // proxy_test.cpp); production leaves both unset. What they point to outlives the Proxy.
@@ -54,6 +60,9 @@ class Proxy {
   void shutdown() noexcept;
 
   const SessionTable& sessions() const noexcept { return table_; }
+  // Shared upstream sockets (ntp, dns): the requests in flight and the socket pools.
+  const InflightTable& inflight() const noexcept { return inflight_; }
+  const SharedUpstream& sharedUpstream() const noexcept { return shared_; }
 
   // Ends the sessions idle for their frontend's session_timeout as of now, and arms the timer
   // for the next deadline: what the expiry timer does when it fires (a test on a manual clock
@@ -80,6 +89,8 @@ class Proxy {
   std::size_t endSessionsIf(std::uint32_t lane, Pred pred, SessionEnd why) noexcept {
     return table_.removeIf(lane, pred, why);
   }
+  // A reload closes listener `l`: requests in flight that would answer through it are ended.
+  void listenerClosing(const Listener& l) noexcept;
   // A reload changed global.max_sessions: a smaller cap evicts the least recently used.
   void setGlobalCap(std::uint32_t cap) noexcept { table_.setGlobalCap(cap); }
   // Makes the datagram buffers large enough for a frontend with this max_datagram.
@@ -102,6 +113,8 @@ class Proxy {
   static void onUpstreamReadable(evutil_socket_t fd, short what, void* arg) noexcept;
   static void onFlush(evutil_socket_t fd, short what, void* arg) noexcept;
   static void onExpiryTimer(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void onPoolReadable(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void onInflightEnd(void* ctx, InflightTable::Entry& e, InflightEnd why) noexcept;
 
   void watch(Listener& l);
   void wireBuffers() noexcept;
@@ -110,10 +123,27 @@ class Proxy {
   // Sends the staged run of requests of one session (send, or sendmmsg for several).
   void sendRun(TimePoint now) noexcept;
   Session* openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept;
+  // The server for a new session or shared request (counted and logged when there is none).
+  Server* pickServer(Frontend& fe, const SockAddr& client, TimePoint now) noexcept;
+  // A socket could not be opened: counted, and logged at a limited rate.
+  void socketFailed(Frontend& fe, const SockAddr& client, const Server& server, int error, TimePoint now) noexcept;
+  // ---- shared upstream sockets (proxy_shared.cpp: requests; proxy_replies.cpp: replies) ----
+  void handleShared(Listener& l, std::size_t i, Token token, ClientRecord* seen, TimePoint now) noexcept;
+  // Sends the shared requests of one receive batch: one sendmmsg per pool socket.
+  void sendShared(TimePoint now) noexcept;
+  void receivePoolReplies(PoolSocket& ps) noexcept;
+  void stageShared(PoolSocket& ps, std::size_t buffer, std::uint32_t len, TimePoint now) noexcept;
+  // A frontend stops using its shared sockets (removed, or no longer sharing): its requests in
+  // flight end, its pool sockets close.
+  void stopSharing(Frontend& fe) noexcept;
   void receiveReply(Session& s) noexcept;
   enum class Staged { Dropped, Queued, SessionEnded };
   // Checks reply datagram `len` bytes long in tx buffer `buffer` and stages it for the flush.
   Staged stageReply(Session& s, std::size_t buffer, std::uint32_t len, TimePoint now) noexcept;
+  // Stages reply datagram `len` bytes long in tx buffer `buffer` for `client` through `l`, from
+  // the address the client used (`local`) (proxy_replies.cpp).
+  void stageSlot(Listener& l, Frontend& fe, const SockAddr& client, const LocalAddr& local, std::size_t buffer,
+                 std::uint32_t len) noexcept;
   void flushReplies() noexcept;
   void endSession(Session& s, SessionEnd why) noexcept;
   void armExpiry(TimePoint deadline, TimePoint now) noexcept;
@@ -173,6 +203,25 @@ class Proxy {
 
   EventPtr expiry_ev_;
   std::optional<TimePoint> expiry_at_;
+
+  // Shared upstream sockets: the generator of tokens, the requests in flight, the pools, and
+  // the shared requests of one receive batch (entry, its key when staged, the pool socket).
+  FastRandom rng_;
+  InflightTable inflight_;
+  SharedUpstream shared_;
+  struct SharedSend {
+    std::uint32_t entry;
+    Token key;
+    std::uint32_t socket;
+    bool sent;
+  };
+  std::array<SharedSend, kBatch> shared_batch_{};
+  std::size_t shared_count_ = 0;
+  std::array<mmsghdr, kBatch> shared_msgs_{};
+  std::array<iovec, kBatch> shared_iov_{};
+  std::array<std::size_t, kBatch> shared_of_msg_{};  // shared_batch_ index of each message
+  // Per lane: the protocol its shared requests were made with (nullptr: not sharing).
+  std::vector<const Protocol*> lane_shared_;
 
   RateLimit socket_error_log_;
   RateLimit no_backend_log_;

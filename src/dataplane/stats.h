@@ -28,6 +28,7 @@ enum class Drop : std::uint8_t {
   ReplyTooLarge,   // reply larger than allowed (max_datagram, or NTP: larger than the request)
   ReplyUnexpected, // reply beyond the session's response budget (one-way frontends)
   ReplySendError,  // sending the reply to the client failed
+  TokenBusy,       // shared upstream sockets: no free token on any socket of the server's pool
   kCount
 };
 inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::kCount);
@@ -42,10 +43,11 @@ struct FrontendStats {
   std::uint64_t forwarded = 0, forwarded_bytes = 0;  // sent upstream
   std::uint64_t replied = 0, replied_bytes = 0;      // replies delivered to clients
   std::uint64_t replied_truncated = 0;               // of those, cut short (DNS TC): the client retries over TCP
+  std::uint64_t token_collisions = 0;                // shared sockets: a drawn token was in use, drawn again
   std::array<std::uint64_t, kDropCount> dropped{};
   std::uint64_t sessions_created = 0;
-  std::uint64_t sessions_expired = 0;  // idle for session_timeout
-  std::uint64_t sessions_evicted = 0;  // least recently used, removed for a new one at the cap
+  std::uint64_t sessions_expired = 0;  // idle for session_timeout (shared sockets: a request unanswered that long)
+  std::uint64_t sessions_evicted = 0;  // least recently used, removed for a new one at the cap (shared: oldest request)
   std::uint64_t sessions_closed = 0;   // response budget used up, or upstream refused
 
   void drop(Drop d) noexcept { ++dropped[static_cast<std::size_t>(d)]; }
@@ -68,6 +70,9 @@ inline constexpr Counter<FrontendStats> kFrontendTrafficCounters[] = {
     {&FrontendStats::replied_truncated, "replied_truncated", "udpx_frontend_replied_truncated_packets_total",
      "Replies passed to clients that say they are truncated (DNS TC bit): the client retries over TCP, which "
      "udpx does not relay."},
+    {&FrontendStats::token_collisions, "token_collisions", "udpx_frontend_token_collisions_total",
+     "Shared upstream sockets: tokens (DNS IDs, NTP cookies) drawn for a request that were already in use on the "
+     "socket, and drawn again."},
 };
 
 // Drops, one counter per reason (dropName): in the frontend's "dropped" object; in /metrics one

@@ -37,6 +37,27 @@ bool replyTruncated(std::span<const std::uint8_t> pkt) noexcept {
   return pkt.size() >= kHeaderLen && (pkt[kFlagsAt] & kTcBit) != 0;
 }
 
+// ---- shared upstream sockets ----
+// The query ID becomes a random free one on the shared socket (dnsdist does the same), and
+// the response gets the client's back.
+
+void chooseShared(std::span<const std::uint8_t> /*req*/, Token request_token, Token random, SharedToken& st) noexcept {
+  st = SharedToken{};
+  st.original = request_token;
+  st.key = random & 0xffff;
+  st.flags = kSharedRewritten;
+}
+
+void applyShared(std::span<std::uint8_t> req, const SharedToken& st) noexcept {
+  if (req.size() >= kHeaderLen) wire::writeBe(req, kIdAt, 2, st.key);
+}
+
+void restoreShared(std::span<std::uint8_t> reply, const SharedToken& st, bool /*alt*/) noexcept {
+  if (reply.size() >= kHeaderLen) wire::writeBe(reply, kIdAt, 2, st.original);
+}
+
+constexpr SharedTokenHooks kShared{chooseShared, applyShared, nullptr, restoreShared};
+
 // ---- health probe ----
 
 constexpr std::uint16_t kTypeA = 1;
@@ -130,6 +151,7 @@ constexpr Protocol kProtocol{
     .probe = &kProbe,
     .default_probe = ProbeType::Dns,
     .reply_truncated = replyTruncated,
+    .shared_token = &kShared,
 };
 
 }  // namespace udpx::dns

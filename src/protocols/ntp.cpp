@@ -54,6 +54,53 @@ Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
   return Check::Ok;
 }
 
+// ---- shared upstream sockets ----
+// A plain 48-byte request gets a random transmit timestamp (a cookie: servers only copy it into
+// the reply's origin) and the reply gets the client's back. A longer one carries extension
+// fields or a MAC computed over the header (NTS, symmetric keys), so it passes byte for byte
+// and is known by the client's own transmit timestamp.
+// Interleaved replies (chrony xleave, RFC 9769) echo the request's receive timestamp instead:
+// a 48-byte request's receive timestamp becomes the cookie XOR kAltMask (the cookie itself
+// when it equalled the transmit timestamp, which tells the server "basic mode"), so a reply
+// whose origin is unknown is looked up once more under origin XOR kAltMask.
+constexpr std::size_t kReceiveTimestampAt = 32;
+constexpr Token kAltMask = 0x5a5a'a5a5'c3c3'3c3cULL;
+
+void chooseShared(std::span<const std::uint8_t> req, Token request_token, Token random, SharedToken& st) noexcept {
+  st = SharedToken{};
+  st.original = request_token;
+  if (req.size() != kHeaderLen) {
+    st.key = request_token;
+    return;
+  }
+  // 0 means "no request" to a server, and its XOR would be kAltMask, a guessable key.
+  if (random == 0 || random == kAltMask) random = 1;
+  st.key = random;
+  st.flags = kSharedRewritten;
+  const Token rx = wire::readBe(req, kReceiveTimestampAt, 8);
+  if (rx != 0) {
+    st.original_alt = rx;
+    st.flags |= kSharedAlt;
+  }
+}
+
+void applyShared(std::span<std::uint8_t> req, const SharedToken& st) noexcept {
+  if ((st.flags & kSharedRewritten) == 0 || req.size() < kHeaderLen) return;
+  wire::writeBe(req, kTransmitTimestampAt, 8, st.key);
+  if ((st.flags & kSharedAlt) != 0) {
+    wire::writeBe(req, kReceiveTimestampAt, 8, st.original_alt == st.original ? st.key : st.key ^ kAltMask);
+  }
+}
+
+Token altKey(Token reply_token) noexcept { return reply_token ^ kAltMask; }
+
+void restoreShared(std::span<std::uint8_t> reply, const SharedToken& st, bool alt) noexcept {
+  if ((st.flags & kSharedRewritten) == 0 || reply.size() < kHeaderLen) return;
+  wire::writeBe(reply, kOriginTimestampAt, 8, alt ? st.original_alt : st.original);
+}
+
+constexpr SharedTokenHooks kShared{chooseShared, applyShared, altKey, restoreShared};
+
 // ---- health probe ----
 
 constexpr std::size_t kStratumAt = 1;
@@ -147,6 +194,7 @@ constexpr Protocol kProtocol{
     .replies_bounded_by_request = true,
     .probe = &kProbe,
     .default_probe = ProbeType::Ntp,
+    .shared_token = &kShared,
 };
 
 }  // namespace udpx::ntp

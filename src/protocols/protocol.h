@@ -67,6 +67,28 @@ using CheckFn = Check (*)(std::span<const std::uint8_t> pkt, Token& token) noexc
 // True if a reply that passed check_reply says it is cut short (DNS: the TC bit).
 using TruncatedFn = bool (*)(std::span<const std::uint8_t> reply) noexcept;
 
+// ---- shared upstream sockets (dataplane/proxy_shared.cpp) ----
+// A request bound for a socket other clients share: its token upstream (the in-flight table's
+// key) and what the reply gets back in its place.
+struct SharedToken {
+  Token key = 0;           // the token the request carries upstream
+  Token original = 0;      // the client's own token, restored in the reply
+  Token original_alt = 0;  // ntp: the client's receive timestamp, which interleaved replies echo
+  std::uint8_t flags = 0;  // kShared* below
+};
+inline constexpr std::uint8_t kSharedRewritten = 1;  // key is ours (random): a busy key may be drawn again
+inline constexpr std::uint8_t kSharedAlt = 2;        // a second field carries altKey(key) (ntp receive timestamp)
+
+// The protocol's part in sharing: choose a token from `random` (a fresh random number) without
+// writing, write it, name the second key a reply token may stand for, and restore the client's
+// token in a reply matched through `key` (alt: through the second key).
+struct SharedTokenHooks {
+  void (*choose)(std::span<const std::uint8_t> request, Token request_token, Token random, SharedToken& st) noexcept;
+  void (*apply)(std::span<std::uint8_t> request, const SharedToken& st) noexcept;
+  Token (*alt_key)(Token reply_token) noexcept;  // nullptr: replies have one key only
+  void (*restore)(std::span<std::uint8_t> reply, const SharedToken& st, bool alt) noexcept;
+};
+
 struct Probe;                          // probe.h
 enum class ProbeType : std::uint8_t;   // probe.h
 
@@ -82,6 +104,9 @@ struct Protocol {
   // Replies that tell the client to ask again over TCP, which udpx does not relay (yet); counted
   // as replied_truncated. nullptr: the protocol has no such replies.
   TruncatedFn reply_truncated = nullptr;
+  // Shared upstream sockets: nullptr for protocols whose replies carry no token (raw, syslog),
+  // which keep a socket per session.
+  const SharedTokenHooks* shared_token = nullptr;
 
   std::string_view name() const noexcept { return defaults.name; }
   Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {
@@ -93,6 +118,7 @@ struct Protocol {
     return check_reply(pkt, token);
   }
   bool usesTokens() const noexcept { return token_field.size != 0; }
+  bool canShareUpstream() const noexcept { return shared_token != nullptr; }
   bool replyTruncated(std::span<const std::uint8_t> reply) const noexcept {
     return reply_truncated != nullptr && reply_truncated(reply);
   }

@@ -97,6 +97,9 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
     sample(active, {{"frontend", f.name}}, num(f.sessions_active));
     sample(limit, {{"frontend", f.name}}, num(f.sessions_max));
   }
+  MetricFamily& in_flight = fam.add("udpx_frontend_in_flight_requests",
+                                    "Shared upstream sockets: requests sent and awaiting their reply.", kGauge);
+  for (const FrontendSnapshot& f : s.frontends) sample(in_flight, {{"frontend", f.name}}, num(f.in_flight));
   counters<FrontendStats>(fam, kFrontendSessionCounters, frontends);
 
   // ---- servers: labels backend, server ----
@@ -106,6 +109,9 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
                              kGauge);
   MetricFamily& rtt = fam.add("udpx_server_probe_rtt_seconds",
                               "Round-trip time of the last good health probe (absent until one succeeded).", kGauge);
+  MetricFamily& sv_in_flight = fam.add("udpx_server_in_flight_requests",
+                                       "Shared upstream sockets: requests to the server awaiting its reply.", kGauge);
+  MetricFamily& sv_pool = fam.add("udpx_server_pool_sockets", "Shared upstream sockets open to the server.", kGauge);
   Things<ServerHealthCounters> health;
   Things<ServerStats> traffic;
   for (const BackendSnapshot& b : s.backends) {
@@ -113,6 +119,8 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
       const Labels l{{"backend", b.name}, {"server", sv.label}};
       sample(up, l, sv.down ? 0 : 1);
       if (sv.health.last_rtt_seconds >= 0) sample(rtt, l, sv.health.last_rtt_seconds);
+      sample(sv_in_flight, l, num(sv.in_flight));
+      sample(sv_pool, l, num(sv.pool_sockets));
       health.push_back({l, &sv.health});
       traffic.push_back({l, &sv.counters});
     }

@@ -74,6 +74,8 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
   o.counters = s;
   o.sessions_active = lane.open;
   o.sessions_max = c.max_sessions;
+  o.upstream_sockets = fe.sharesUpstream() ? "shared" : "per-session";
+  if (fe.proxy() != nullptr) o.in_flight = fe.proxy()->inflight().lanePending(fe.lane());
   o.table_full = s.sessions_evicted > 0 && now - fe.last_eviction < kEvictionMemory;
   if (o.table_full) {
     findings.push_back({"error", "frontend " + fe.name(),
@@ -138,6 +140,8 @@ ServerSnapshot server(const Server& sv, const Backend& be, std::int64_t started_
   o.down = !sv.eligible();
   o.up = sv.state.up();
   o.active_sessions = sv.active_sessions;
+  o.in_flight = sv.in_flight;
+  o.pool_sockets = sv.pool_sockets;
   o.counters = sv.stats;
   o.health = sv.health;
   if (o.health.since_unix_ms == 0) o.health.since_unix_ms = started_unix_ms;

@@ -80,6 +80,8 @@ struct FrontendSnapshot {
   FrontendStats counters;
   std::uint64_t sessions_active = 0;  // open now
   std::uint64_t sessions_max = 0;     // the frontend's max_sessions
+  std::string upstream_sockets;       // "shared" or "per-session" (upstream_sockets)
+  std::uint64_t in_flight = 0;        // shared: requests awaiting a reply
   bool table_full = false;            // evicted within the last minute
   std::uint64_t clients_recent = 0;   // distinct clients seen within kRecentClientWindow
   bool clients_table_full = false;    // all of the recent-clients table is that recent: maybe more
@@ -95,6 +97,8 @@ struct ServerSnapshot {
   bool down = false;   // not eligible for new sessions
   bool up = true;      // health checking says up (HealthState::up())
   std::uint64_t active_sessions = 0;
+  std::uint64_t in_flight = 0;     // shared upstream sockets: requests awaiting its reply
+  std::uint64_t pool_sockets = 0;  // shared upstream sockets open to it
   ServerStats counters;
   ServerHealth health;  // since_unix_ms resolved: the start of udpx when it never changed
   std::uint64_t consecutive_failures = 0;
@@ -121,7 +125,7 @@ struct NameSnapshot {
 
 struct BackendSnapshot {
   std::string name;
-  std::string balance;      // first, round-robin
+  std::string balance;      // first, round-robin, hash
   std::string on_all_down;  // drop, forward
   bool all_down = false;
   std::string state;  // empty, up, degraded, down

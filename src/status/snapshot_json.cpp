@@ -122,6 +122,8 @@ void write(ObjectWriter& w, const FrontendSnapshot& f) {
   });
   w.object("sessions", [&](ObjectWriter& sessions) {
     sessions.num("active", f.sessions_active);
+    sessions.str("upstream_sockets", f.upstream_sockets);
+    sessions.num("in_flight", f.in_flight);
     writeCounters<FrontendStats>(sessions, f.counters, kFrontendSessionCounters, "sessions");
     sessions.num("max", f.sessions_max);
   });
@@ -167,6 +169,8 @@ FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
   }
   readCounters<FrontendStats>(v, f.counters, kFrontendSessionCounters);
   f.sessions_active = count(v["sessions"]["active"]);
+  f.upstream_sockets = v["sessions"]["upstream_sockets"].str();
+  f.in_flight = count(v["sessions"]["in_flight"]);
   f.sessions_max = count(v["sessions"]["max"]);
   f.preset = v["preset"].str();
   f.backend = v["backend"].str();
@@ -200,6 +204,8 @@ void write(ObjectWriter& w, const ServerSnapshot& s) {
   w.str("state", s.state);
   w.str("origin", s.origin);
   w.num("active_sessions", s.active_sessions);
+  w.num("in_flight", s.in_flight);
+  w.num("pool_sockets", s.pool_sockets);
   w.object("health", [&](ObjectWriter& h) {
     h.flag("up", s.up);
     h.integer("since_unix_ms", s.health.since_unix_ms);
@@ -221,6 +227,8 @@ ServerSnapshot readServer(const std::string& label, const json::Value& v) {
   s.state = v["state"].str();
   s.origin = v["origin"].str();
   s.active_sessions = count(v["active_sessions"]);
+  s.in_flight = count(v["in_flight"]);
+  s.pool_sockets = count(v["pool_sockets"]);
   const json::Value& h = v["health"];
   s.up = h["up"].flag();
   s.health.since_unix_ms = integer(h["since_unix_ms"]);

@@ -107,9 +107,15 @@ std::string renderStatusText(const Snapshot& st) {
     std::string listen;
     for (const std::string& l : fe.listen) listen += (listen.empty() ? "" : ", ") + l;
     o += "\nfrontend " + fe.name + " (" + fe.preset + ") on " + listen + " -> backend " + fe.backend + "\n";
-    o += "  sessions: " + count(fe.sessions_active) + " active of " + count(fe.sessions_max) + "; " +
-         count(c.sessions_created) + " created, " + count(c.sessions_closed) + " closed, " + count(c.sessions_expired) +
-         " expired, " + count(c.sessions_evicted) + " evicted\n";
+    if (fe.upstream_sockets == "shared") {
+      o += "  shared upstream sockets: " + count(fe.in_flight) + " requests in flight of " + count(fe.sessions_max) +
+           "; " + count(c.sessions_expired) + " unanswered, " + count(c.sessions_evicted) + " evicted, " +
+           count(c.token_collisions) + " token collisions\n";
+    } else {
+      o += "  sessions: " + count(fe.sessions_active) + " active of " + count(fe.sessions_max) + "; " +
+           count(c.sessions_created) + " created, " + count(c.sessions_closed) + " closed, " +
+           count(c.sessions_expired) + " expired, " + count(c.sessions_evicted) + " evicted\n";
+    }
     o += "  packets: " + count(c.received) + " received, " + count(c.forwarded) + " forwarded, " + count(c.replied) +
          " replies\n";
     std::string drops;
@@ -158,6 +164,9 @@ std::string renderStatusText(const Snapshot& st) {
       o += "sessions " + count(sv.active_sessions) + " active, " + count(sv.counters.sessions) + " total; " +
            count(sv.counters.forwarded) + " forwarded, " + count(sv.counters.replied) + " replies, " +
            count(sh.unanswered) + " unanswered, " + count(sv.counters.refused) + " refused\n";
+      if (sv.pool_sockets > 0 || sv.in_flight > 0) {
+        o += "    shared pool: " + count(sv.pool_sockets) + " sockets, " + count(sv.in_flight) + " requests in flight\n";
+      }
       if (!sh.reason.empty()) o += "    " + sh.reason + "\n";
     }
   }

@@ -11,9 +11,12 @@ from udpxtest import (Dnsmasq, UdpxTestCase, dig, dns_first_a, dns_header, dns_q
                       wait_until)
 
 
-def dns_proxy_config(listen, servers):
+def dns_proxy_config(listen, servers, upstream_sockets="per-session"):
+    # Per-session: these tests count sessions and see the client's own query IDs upstream
+    # (test_shared_upstream.py checks the shared default).
     return render_config(
-        frontends={"dns": {"listen": listen, "preset": "dns", "backend": "resolvers"}},
+        frontends={"dns": {"listen": listen, "preset": "dns", "backend": "resolvers",
+                           "upstream_sockets": upstream_sockets}},
         backends={"resolvers": {"servers": servers}},
         global_={"log_level": "debug"})
 

@@ -39,7 +39,10 @@ class JunkTraffic(UdpxTestCase):
         self.config = self.write_file("udpx.toml", render_config(
             frontends={"ntp": {"listen": [f"127.0.0.1:{self.listen[1]}"], "preset": "ntp", "backend": "time",
                                "session_timeout": f"{int(SESSION_S * 1000)}ms"}},
-            backends={"time": {"servers": [s.text for s in servers], **backend, "health": health}},
+            # round-robin: the junk of this one client address reaches every server (the ntp
+            # default, hash, would keep it on one).
+            backends={"time": {"servers": [s.text for s in servers], "balance": "round-robin", **backend,
+                               "health": health}},
             global_={"log_level": "debug"}))
         return self.start_udpx(args=["-c", self.config])
 
@@ -82,8 +85,9 @@ class JunkTraffic(UdpxTestCase):
         junk = ROUNDS * JUNK_PER_ROUND
 
         # Every session has ended; no request was dropped for want of a server.
-        stats = self.wait_for_stats(udpx, lambda st: frontend_stats(st, "ntp")["sessions"]["active"] == 0,
-                                    "every session ended", timeout=WAIT_S)
+        stats = self.wait_for_stats(udpx, lambda st: frontend_stats(st, "ntp")["sessions"]["active"] == 0
+                                    and frontend_stats(st, "ntp")["sessions"]["in_flight"] == 0,
+                                    "every session and shared request ended", timeout=WAIT_S)
         self.assertEqual(frontend_stats(stats, "ntp")["dropped"]["no_backend"], 0)
         self.assertNotIn("is DOWN", udpx.log())
         # Every junk request ended unanswered (chronyd drops them all), and is counted so.

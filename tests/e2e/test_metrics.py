@@ -197,16 +197,20 @@ class Metrics(UdpxTestCase):
         s = self.samples()
         self.assertEqual(self.frontend_values(s), {
             "received_packets": n, "received_bytes": 48 * n, "forwarded_packets": n, "forwarded_bytes": 48 * n,
-            "replied_packets": n, "replied_bytes": 48 * n, "sessions_created": n})
+            "replied_packets": n, "replied_bytes": 48 * n, "sessions_created": 0})
         self.assertEqual(set(self.drops(s).values()), {0})
         server = {"backend": "b", "server": self.upstream.text}
         self.assertEqual(self.value(s, "udpx_server_forwarded_packets_total", **server), n)
         self.assertEqual(self.value(s, "udpx_server_replied_packets_total", **server), n)
-        self.assertEqual(self.value(s, "udpx_server_sessions_total", **server), n)
         self.assertEqual(self.value(s, "udpx_server_up", **server), 1)
-        # NTP allows one reply per request: every session closed once its reply was delivered.
-        self.assertEqual(self.value(s, "udpx_frontend_sessions_ended_total", frontend="f", reason="closed"), n)
+        # NTP shares upstream sockets: no session per request, every request answered, the
+        # server's pool open.
+        self.assertEqual(self.value(s, "udpx_server_sessions_total", **server), 0)
         self.assertEqual(self.value(s, "udpx_frontend_sessions_active", frontend="f"), 0)
+        self.assertEqual(self.value(s, "udpx_frontend_in_flight_requests", frontend="f"), 0)
+        self.assertEqual(self.value(s, "udpx_server_in_flight_requests", **server), 0)
+        self.assertGreaterEqual(self.value(s, "udpx_server_pool_sockets", **server), 1)
+        self.assertEqual(self.value(s, "udpx_frontend_token_collisions_total", frontend="f"), 0)
         # /metrics and the SIGUSR1 stats line read the same counters.
         self.assertEqual(self.udpx_stats_forwarded(), n)
 

@@ -64,12 +64,13 @@ TEST(ConfigLoader, LoadsMinimalConfigWithPresetDefaults) {
   EXPECT_EQ(f.max_sessions, 4096u);
   EXPECT_EQ(f.responses, 1u);
   EXPECT_EQ(f.max_datagram, 2048u);
+  EXPECT_EQ(f.upstream_sockets, UpstreamSocketsMode::Shared);
   EXPECT_EQ(f.pos.line, 1u);
   EXPECT_EQ(f.pos.col, 1u);
   ASSERT_EQ(c.backends.size(), 1u);
   const BackendConfig& b = c.backends[0];
   EXPECT_EQ(b.name, "b");
-  EXPECT_EQ(b.balance, Balance::RoundRobin);
+  EXPECT_EQ(b.balance, Balance::Hash);  // an ntp frontend's backend keeps each client on its server
   EXPECT_EQ(b.fail_timeout, seconds{10});
   EXPECT_EQ(b.pos.line, 6u);
   ASSERT_EQ(b.servers.size(), 1u);
@@ -176,7 +177,7 @@ servers = ["127.0.0.1:123"]
             std::vector<std::string>{
                 "t.toml:3:3: frontend.f.lisen: unknown key \"lisen\" (did you mean \"listen\"? "
                 "valid keys: listen, preset, backend, allow, session_timeout, max_sessions, "
-                "responses, max_datagram)"});
+                "responses, max_datagram, upstream_sockets)"});
 }
 
 TEST(ConfigLoader, SuggestsOnlyKeysWithinEditDistanceTwo) {
@@ -268,7 +269,7 @@ balance = "roundrobin"
                 "t.toml:5:10: frontend.f.preset: unknown preset \"ntpd\" (did you mean \"ntp\"? "
                 "valid values: ntp, dns, syslog, raw)",
                 "t.toml:9:11: backend.b.balance: unknown balance \"roundrobin\" (did you mean "
-                "\"round-robin\"? valid values: round-robin, first)"}));
+                "\"round-robin\"? valid values: round-robin, first, hash)"}));
 }
 
 TEST(ConfigLoader, ReportsDuplicateListenWithinAFrontend) {

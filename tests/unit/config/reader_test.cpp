@@ -32,7 +32,7 @@ TEST(ConfigReader, ReadsAnEnumByTheNamesOfItsTable) {
   r.moveProblemsTo(out);
   EXPECT_EQ(formatAll(out.errors),
             (std::vector<std::string>{"t.toml:4:11: backend.b.balance: unknown balance \"frist\" (did you mean "
-                                      "\"first\"? valid values: round-robin, first)"}));
+                                      "\"first\"? valid values: round-robin, first, hash)"}));
 }
 
 TEST(ConfigReader, HandsOverProblemsInFileOrderWithoutPositionLast) {
