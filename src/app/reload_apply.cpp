@@ -110,11 +110,14 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
 
   // Backends, in the new file order: kept ones (same object: their servers, health and
   // sessions), changed in place, new ones built; removed ones retire until their sessions end.
+  // New resolvers first: the names watched below ask them.
+  resolver_->setResolvers(next.global.resolvers);
   std::vector<std::unique_ptr<Backend>> old = std::move(backends_);
   backends_.clear();
   for (const BackendDiff& d : diff.backends) {
     if (d.change != Change::Removed) continue;
     std::unique_ptr<Backend> b = takeByName(old, d.name);
+    resolver_->unwatch(*b);
     b->retire(now);
     LOG_INFO("backend \"%s\" removed: %u sessions finish on its servers, no new ones", d.name.c_str(),
              b->activeSessions());
@@ -125,10 +128,17 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
     if (d->change == Change::Added) {
       backends_.push_back(std::make_unique<Backend>(bc, base_.get(), &rng_));
       if (prepared_) backends_.back()->startProbes();
+      for (const ServerConfig& sc : bc.servers) {
+        if (!sc.literal) resolver_->watch(*backends_.back(), sc);
+      }
       continue;
     }
     std::unique_ptr<Backend> b = takeByName(old, bc.name);
-    if (d->change == Change::Changed) b->reconfigure(bc, now);
+    if (d->change == Change::Changed) {
+      const BackendConfig before = b->config();
+      b->reconfigure(bc, now);
+      applyHostNames(*b, before, bc, now);
+    }
     backends_.push_back(std::move(b));
   }
 
@@ -240,6 +250,22 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
     } else if (d->change == Change::Changed) {
       proxy_->reconfigured(*fe);
     }
+  }
+}
+
+void Runtime::applyHostNames(Backend& b, const BackendConfig& before, const BackendConfig& after, TimePoint now) {
+  // By the entry as written (the servers' origin), so a name written another way is a new one.
+  auto has = [](const BackendConfig& c, const std::string& text) {
+    return std::any_of(c.servers.begin(), c.servers.end(),
+                       [&](const ServerConfig& sc) { return !sc.literal && sc.text == text; });
+  };
+  for (const ServerConfig& sc : before.servers) {
+    if (sc.literal || has(after, sc.text)) continue;
+    resolver_->unwatch(b, sc.text);
+    b.releaseOrigin(sc.text, now);
+  }
+  for (const ServerConfig& sc : after.servers) {
+    if (!sc.literal && !has(before, sc.text)) resolver_->watch(b, sc);
   }
 }
 

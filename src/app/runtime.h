@@ -141,6 +141,8 @@ class Runtime {
   // Applies a diff that prepareReload accepted; cannot fail.
   void applyReload(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
   void applyFrontends(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
+  // The host names of a changed backend: removed ones unwatched and released, new ones watched.
+  void applyHostNames(Backend& b, const BackendConfig& before, const BackendConfig& after, TimePoint now);
   void recordReload(const ReloadOutcome& out, const std::string& file, std::uint64_t hash, double ms);
   static void onRetireTimer(evutil_socket_t fd, short what, void* arg) noexcept;
   // ---- reload transport (reload_link.cpp) ----
@@ -158,7 +160,7 @@ class Runtime {
   Config cfg_;
   EventBasePtr base_;
   std::vector<std::unique_ptr<Backend>> backends_;
-  std::unique_ptr<Resolver> resolver_;  // only when some server is a host name
+  std::unique_ptr<Resolver> resolver_;  // always: a reload may add host names
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::unique_ptr<Proxy> proxy_;
   std::vector<EventPtr> signals_;

@@ -79,8 +79,8 @@ struct GlobalConfig {
   std::uint32_t max_sessions = 65536;
   // DNS servers for host names in backends (IP:PORT); empty: those of /etc/resolv.conf.
   // Reloadable: the resolver's sockets to them are made on the loop, which the sandbox allows.
-  // NOTE: the sandboxed worker opens no file, so /etc/resolv.conf is read at start-up only; a
-  // reload to an empty list cannot read it again.
+  // NOTE: the sandboxed worker opens no file, so /etc/resolv.conf is read at start-up only
+  // (always, and kept): a reload to an empty list uses what it said then.
   std::vector<SockAddr> resolvers;
   // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
   // Reloadable: a reload binds the new address on the loop (socket, bind, listen: allowed by
