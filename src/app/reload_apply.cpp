@@ -6,6 +6,7 @@
 #include "app/reload_diff.h"
 #include "app/runtime.h"
 #include "base/log.h"
+#include "status/status_socket.h"
 
 namespace udpx {
 namespace {
@@ -98,6 +99,21 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
                            .format());
     }
   }
+  // The status socket: a new abstract name is bound now (checkRestartNeeded refused socket files).
+  const std::string status_to = statusTarget(next);
+  prep.status_changed = status_to != status_endpoint_;
+  if (prep.status_changed && status_to != "off") {
+    std::string why;
+    prep.status_fd = listenStatus(status_to, why);
+    if (!prep.status_fd.valid()) {
+      errors.push_back(ConfigError{next.file, next.global.status_pos, "global.status",
+                                   "cannot listen on " + status_to + ": " + why, ""}
+                           .format());
+    }
+    prep.status_endpoint = status_to;
+  } else if (prep.status_changed) {
+    prep.status_endpoint = "off";
+  }
   return errors.empty();
 }
 
@@ -144,9 +160,23 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
 
   applyFrontends(diff, next, prep);
 
-  if (!retired_.empty()) {
+  if (prep.status_changed) {
+    // The old server stops accepting but answers what it owes, the reload request included: the
+    // client that asked for this reload gets its outcome on the socket it asked on.
+    const std::string was = status_endpoint_;
+    if (status_) {
+      status_->stopListening();
+      retired_status_.push_back(std::move(status_));
+    }
+    status_endpoint_ = prep.status_endpoint;
+    std::erase_if(standing_findings_, [](const Finding& f) { return f.subject.rfind("status socket ", 0) == 0; });
+    if (prep.status_fd.valid()) attachStatus(std::move(prep.status_fd));
+    LOG_INFO("status socket moved from %s to %s%s", was.c_str(), status_endpoint_.c_str(),
+             was[0] == '/' ? " (the old socket file stays until udpx stops: the sandbox cannot remove it)" : "");
+  }
+  if (!retired_.empty() || !retired_status_.empty()) {
     sweepRetired();
-    if (!retired_.empty()) {
+    if (!retired_.empty() || !retired_status_.empty()) {
       if (!retire_ev_) retire_ev_.reset(evtimer_new(base_.get(), &Runtime::onRetireTimer, this));
       const timeval tv{1, 0};
       if (retire_ev_) evtimer_add(retire_ev_.get(), &tv);
@@ -272,7 +302,7 @@ void Runtime::applyHostNames(Backend& b, const BackendConfig& before, const Back
 void Runtime::onRetireTimer(evutil_socket_t, short, void* arg) noexcept {
   auto* rt = static_cast<Runtime*>(arg);
   rt->sweepRetired();
-  if (!rt->retired_.empty()) {
+  if (!rt->retired_.empty() || !rt->retired_status_.empty()) {
     const timeval tv{1, 0};
     evtimer_add(rt->retire_ev_.get(), &tv);
   }
@@ -280,6 +310,7 @@ void Runtime::onRetireTimer(evutil_socket_t, short, void* arg) noexcept {
 
 void Runtime::sweepRetired() noexcept {
   std::erase_if(retired_, [](const std::unique_ptr<Backend>& b) { return b->activeSessions() == 0; });
+  std::erase_if(retired_status_, [](const std::unique_ptr<StatusServer>& s) { return s->idle(); });
 }
 
 }  // namespace udpx

@@ -59,6 +59,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   }
   metrics_ = std::make_unique<MetricsCollector>(snapshotSources());
   status_endpoint_ = udpx::chooseStatusEndpoint(cfg_);
+  start_status_endpoint_ = status_endpoint_;
   if (status_endpoint_ != "off") {
     openStatus();
   }
@@ -79,6 +80,10 @@ void Runtime::openStatus() {
                                   "another name, then restart udpx"});
     return;
   }
+  attachStatus(std::move(fd));
+}
+
+void Runtime::attachStatus(UniqueFd fd) {
   status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson(true) + "\n"; });
   status_->attach(base_.get());
   status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
@@ -136,6 +141,7 @@ Runtime::~Runtime() {
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
   status_.reset();
+  retired_status_.clear();
   resolver_.reset();
   signals_.clear();
   frontends_.clear();
