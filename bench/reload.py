@@ -138,32 +138,46 @@ def run_once(bench, peer_cls, up1, up2, reloading):
         peer.stop()
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def run(bench, peer_names):
-    """Every peer of `peer_names` that has a reloading variant, without and with reloads."""
-    second = Proc("responder-2", [bench.args.responder, "--max-seconds", "600"], bench.tmp, cpu=bench.load_cpu)
+    """Every peer of `peer_names` that has a reloading variant, without and with reloads, --reps
+    times in turn (udpx and nginx side by side in each rep); prints every run and the medians."""
+    second = Proc("responder-2", [bench.args.responder, "--max-seconds", "1800"], bench.tmp, cpu=bench.load_cpu)
     wait_until(lambda: "port" in second.stdout(), 10, "second responder")
     up2 = int(second.stdout().split()[1])
     out = {}
+    reps = max(1, getattr(bench.args, "reps", 1))
     try:
-        for cls in (UdpxReloading, NginxReloading):
-            if cls.name not in peer_names:
-                continue
-            for reloading in (False, True):
-                label = "reloads every 1 s" if reloading else "no reload"
-                log(f"[reload] {cls.name}, {label} ...")
-                try:
-                    r = run_once(bench, cls, bench.upstream, up2, reloading)
-                except (RuntimeError, FileNotFoundError) as e:
-                    log(f"  failed: {e}")
+        for rep in range(reps):
+            for cls in (UdpxReloading, NginxReloading):
+                if cls.name not in peer_names:
                     continue
-                log("  " + str(r))
-                out[(cls.name, label)] = r
+                for reloading in (False, True):
+                    label = "reloads every 1 s" if reloading else "no reload"
+                    log(f"[reload] rep {rep + 1}/{reps}: {cls.name}, {label} ...")
+                    try:
+                        r = run_once(bench, cls, bench.upstream, up2, reloading)
+                    except (RuntimeError, FileNotFoundError) as e:
+                        log(f"  failed: {e}")
+                        continue
+                    log("  " + str(r))
+                    out.setdefault((cls.name, label), []).append(r)
     finally:
         second.stop()
-    lines = ["| proxy | run | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for (name, label), r in out.items():
-        lines.append(f"| {name} | {label} | {r['sent']} | {r['lost']} | {r['late']} | {r['p50_us']:.0f} | "
-                     f"{r['p99_us']:.0f} | {r['max_us']:.0f} | {r['reloads']} ({r['reloads_failed']}) |")
-    print("\n".join(lines))
+    lines = ["| proxy | run | rep | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for (name, label), runs in out.items():
+        for i, r in enumerate(runs):
+            lines.append(f"| {name} | {label} | {i + 1} | {r['sent']} | {r['lost']} | {r['late']} | {r['p50_us']:.0f} | "
+                         f"{r['p99_us']:.0f} | {r['max_us']:.0f} | {r['reloads']} ({r['reloads_failed']}) |")
+    for (name, label), runs in out.items():
+        m = {k: median([r[k] for r in runs]) for k in ("sent", "lost", "late", "p50_us", "p99_us", "max_us")}
+        lines.append(f"| {name} | {label} | median of {len(runs)} | {m['sent']:.0f} | {m['lost']:.0f} | "
+                     f"{m['late']:.0f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['max_us']:.0f} | |")
+    print("\n".join(lines), flush=True)
     return out

@@ -92,6 +92,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   trap '[ -n "$created_policy" ] && $sudo rm -f /usr/sbin/policy-rc.d' EXIT
   $sudo apt-get install -y -qq --no-remove --no-install-recommends "${missing[@]}"
+  # The bench runs nginx as its own processes; the package enables a service that would take
+  # port 80 at the next boot (or now, without the policy above). Only a just-installed nginx is
+  # stopped and disabled: one the machine had before is left as it was.
+  if [ "${1:-build}" = bench ] && [[ " ${missing[*]} " == *" nginx "* ]]; then
+    echo "nginx was just installed for the bench: stopping and disabling its service (port 80)"
+    if [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now nginx.service >/dev/null 2>&1 || true
+    else
+      $sudo update-rc.d nginx disable >/dev/null 2>&1 || true
+      $sudo invoke-rc.d nginx stop >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 
 for p in ${to_extract[@]+"${to_extract[@]}"}; do

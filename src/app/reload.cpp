@@ -56,14 +56,6 @@ std::string restartError(const std::string& file, SourcePos pos, const std::stri
   return e.format();
 }
 
-bool hasHostNames(const BackendConfig* b) {
-  if (b == nullptr) return false;
-  for (const ServerConfig& sc : b->servers) {
-    if (!sc.literal) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 void Runtime::reloadOnSighupBySelf() { sighup_ = SighupAction::Self; }
@@ -113,37 +105,22 @@ void Runtime::checkRestartNeeded(const Config& next, const ConfigDiff& diff, std
     errors.push_back(restartError(file, b.chroot_pos, "global.chroot", a.chroot, b.chroot,
                                   "a chroot is entered once and never left"));
   }
-  if (a.status != b.status) {
-    errors.push_back(restartError(file, b.status_pos, "global.status", a.status, b.status,
-                                  "it is how `udpx status` and `udpx reload` reach this process, and may be the "
-                                  "socket this very reload was asked on"));
-  }
-  // Host names: the resolver watches each by backend from the start; it has no way yet to
-  // start or stop watching one on a running loop.
-  for (const BackendDiff& bd : diff.backends) {
-    bool changed = false;
-    if (bd.change == Change::Added || bd.change == Change::Removed) {
-      changed = hasHostNames(bd.before) || hasHostNames(bd.after);
-    } else if (bd.change == Change::Changed) {
-      for (const ServerConfig* sc : bd.servers.added) changed = changed || !sc->literal;
-      for (const std::string& key : bd.servers.removed) {
-        for (const ServerConfig& sc : bd.before->servers) changed = changed || (!sc.literal && serverKey(sc) == key);
-      }
-    }
-    if (changed) {
-      ConfigError e{file, bd.after != nullptr ? bd.after->pos : SourcePos{}, "backend." + bd.name + ".servers",
-                    "a server given by host name is added or removed, which needs a restart (host names are "
-                    "watched from the start)",
-                    "restart udpx, or give the new servers as IP addresses"};
-      errors.push_back(e.format());
-    }
-  }
-  for (const std::string& g : diff.global) {
-    if (g != "resolvers") continue;
-    ConfigError e{file, {}, "global.resolvers", "changed, which needs a restart (the resolver is set up at start-up)",
-                  "restart udpx to use the new resolvers"};
+  // The status endpoint moves on the loop to an abstract name or "off"; a socket file is made
+  // only at start-up (the sandboxed process can neither create, chmod nor remove one).
+  const std::string target = statusTarget(next);
+  if (target != status_endpoint_ && target[0] == '/') {
+    ConfigError e{file, next.global.status_pos, "global.status",
+                  "moves the status socket from " + status_endpoint_ + " to the socket file " + target +
+                      ", which needs a restart (udpx creates socket files only at start-up, before its sandbox)",
+                  "restart udpx to apply it, or choose an abstract name (\"@NAME\") or \"off\", which a reload "
+                  "can apply"};
     errors.push_back(e.format());
   }
+  (void)diff;
+}
+
+std::string Runtime::statusTarget(const Config& next) const {
+  return next.global.status.empty() ? start_status_endpoint_ : next.global.status;
 }
 
 ReloadOutcome Runtime::reload(ReloadRequest request) {

@@ -6,6 +6,7 @@
 #include "app/reload_diff.h"
 #include "app/runtime.h"
 #include "base/log.h"
+#include "status/status_socket.h"
 
 namespace udpx {
 namespace {
@@ -98,6 +99,21 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
                            .format());
     }
   }
+  // The status socket: a new abstract name is bound now (checkRestartNeeded refused socket files).
+  const std::string status_to = statusTarget(next);
+  prep.status_changed = status_to != status_endpoint_;
+  if (prep.status_changed && status_to != "off") {
+    std::string why;
+    prep.status_fd = listenStatus(status_to, why);
+    if (!prep.status_fd.valid()) {
+      errors.push_back(ConfigError{next.file, next.global.status_pos, "global.status",
+                                   "cannot listen on " + status_to + ": " + why, ""}
+                           .format());
+    }
+    prep.status_endpoint = status_to;
+  } else if (prep.status_changed) {
+    prep.status_endpoint = "off";
+  }
   return errors.empty();
 }
 
@@ -110,11 +126,14 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
 
   // Backends, in the new file order: kept ones (same object: their servers, health and
   // sessions), changed in place, new ones built; removed ones retire until their sessions end.
+  // New resolvers first: the names watched below ask them.
+  resolver_->setResolvers(next.global.resolvers);
   std::vector<std::unique_ptr<Backend>> old = std::move(backends_);
   backends_.clear();
   for (const BackendDiff& d : diff.backends) {
     if (d.change != Change::Removed) continue;
     std::unique_ptr<Backend> b = takeByName(old, d.name);
+    resolver_->unwatch(*b);
     b->retire(now);
     LOG_INFO("backend \"%s\" removed: %u sessions finish on its servers, no new ones", d.name.c_str(),
              b->activeSessions());
@@ -125,18 +144,39 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
     if (d->change == Change::Added) {
       backends_.push_back(std::make_unique<Backend>(bc, base_.get(), &rng_));
       if (prepared_) backends_.back()->startProbes();
+      for (const ServerConfig& sc : bc.servers) {
+        if (!sc.literal) resolver_->watch(*backends_.back(), sc);
+      }
       continue;
     }
     std::unique_ptr<Backend> b = takeByName(old, bc.name);
-    if (d->change == Change::Changed) b->reconfigure(bc, now);
+    if (d->change == Change::Changed) {
+      const BackendConfig before = b->config();
+      b->reconfigure(bc, now);
+      applyHostNames(*b, before, bc, now);
+    }
     backends_.push_back(std::move(b));
   }
 
   applyFrontends(diff, next, prep);
 
-  if (!retired_.empty()) {
+  if (prep.status_changed) {
+    // The old server stops accepting but answers what it owes, the reload request included: the
+    // client that asked for this reload gets its outcome on the socket it asked on.
+    const std::string was = status_endpoint_;
+    if (status_) {
+      status_->stopListening();
+      retired_status_.push_back(std::move(status_));
+    }
+    status_endpoint_ = prep.status_endpoint;
+    std::erase_if(standing_findings_, [](const Finding& f) { return f.subject.rfind("status socket ", 0) == 0; });
+    if (prep.status_fd.valid()) attachStatus(std::move(prep.status_fd));
+    LOG_INFO("status socket moved from %s to %s%s", was.c_str(), status_endpoint_.c_str(),
+             was[0] == '/' ? " (the old socket file stays until udpx stops: the sandbox cannot remove it)" : "");
+  }
+  if (!retired_.empty() || !retired_status_.empty()) {
     sweepRetired();
-    if (!retired_.empty()) {
+    if (!retired_.empty() || !retired_status_.empty()) {
       if (!retire_ev_) retire_ev_.reset(evtimer_new(base_.get(), &Runtime::onRetireTimer, this));
       const timeval tv{1, 0};
       if (retire_ev_) evtimer_add(retire_ev_.get(), &tv);
@@ -244,10 +284,26 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
   }
 }
 
+void Runtime::applyHostNames(Backend& b, const BackendConfig& before, const BackendConfig& after, TimePoint now) {
+  // By the entry as written (the servers' origin), so a name written another way is a new one.
+  auto has = [](const BackendConfig& c, const std::string& text) {
+    return std::any_of(c.servers.begin(), c.servers.end(),
+                       [&](const ServerConfig& sc) { return !sc.literal && sc.text == text; });
+  };
+  for (const ServerConfig& sc : before.servers) {
+    if (sc.literal || has(after, sc.text)) continue;
+    resolver_->unwatch(b, sc.text);
+    b.releaseOrigin(sc.text, now);
+  }
+  for (const ServerConfig& sc : after.servers) {
+    if (!sc.literal && !has(before, sc.text)) resolver_->watch(b, sc);
+  }
+}
+
 void Runtime::onRetireTimer(evutil_socket_t, short, void* arg) noexcept {
   auto* rt = static_cast<Runtime*>(arg);
   rt->sweepRetired();
-  if (!rt->retired_.empty()) {
+  if (!rt->retired_.empty() || !rt->retired_status_.empty()) {
     const timeval tv{1, 0};
     evtimer_add(rt->retire_ev_.get(), &tv);
   }
@@ -255,6 +311,7 @@ void Runtime::onRetireTimer(evutil_socket_t, short, void* arg) noexcept {
 
 void Runtime::sweepRetired() noexcept {
   std::erase_if(retired_, [](const std::unique_ptr<Backend>& b) { return b->activeSessions() == 0; });
+  std::erase_if(retired_status_, [](const std::unique_ptr<StatusServer>& s) { return s->idle(); });
 }
 
 }  // namespace udpx

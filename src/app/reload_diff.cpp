@@ -124,6 +124,7 @@ ConfigDiff diffConfigs(const ReloadableConfig& before, const ReloadableConfig& a
   if (before.global.log_level != after.global.log_level) d.global.emplace_back("log_level");
   if (before.global.max_sessions != after.global.max_sessions) d.global.emplace_back("max_sessions");
   if (before.global.resolvers != after.global.resolvers) d.global.emplace_back("resolvers");
+  if (before.global.status != after.global.status) d.global.emplace_back("status");
   const auto& ma = before.global.metrics;
   const auto& mb = after.global.metrics;
   if (ma.has_value() != mb.has_value() || (ma && !(*ma == *mb))) d.global.emplace_back("metrics");

@@ -48,7 +48,7 @@ struct FrontendDiff {
 struct ConfigDiff {
   std::vector<FrontendDiff> frontends;  // sorted by name, every frontend of either side
   std::vector<BackendDiff> backends;    // sorted by name
-  std::vector<std::string> global;      // [global] keys that differ: log_level, max_sessions, resolvers, metrics
+  std::vector<std::string> global;      // [global] keys that differ: log_level, max_sessions, resolvers, status, metrics
 
   bool empty() const noexcept;
   // "+1 frontend (c), -1 frontend (a), frontend b: session_timeout, backend b: 1 server added,

@@ -49,7 +49,7 @@ void Runtime::askReload(std::uint64_t status_conn) {
 
 void Runtime::onStatusCommand(std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
   if (request != kReloadRequest) {
-    status_->reply(id, "{\"error\": \"unknown request: ask \\\"status\\\" or \\\"reload\\\"\"}\n");
+    replyStatus(id, "{\"error\": \"unknown request: ask \\\"status\\\" or \\\"reload\\\"\"}\n");
     return;
   }
   // Any local user may read the status; only root and udpx's own user may change what it runs.
@@ -57,7 +57,7 @@ void Runtime::onStatusCommand(std::uint64_t id, const std::string& request, cons
     const std::string who = peer.known ? "uid " + std::to_string(peer.uid) : "a client udpx cannot identify";
     LOG_WARN("reload: refused a request from %s (pid %d): only root and uid %u may reload", who.c_str(),
              static_cast<int>(peer.pid), static_cast<unsigned>(reload_uid_));
-    status_->reply(id, reloadAnswerJson("denied", cfg_.file,
+    replyStatus(id, reloadAnswerJson("denied", cfg_.file,
                                         "only root and the user udpx runs as (uid " + std::to_string(reload_uid_) +
                                             ") may reload it, and you are " + who +
                                             " — run it as root (sudo udpx reload -c " + cfg_.file +
@@ -71,9 +71,16 @@ void Runtime::onStatusCommand(std::uint64_t id, const std::string& request, cons
 }
 
 void Runtime::answerStatus(std::uint64_t status_conn, const ReloadOutcome& out) {
-  if (status_conn == 0 || !status_) return;
-  status_->reply(status_conn, reloadAnswerJson(out.applied ? "applied" : "refused", cfg_.file,
-                                               out.applied ? out.summary : std::string(), out.errors));
+  if (status_conn == 0) return;
+  replyStatus(status_conn, reloadAnswerJson(out.applied ? "applied" : "refused", cfg_.file,
+                                            out.applied ? out.summary : std::string(), out.errors));
+}
+
+void Runtime::replyStatus(std::uint64_t id, std::string text) {
+  if (status_ && status_->reply(id, text)) return;
+  for (auto& old : retired_status_) {
+    if (old->reply(id, text)) return;
+  }
 }
 
 bool Runtime::onBinderMessage(std::string& error) {

@@ -59,6 +59,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   }
   metrics_ = std::make_unique<MetricsCollector>(snapshotSources());
   status_endpoint_ = udpx::chooseStatusEndpoint(cfg_);
+  start_status_endpoint_ = status_endpoint_;
   if (status_endpoint_ != "off") {
     openStatus();
   }
@@ -79,6 +80,10 @@ void Runtime::openStatus() {
                                   "another name, then restart udpx"});
     return;
   }
+  attachStatus(std::move(fd));
+}
+
+void Runtime::attachStatus(UniqueFd fd) {
   status_ = std::make_unique<StatusServer>(std::move(fd), status_endpoint_, [this] { return statusJson(true) + "\n"; });
   status_->attach(base_.get());
   status_->setCommandHandler([this](std::uint64_t id, const std::string& request, const StatusServer::Peer& peer) {
@@ -86,22 +91,21 @@ void Runtime::openStatus() {
   });
 }
 
-// Host names: resolved on the loop with evdns. Start-up waits (a bounded while) for the first
+// Host names: resolved on the loop with evdns. The resolver is made even when no server is a
+// host name, so that a reload can add one. Start-up waits (a bounded while) for the first
 // answers, so udpx is ready with its servers; re-resolution then runs on the loop by itself.
 void Runtime::resolveAtStartup() {
-  bool any = false;
-  for (const BackendConfig& bc : cfg_.backends) {
-    for (const ServerConfig& sc : bc.servers) any = any || !sc.literal;
-  }
-  if (!any) return;
   resolver_ = std::make_unique<Resolver>(base_.get(), cfg_.global.resolvers);
-  for (const std::string& w : resolver_->warnings()) LOG_WARN("%s", w.c_str());
+  bool any = false;
   for (std::size_t i = 0; i < cfg_.backends.size(); ++i) {
     for (const ServerConfig& sc : cfg_.backends[i].servers) {
-      if (!sc.literal) resolver_->watch(*backends_[i], sc);
+      if (sc.literal) continue;
+      resolver_->watch(*backends_[i], sc);
+      any = true;
     }
   }
   resolver_->start();
+  if (!any) return;
   // evdns gives up on a name after timeout x attempts (4s); this bound only guards against
   // a loop that never settles.
   const TimePoint deadline = Clock::now() + std::chrono::seconds(6);
@@ -137,6 +141,7 @@ Runtime::~Runtime() {
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
   status_.reset();
+  retired_status_.clear();
   resolver_.reset();
   signals_.clear();
   frontends_.clear();

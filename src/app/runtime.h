@@ -113,7 +113,7 @@ class Runtime {
   // not the log lines, where up to 1,000 clients a frontend would not fit).
   std::string statusJson(bool with_clients = false) const;
 
-  // The status endpoint ("@udpx:/etc/udpx.toml", a path, or "off").
+  // The status endpoint ("@udpx:/etc/udpx.toml", a path, or "off"); a reload may move it.
   const std::string& statusEndpoint() const noexcept { return status_endpoint_; }
 
  private:
@@ -131,7 +131,14 @@ class Runtime {
     std::vector<ListenSlot> listeners;
     bool metrics_changed = false;   // global.metrics moved, came or went
     std::unique_ptr<HttpServer> http;  // its new endpoint (null: turned off)
+    bool status_changed = false;       // global.status moved
+    std::string status_endpoint;       // where to ("off": none)
+    UniqueFd status_fd;                // listening there
   };
+  // Where a reload's global.status points: "" is the endpoint chosen at start.
+  std::string statusTarget(const Config& next) const;
+  // Answers status connection `id`, on the current status server or one a reload retired.
+  void replyStatus(std::uint64_t id, std::string text);
   void onSighup();
   // The fixed part and what a reload cannot apply yet: "needs a restart" errors.
   void checkRestartNeeded(const Config& next, const ConfigDiff& diff, std::vector<std::string>& errors) const;
@@ -141,6 +148,8 @@ class Runtime {
   // Applies a diff that prepareReload accepted; cannot fail.
   void applyReload(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
   void applyFrontends(const ConfigDiff& diff, const Config& next, PreparedReload& prep);
+  // The host names of a changed backend: removed ones unwatched and released, new ones watched.
+  void applyHostNames(Backend& b, const BackendConfig& before, const BackendConfig& after, TimePoint now);
   void recordReload(const ReloadOutcome& out, const std::string& file, std::uint64_t hash, double ms);
   static void onRetireTimer(evutil_socket_t fd, short what, void* arg) noexcept;
   // ---- reload transport (reload_link.cpp) ----
@@ -158,7 +167,7 @@ class Runtime {
   Config cfg_;
   EventBasePtr base_;
   std::vector<std::unique_ptr<Backend>> backends_;
-  std::unique_ptr<Resolver> resolver_;  // only when some server is a host name
+  std::unique_ptr<Resolver> resolver_;  // always: a reload may add host names
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::unique_ptr<Proxy> proxy_;
   std::vector<EventPtr> signals_;
@@ -181,9 +190,13 @@ class Runtime {
   std::unique_ptr<HttpServer> http_;  // /metrics and /status; null without global.metrics
   std::mt19937_64 rng_;
   std::string status_endpoint_;
+  std::string start_status_endpoint_;  // chosen at start (what global.status = "" means)
   std::unique_ptr<StatusServer> status_;
+  // Moved away from by a reload: no longer accepting, finishing the answers they owe.
+  std::vector<std::unique_ptr<StatusServer>> retired_status_;
   std::vector<Finding> standing_findings_;  // found at start (the status socket), shown in every snapshot
   void openStatus();
+  void attachStatus(UniqueFd fd);
   std::unique_ptr<ServiceNotifier> notifier_;  // made in prepare(), before chroot and sandbox
   std::int64_t started_unix_ms_ = 0;
   UniqueFd peer_fd_;

@@ -161,7 +161,7 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
     return serve(cfg, std::move(listeners), UniqueFd(), nullptr, inherited_from);
   }
   // The default status socket goes under /run/udpx, where no other local user can take it first.
-  const bool runtime_dir = can_switch && cfg.fixed.status.empty();
+  const bool runtime_dir = can_switch && cfg.global.status.empty();
   if (runtime_dir) privsep::prepareRuntimeDir(*id);
   privsep::BinderPlan plan;
   plan.config_name = cfg.file;

@@ -91,6 +91,7 @@ void Backend::applyAddresses(const std::string& origin, const std::vector<SockAd
                cfg_.name.c_str(), s->label().c_str(), origin.c_str());
     }
   }
+  drainUnconfigured(now);
   updateAllDown(now);
 }
 
@@ -101,6 +102,7 @@ void Backend::replaced(const std::string& origin, TimePoint now) {
       drain(*s, now);
     }
   }
+  drainUnconfigured(now);
 }
 
 void Backend::onSweep(evutil_socket_t, short, void* arg) noexcept {
@@ -348,7 +350,11 @@ void Backend::probeSucceeded(Server& s, TimePoint now) noexcept {
   if (c == HealthState::Change::WentUp) {
     const bool was_pending = s.pending;
     s.pending = false;
-    if (was_pending) replaced(s.origin(), now);
+    if (was_pending) {
+      replaced(s.origin(), now);
+    } else {
+      drainUnconfigured(now);
+    }
   }
 }
 

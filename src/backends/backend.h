@@ -62,6 +62,8 @@ class Server {
   bool pending = false;          // added by re-resolution and not yet up
   // Gone from DNS, but still used until a new address of its name is up (make before break).
   bool leaving = false;
+  // Leaving because a reload removed its host name: used until another server is up.
+  bool unconfigured = false;
   // Passive checks: the clients left unanswered since its last reply (see SilentClients).
   SilentClients silent_clients;
   TimePoint last_unanswered{};   // when requests from clients last went unanswered
@@ -124,6 +126,10 @@ class Backend {
   // start-up: a reload never leaves a backend with nothing to use). Host-name entries are the
   // resolver's and stay as they are.
   void reconfigure(const BackendConfig& cfg, TimePoint now);
+  // A reload removed the host-name entry `origin` (the resolver no longer watches it): its
+  // servers drain, except while nothing else of the backend can take the traffic — then they
+  // serve on until another server is up (make before break, as for a name that moves).
+  void releaseOrigin(const std::string& origin, TimePoint now);
   // The backend is gone from the configuration: every server drains, probes stop. The runtime
   // frees it once activeSessions() is 0.
   void retire(TimePoint now);
@@ -196,6 +202,8 @@ class Backend {
   void drainRemoved(Server& s);
   // A server of `origin` is up: the servers it replaces (leaving) are drained now.
   void replaced(const std::string& origin, TimePoint now);
+  // Servers of removed names (unconfigured) drain once another server can take the traffic.
+  void drainUnconfigured(TimePoint now);
 
   BackendConfig cfg_;
   event_base* base_;

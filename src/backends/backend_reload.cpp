@@ -52,7 +52,7 @@ void Backend::reconfigure(const BackendConfig& cfg, TimePoint now) {
   bool usable_stays = false;
   for (auto& s : servers_) {
     if (s->draining) continue;
-    if (isHostNameOrigin(before, *s)) {
+    if (s->unconfigured || isHostNameOrigin(before, *s)) {
       usable_stays = usable_stays || s->eligible();
       continue;
     }
@@ -85,8 +85,41 @@ void Backend::reconfigure(const BackendConfig& cfg, TimePoint now) {
     LOG_INFO("backend \"%s\": new server %s%s", cfg_.name.c_str(), s.label().c_str(),
              s.pending ? ", used once a probe says it is healthy" : "");
   }
+  drainUnconfigured(now);
   sweep();
   updateAllDown(now);
+}
+
+void Backend::releaseOrigin(const std::string& origin, TimePoint now) {
+  const bool other_usable = std::any_of(servers_.begin(), servers_.end(), [&](const auto& s) {
+    return s->origin() != origin && !s->leaving && s->eligible();
+  });
+  for (auto& s : servers_) {
+    if (s->draining || s->origin() != origin) continue;
+    if (other_usable || !s->eligible()) {
+      drainRemoved(*s);
+    } else if (!s->unconfigured) {
+      s->leaving = true;
+      s->unconfigured = true;
+      LOG_INFO("backend \"%s\": server %s is no longer in the configuration (%s), and used until another server is "
+               "up",
+               cfg_.name.c_str(), s->label().c_str(), origin.c_str());
+    }
+  }
+  updateAllDown(now);
+}
+
+void Backend::drainUnconfigured(TimePoint now) {
+  const bool other_usable = std::any_of(servers_.begin(), servers_.end(), [](const auto& s) {
+    return !s->leaving && s->eligible();
+  });
+  if (!other_usable) return;
+  for (auto& s : servers_) {
+    if (!s->unconfigured || s->draining) continue;
+    s->leaving = false;
+    drainRemoved(*s);
+  }
+  (void)now;
 }
 
 void Backend::retire(TimePoint now) {

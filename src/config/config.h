@@ -72,15 +72,6 @@ struct FixedConfig {
   // and dropped once, and a chroot can only be entered, never left or moved.
   std::string user, group, chroot;
   SourcePos user_pos, group_pos, chroot_pos;
-  // The status endpoint `udpx status` reads: "" = the default abstract unix socket derived
-  // from the config file's path, "@NAME" another abstract socket, "/PATH" a socket file
-  // (mode 0666), "off" none.
-  // Fixed: it is opened before the chroot and the drop (afterwards a socket file outside the
-  // chroot, or in a directory only root may write, cannot be made), and it is how
-  // `udpx status -c FILE` finds the running process: moved by a reload, the file would no longer
-  // say where the process that read it listens.
-  std::string status;
-  SourcePos status_pos;  // where it was written (a reload's "needs a restart")
 };
 
 // The part of [global] a reload may change: only the running proxy reads it; nothing set up
@@ -93,8 +84,8 @@ struct GlobalConfig {
   std::uint32_t max_sessions = 65536;
   // DNS servers for host names in backends (IP:PORT); empty: those of /etc/resolv.conf.
   // Reloadable: the resolver's sockets to them are made on the loop, which the sandbox allows.
-  // NOTE: the sandboxed worker opens no file, so /etc/resolv.conf is read at start-up only; a
-  // reload to an empty list cannot read it again.
+  // NOTE: the sandboxed worker opens no file, so /etc/resolv.conf is read at start-up only
+  // (always, and kept): a reload to an empty list uses what it said then.
   std::vector<SockAddr> resolvers;
   // Where the HTTP endpoint (/metrics, /status) listens (TCP); unset: no endpoint.
   // Reloadable: a reload binds the new address on the loop (socket, bind, listen: allowed by
@@ -103,6 +94,15 @@ struct GlobalConfig {
   // with an endpoint set at start-up (their /proc/self files are opened before the sandbox).
   std::optional<SockAddr> metrics;
   SourcePos metrics_pos;
+  // The status endpoint `udpx status` and `udpx reload` use: "" = the default (the runtime path
+  // under /run/udpx for a start as root, else the abstract unix socket derived from the config
+  // file's path), "@NAME" another abstract socket, "/PATH" a socket file (mode 0666), "off" none.
+  // Reloadable to an abstract name, "off", or back to the endpoint of the start: the sandboxed
+  // process can bind an abstract socket on the loop, but cannot create (or chmod, or remove) a
+  // socket file, so a move to a new socket file is refused ("needs a restart"). The file then
+  // still says where the process listens, which is how `udpx status -c FILE` finds it.
+  std::string status;
+  SourcePos status_pos;
 };
 
 // One upstream server as written: a literal address or a host name, and its port.

@@ -122,8 +122,8 @@ void loadGlobal(ConfigReader& r, const ConfigNode& table, FixedConfig& fixed, Gl
   }
   if (const ConfigNode* n = table.get("resolvers")) readResolvers(r, *n, global.resolvers);
   if (const ConfigNode* n = table.get("status")) {
-    readStatus(r, *n, fixed.status);
-    fixed.status_pos = n->pos;
+    readStatus(r, *n, global.status);
+    global.status_pos = n->pos;
   }
   readAccountName(r, table, "user", fixed.user, fixed.user_pos);
   readAccountName(r, table, "group", fixed.group, fixed.group_pos);

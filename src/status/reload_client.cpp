@@ -30,22 +30,28 @@ std::string reloadAnswerJson(const std::string& result, const std::string& confi
 }
 
 int runReloadCommand(const std::string& config_path, const std::optional<std::string>& socket) {
-  const std::string endpoint = findStatusEndpoint(config_path, socket);
-  if (endpoint == "off") {
+  StatusLink link = connectTrusted(config_path, socket);
+  if (link.result == StatusLink::Result::Off) {
     std::fprintf(stderr, "udpx reload: the status endpoint of %s is off (global.status = \"off\"), and udpx reload "
                          "goes through it — send SIGHUP instead (kill -HUP PID, systemctl reload udpx)\n",
                  config_path.c_str());
     return kReloadUnreachable;
   }
-  std::string error;
-  UniqueFd fd = connectStatus(endpoint, error);
-  if (!fd.valid()) {
+  if (link.result == StatusLink::Result::Unreachable) {
     std::fprintf(stderr,
-                 "udpx reload: cannot reach udpx at %s: %s — is udpx running with this config (%s)? Give the same "
+                 "udpx reload: cannot reach udpx at %s — is udpx running with this config (%s)? Give the same "
                  "-c FILE it was started with, or --socket NAME (its log says which at start)\n",
-                 endpoint.c_str(), error.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
+                 link.tried.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
     return kReloadUnreachable;
   }
+  if (link.result == StatusLink::Result::Untrusted) {
+    // Its answer could claim anything ("reloaded"): a squatter must not make us say so.
+    std::fprintf(stderr, "udpx reload: %s; nothing was reloaded\n", untrustedMessage(link).c_str());
+    return kReloadUnreachable;
+  }
+  const UniqueFd& fd = link.fd;
+  const std::string& endpoint = link.endpoint;
+  std::string error;
   const std::string request = std::string(kReloadRequest) + "\n";
   std::string text;
   if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()) ||

@@ -70,8 +70,12 @@ Target findTarget(const std::string& config_path, const std::optional<std::strin
   }
   if (socket) {
     t.endpoints = {*socket};
-  } else if (loaded.config && !loaded.config->fixed.status.empty()) {
-    t.endpoints = {loaded.config->fixed.status};
+  } else if (loaded.config && loaded.config->global.status == "off") {
+    t.endpoints = {"off"};
+  } else if (loaded.config && !loaded.config->global.status.empty()) {
+    // Then the defaults: a file edited to move the status (the reload that moves it is asked on
+    // the old socket) still finds a process that serves the default one.
+    t.endpoints = {loaded.config->global.status, runtimeStatusPath(config_path), defaultStatusEndpoint(config_path)};
   } else {
     t.endpoints = {runtimeStatusPath(config_path),
                    loaded.config ? statusEndpoint(*loaded.config) : defaultStatusEndpoint(config_path)};
@@ -183,42 +187,64 @@ std::string renderStatusText(const Snapshot& st) {
 
 std::string renderStatusText(const json::Value& status) { return renderStatusText(snapshotFromJson(status)); }
 
+StatusLink connectTrusted(const std::string& config_path, const std::optional<std::string>& socket) {
+  StatusLink link;
+  const Target target = findTarget(config_path, socket);
+  if (target.endpoints.back() == "off") {
+    link.result = StatusLink::Result::Off;
+    return link;
+  }
+  std::string error;
+  for (const std::string& e : target.endpoints) {
+    link.fd = connectStatus(e, error);
+    if (link.fd.valid()) {
+      link.endpoint = e;
+      break;
+    }
+    link.tried += (link.tried.empty() ? "" : ", ") + e + " (" + error + ")";
+  }
+  if (!link.fd.valid()) return link;
+  ucred cred{};
+  if (!servedByTrusted(link.fd.get(), target, cred)) {
+    link.fd.reset();
+    link.result = StatusLink::Result::Untrusted;
+    link.uid = cred.uid;
+    link.pid = cred.pid;
+    return link;
+  }
+  link.result = StatusLink::Result::Connected;
+  return link;
+}
+
+std::string untrustedMessage(const StatusLink& link) {
+  return "refusing the answer at " + link.endpoint + ": it is served by uid " + std::to_string(link.uid) + " (pid " +
+         std::to_string(link.pid) +
+         "), which is neither root, nor you, nor udpx's account — another local user may have taken the name before "
+         "udpx started (see who: ss -xlp | grep udpx); its answer is not used";
+}
+
 int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json,
                      bool clients) {
-  const Target target = findTarget(config_path, socket);
-  const std::string& named = target.endpoints.back();
-  if (named == "off") {
+  StatusLink link = connectTrusted(config_path, socket);
+  if (link.result == StatusLink::Result::Off) {
     std::fprintf(stderr, "udpx status: the status endpoint of %s is off (global.status = \"off\") — set it to \"@NAME\" "
                          "or a socket path to use udpx status\n", config_path.c_str());
     return kStatusUnreachable;
   }
-  std::string error, tried;
-  UniqueFd fd;
-  std::string endpoint;
-  for (const std::string& e : target.endpoints) {
-    fd = connectStatus(e, error);
-    if (fd.valid()) {
-      endpoint = e;
-      break;
-    }
-    tried += (tried.empty() ? "" : ", ") + e + " (" + error + ")";
-  }
-  if (!fd.valid()) {
+  if (link.result == StatusLink::Result::Unreachable) {
     std::fprintf(stderr,
                  "udpx status: cannot reach udpx at %s — is udpx running with this config (%s)? Give the same "
                  "-c FILE it was started with, or --socket NAME (its log says which at start)\n",
-                 tried.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
+                 link.tried.c_str(), socket ? "--socket" : ("-c " + config_path).c_str());
     return kStatusUnreachable;
   }
-  ucred cred{};
-  if (!servedByTrusted(fd.get(), target, cred)) {
-    std::fprintf(stderr,
-                 "udpx status: refusing the answer at %s: it is served by uid %u (pid %d), which is neither root, "
-                 "nor you, nor udpx's account — another local user may have taken the name before udpx started "
-                 "(see who: ss -xlp | grep udpx); its answer is not shown\n",
-                 endpoint.c_str(), static_cast<unsigned>(cred.uid), static_cast<int>(cred.pid));
+  if (link.result == StatusLink::Result::Untrusted) {
+    std::fprintf(stderr, "udpx status: %s\n", untrustedMessage(link).c_str());
     return kStatusUnreachable;
   }
+  const UniqueFd& fd = link.fd;
+  const std::string& endpoint = link.endpoint;
+  std::string error;
   // The request line (status_server.h); a udpx from before requests reads nothing and answers all the same.
   (void)!::send(fd.get(), "status\n", 7, MSG_NOSIGNAL);
   std::string text;
@@ -236,16 +262,6 @@ int runStatusCommand(const std::string& config_path, const std::optional<std::st
   const std::string out = as_json ? text : clients ? renderClientsText(snapshotFromJson(*doc)) : renderStatusText(*doc);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return (*doc)["ok"].flag(false) ? kStatusOk : kStatusProblems;
-}
-
-// The first endpoint of findTarget's list that something listens on, else the last one.
-std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket) {
-  const Target target = findTarget(config_path, socket);
-  for (const std::string& e : target.endpoints) {
-    std::string ignored;
-    if (e != "off" && connectStatus(e, ignored).valid()) return e;
-  }
-  return target.endpoints.back();
 }
 
 }  // namespace udpx

@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 
+#include <sys/types.h>
+
+#include "net/unique_fd.h"
 #include "status/json.h"
 #include "status/snapshot.h"
 
@@ -20,9 +23,22 @@ inline constexpr int kStatusUnreachable = 2;
 int runStatusCommand(const std::string& config_path, const std::optional<std::string>& socket, bool as_json,
                      bool clients = false);
 
-// The status endpoint of the udpx running with `config_path` (global.status, else the default
-// derived from the path, also when this user cannot read the file); `socket` overrides it.
-std::string findStatusEndpoint(const std::string& config_path, const std::optional<std::string>& socket);
+// A connection to the udpx running with `config_path` (or at `socket`), checked the same way for
+// `udpx status` and `udpx reload`: the endpoints are tried in order (the runtime path, then the
+// abstract name), and the answer is believed only when SO_PEERCRED shows root, this user, the
+// owner of /run/udpx or of the config file, or global.user — never another local user's
+// squatted socket.
+struct StatusLink {
+  enum class Result { Connected, Off, Unreachable, Untrusted } result = Result::Unreachable;
+  UniqueFd fd;           // Connected
+  std::string endpoint;  // the one connected to (Connected, Untrusted)
+  std::string tried;     // every endpoint tried, each with why it failed (Unreachable)
+  uid_t uid = 0;         // who serves it (Untrusted)
+  pid_t pid = 0;
+};
+StatusLink connectTrusted(const std::string& config_path, const std::optional<std::string>& socket);
+// The sentence for an untrusted answer, after "udpx status: " or "udpx reload: ".
+std::string untrustedMessage(const StatusLink& link);
 
 // The human text for a snapshot, and for a status document (snapshot_json.h).
 std::string renderStatusText(const Snapshot& status);

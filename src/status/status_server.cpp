@@ -23,6 +23,9 @@ constexpr timeval kRequestWait{0, 200000};
 constexpr std::size_t kMaxRequest = 64;
 // How long a command (a reload) may take before its client is given up on.
 constexpr timeval kCommandTimeout{60, 0};
+// Connection ids, unique across the servers of the process (one retired by a reload may still
+// owe an answer).
+std::uint64_t next_conn_id = 1;
 
 std::string firstLine(const std::string& data) {
   std::string line = data.substr(0, data.find('\n'));
@@ -42,6 +45,13 @@ StatusServer::~StatusServer() {
   // replaces it (listenStatus), and `udpx status` meanwhile says "Connection refused".
 }
 
+void StatusServer::stopListening() noexcept {
+  backoff_.reset();
+  accept_ev_.reset();
+  spare_.reset();
+  fd_.reset();
+}
+
 void StatusServer::attach(event_base* base) {
   base_ = base;
   accept_ev_.reset(event_new(base, fd_.get(), EV_READ | EV_PERSIST, &StatusServer::onAccept, this));
@@ -56,7 +66,7 @@ void StatusServer::attach(event_base* base) {
 // given up for one status connection, so `udpx status` still answers when sessions took every
 // other one. Taken back as soon as that connection closes.
 void StatusServer::keepSpare() noexcept {
-  if (!spare_.valid()) spare_ = UniqueFd(fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!spare_.valid() && fd_.valid()) spare_ = UniqueFd(fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
 }
 
 // accept4 that, out of descriptors, uses the spare once, else pauses the listener.
@@ -96,7 +106,7 @@ void StatusServer::accept() noexcept {
     return;
   }
   try {
-    conns_.push_back(Conn{this, std::move(fd), {}, 0, nullptr, next_id_++, {}, false, uid});
+    conns_.push_back(Conn{this, std::move(fd), {}, 0, nullptr, next_conn_id++, {}, false, uid});
   } catch (...) {
     return;
   }

@@ -48,6 +48,11 @@ class StatusServer {
   // (the client gave up, or waited longer than kCommandTimeout).
   bool reply(std::uint64_t id, std::string text) noexcept;
   const std::string& endpoint() const noexcept { return endpoint_; }
+  // A reload moved the endpoint: accepts no more connections (the listening socket is closed),
+  // but answers those it has (the reload request itself may be one). Connection ids are unique
+  // across servers, so an answer owed can be given to whichever server has the connection.
+  void stopListening() noexcept;
+  bool idle() const noexcept { return conns_.empty(); }
 
  private:
   struct Conn {
@@ -82,7 +87,6 @@ class StatusServer {
   EventPtr accept_ev_;
   std::list<Conn> conns_;
   Command command_;
-  std::uint64_t next_id_ = 1;
   UniqueFd spare_;
   std::unique_ptr<AcceptBackoff> backoff_;
 };

@@ -84,7 +84,7 @@ bool runtimeDirUsable() {
 }
 
 std::string chooseStatusEndpoint(const Config& cfg) {
-  if (!cfg.fixed.status.empty()) return cfg.fixed.status;
+  if (!cfg.global.status.empty()) return cfg.global.status;
   if (runtimeDirUsable()) {
     return runtimeStatusPath(cfg.file == kCommandLineConfigName ? statusEndpoint(cfg) : cfg.file);
   }
@@ -92,7 +92,7 @@ std::string chooseStatusEndpoint(const Config& cfg) {
 }
 
 std::string statusEndpoint(const Config& cfg) {
-  if (!cfg.fixed.status.empty()) return cfg.fixed.status;
+  if (!cfg.global.status.empty()) return cfg.global.status;
   if (cfg.file == kCommandLineConfigName) {
     const std::string first = cfg.frontends.empty() || cfg.frontends[0].listen.empty()
                                   ? std::string("none")

@@ -79,6 +79,13 @@ while True:
 """
 
 
+# Answers a `udpx reload` as if it had applied it.
+RELOAD_SQUATTER = SQUATTER.replace(
+    "c.sendall(b'{\"ok\": true",
+    "c.recv(64); c.sendall(b'{\"reload\": \"applied\", \"config\": \"/etc/udpx.toml\", "
+    "\"summary\": \"squatted\", \"errors\": []}\\n'); c.close(); continue\n    c.sendall(b'{\"ok\": true")
+
+
 class Hostile(UdpxTestCase):
 
     def config(self, global_=None, preset="raw", **frontend):
@@ -90,10 +97,10 @@ class Hostile(UdpxTestCase):
             backends={"b": {"servers": [self.upstream.text], "health": {"type": "none"}}},
             global_=global_)
 
-    def start_squatter(self, name):
+    def start_squatter(self, name, script=SQUATTER):
         """A process of another local user (uid 4242) bound to the unix socket `name` first."""
         argv = [tool("setpriv"), f"--reuid={SQUATTER_UID}", f"--regid={SQUATTER_UID}", "--clear-groups", "--",
-                sys.executable, "-c", SQUATTER, name]
+                sys.executable, "-c", script, name]
         squatter = self.start_process("squatter", argv)
         wait_until(lambda: "bound" in squatter.output() or not squatter.running(), 10, "the squatter to bind")
         self.assertTrue(squatter.running(), squatter.log())
@@ -174,6 +181,20 @@ class Hostile(UdpxTestCase):
         self.assertNotIn("all is well", out)
         self.assertRegex(out, rf"uid {SQUATTER_UID}\b")
         code, out = self.run_status(config, "--socket", "@udpx:" + os.path.realpath(config))
+        self.assertEqual(code, 2, out)
+        self.assertNotIn("squatted", out)
+
+    def test_ReloadRefusesAnAnswerFromAnotherUser(self):
+        config = self.write_file("udpx.toml", self.config())
+        self.start_squatter("@udpx:" + os.path.realpath(config), RELOAD_SQUATTER)
+        # udpx is not running: the squatter claims the reload was applied; udpx reload must not.
+        code, out = self.run_udpx(["reload", "-c", config])
+        self.assertEqual(code, 2, out)
+        self.assertRegex(out, rf"refusing the answer at .*uid {SQUATTER_UID}\b")
+        self.assertNotRegex(out, r"(?m)^reloaded ")
+        self.assertIn("nothing was reloaded", out)
+        self.assertNotIn("squatted", out)
+        code, out = self.run_udpx(["reload", "--socket", "@udpx:" + os.path.realpath(config), "-c", config])
         self.assertEqual(code, 2, out)
         self.assertNotIn("squatted", out)
 

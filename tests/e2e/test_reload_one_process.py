@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -202,6 +203,61 @@ class ReloadOneProcess(UdpxTestCase):
         text = self.scrape(new_http)
         self.assertIn('udpx_config_reloads_total{result="failure"} 1', text)
         self.assertIn("udpx_config_last_reload_successful 0", text)
+
+    def udpx_as_nobody(self, *args):
+        argv = [tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", "--", udpx_binary(), *args]
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90, cwd="/")
+        return done.returncode, done.stdout + done.stderr
+
+    def test_TheStatusSocketMovesOnReloadAndAnswersTheReloadOnTheOldOne(self):
+        upstream = Dnsmasq(self)
+        port, = free_ports(1)
+        moved = f"@udpx-e2e-moved-{os.getpid()}-{port}"
+        # An abstract name to start with: the default may be a socket file under /run/udpx.
+        default = f"@udpx-e2e-first-{os.getpid()}-{port}"
+
+        def config(status=None):
+            return render_config(
+                frontends={"a": {"listen": [f"127.0.0.1:{port}"], "preset": "dns", "backend": "up"}},
+                backends={"up": {"servers": [hostport(*upstream.address)]}},
+                global_={"status": status or default})
+
+        udpx = self.start_unprivileged(config())
+        # `udpx reload` asks on the default socket, which this very reload moves: the outcome
+        # still comes back on it, then the old name is gone and the new one answers.
+        with open(self.config, "w") as f:
+            f.write(config(moved))
+        code, out = self.udpx_as_nobody("reload", "--socket", default, "-c", self.config)
+        self.assertEqual(code, 0, out)
+        self.assertIn("global: status changed", out)
+        self.assertIn(f"status socket moved from {default} to {moved}", udpx.log())
+        code, out = self.run_status(self.config)
+        self.assertEqual(code, 0, out)
+        self.assertIn("frontend a (dns)", out)
+        code, out = self.run_status(self.config, "--socket", default)
+        self.assertEqual(code, 2, out)
+        self.assertIn("cannot reach udpx", out)
+        self.assertResolves(port)
+
+        # A socket file is made only at start-up: refused, the status stays where it is.
+        line = self.reload(udpx, config(self.path("status.sock")), expect="refused")
+        errors = [l for l in udpx.log().splitlines() if "error: reload: " in l]
+        self.assertIn("global.status", errors[-1])
+        self.assertIn("needs a restart", errors[-1])
+        self.assertIn(f"{self.config}:", errors[-1])
+        code, out = self.run_status(self.config, "--socket", moved)
+        self.assertEqual(code, 1, out)  # served, and it names the failed reload
+        self.assertIn("the last reload of", out)
+
+        # Off, then back to where it was at start.
+        self.reload(udpx, config("off"))
+        code, out = self.run_status(self.config, "--socket", moved)
+        self.assertEqual(code, 2, out)
+        self.reload(udpx, config())
+        code, out = self.run_status(self.config)
+        self.assertEqual(code, 0, out)
+        self.assertResolves(port)
+        self.assertEqual(udpx.stats()["reloads"]["succeeded"], 3)
 
     @staticmethod
     def free_tcp_port():

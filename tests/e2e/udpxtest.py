@@ -775,18 +775,18 @@ class DnsmasqHosts:
     """dnsmasq on 127.0.0.1:port answering only the names of a hosts file it re-reads on SIGHUP,
     with a 1 s TTL: the resolver udpx's host names are pointed at (global.resolvers)."""
 
-    def __init__(self, test, hosts):
+    def __init__(self, test, hosts, name="dnsmasq-hosts"):
         self.test = test
         self.port = free_port("127.0.0.1")
         self.address = ("127.0.0.1", self.port)
         self.text = hostport(*self.address)
-        self.hosts_file = test.path("dnsmasq.hosts")
+        self.hosts_file = test.path(f"{name}.hosts")
         self.hosts = dict(hosts)
         self._write()
-        self.proc = test.start_process("dnsmasq-hosts", [
+        self.proc = test.start_process(name, [
             tool("dnsmasq"), "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
             "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
-            f"--addn-hosts={self.hosts_file}", "--local-ttl=1", f"--pid-file={test.path('dnsmasq-hosts.pid')}",
+            f"--addn-hosts={self.hosts_file}", "--local-ttl=1", f"--pid-file={test.path(name + '.pid')}",
             "--user=root", "--log-facility=-", "--log-queries"])
         name, address = next(iter(self.hosts.items()))
 

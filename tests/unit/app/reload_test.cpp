@@ -118,7 +118,7 @@ TEST_F(RuntimeReload, ABrokenFileIsRefusedWholeWithPositions) {
 TEST_F(RuntimeReload, TheFixedPartNeedsARestart) {
   const std::uint16_t p = freePort();
   start(kGlobal + frontend("a", p) + backend());
-  const ReloadOutcome out = reload("[global]\nstatus = \"@elsewhere\"\nchroot = \"/var/empty\"\n" + frontend("a", p) +
+  const ReloadOutcome out = reload("[global]\nstatus = \"/run/udpx-elsewhere.sock\"\nchroot = \"/var/empty\"\n" + frontend("a", p) +
                                    backend("\"127.0.0.2:9\""));
   EXPECT_FALSE(out.applied);
   ASSERT_EQ(out.errors.size(), 2u);

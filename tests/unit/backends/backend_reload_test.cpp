@@ -94,3 +94,49 @@ TEST(BackendReload, RetiredBackendDrainsEveryServer) {
 
 }  // namespace
 }  // namespace udpx
+
+namespace udpx {
+namespace {
+
+BackendConfig withHostName(BackendConfig c, const std::string& text) {
+  ServerConfig s;
+  s.text = text;
+  s.host = text.substr(0, text.find(':'));
+  s.port = 123;
+  c.servers.push_back(s);
+  return c;
+}
+
+TEST(BackendReload, AServerOfARemovedNameServesUntilAReplacementIsUp) {
+  EventBasePtr base(event_base_new());
+  std::mt19937_64 rng(1);
+  const BackendConfig before = withHostName(config({}, ProbeType::Ntp), "old.example:123");
+  Backend b(before, base.get(), &rng);
+  b.applyAddresses("old.example:123", {*SockAddr::parse("192.0.2.1:123")}, false, t0);
+  // The reload: the name goes, a literal server comes. Nothing else is up yet.
+  b.reconfigure(config({"192.0.2.9:123"}, ProbeType::Ntp), t0);
+  b.releaseOrigin("old.example:123", t0);
+  EXPECT_EQ(states(b), (std::vector<std::string>{"192.0.2.1:123 up", "192.0.2.9:123 pending"}));
+  EXPECT_EQ(b.pick()->label(), "192.0.2.1:123");
+  // The new server is probed healthy (rise 2): the old name's server drains.
+  Server& fresh = b.servers()[1];
+  b.probeSucceeded(fresh, t0);
+  EXPECT_EQ(states(b)[0], "192.0.2.1:123 up");
+  b.probeSucceeded(fresh, t0);
+  EXPECT_EQ(states(b), (std::vector<std::string>{"192.0.2.1:123 draining", "192.0.2.9:123 up"}));
+  EXPECT_EQ(b.sweep(), 0u);  // no sessions on it: freed
+  EXPECT_EQ(states(b), (std::vector<std::string>{"192.0.2.9:123 up"}));
+}
+
+TEST(BackendReload, AServerOfARemovedNameDrainsAtOnceWhenAnotherIsUp) {
+  EventBasePtr base(event_base_new());
+  std::mt19937_64 rng(1);
+  Backend b(withHostName(config({"192.0.2.9:123"}, ProbeType::Ntp), "old.example:123"), base.get(), &rng);
+  b.applyAddresses("old.example:123", {*SockAddr::parse("192.0.2.1:123")}, false, t0);
+  b.servers()[1].active_sessions = 1;
+  b.releaseOrigin("old.example:123", t0);
+  EXPECT_EQ(states(b), (std::vector<std::string>{"192.0.2.9:123 up", "192.0.2.1:123 draining"}));
+}
+
+}  // namespace
+}  // namespace udpx

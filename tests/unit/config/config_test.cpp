@@ -909,7 +909,7 @@ TEST(ConfigLoader, HealthDefaultsComeFromTheFrontendsPreset) {
   EXPECT_EQ(b.resolve_min, seconds{10});
   EXPECT_EQ(b.resolve_max, seconds{3600});
   EXPECT_TRUE(r.config->global.resolvers.empty());
-  EXPECT_EQ(r.config->fixed.status, "");
+  EXPECT_EQ(r.config->global.status, "");
 }
 
 TEST(ConfigLoader, ReadsHealthTableAndBackendHealthKeys) {
@@ -937,7 +937,7 @@ query = "example.test"
   ASSERT_EQ(c.global.resolvers.size(), 2u);
   EXPECT_EQ(c.global.resolvers[0].toString(), "127.0.0.1:5353");
   EXPECT_EQ(c.global.resolvers[1].toString(), "[::1]:53");
-  EXPECT_EQ(c.fixed.status, "/run/udpx.sock");
+  EXPECT_EQ(c.global.status, "/run/udpx.sock");
   const BackendConfig& b = c.backends[0];
   EXPECT_EQ(b.on_all_down, OnAllDown::Drop);
   EXPECT_EQ(b.resolve_min, milliseconds{200});
@@ -1162,8 +1162,8 @@ chroot = "/var/empty"
   EXPECT_EQ(reloadable.backends.size(), 1u);
   ASSERT_TRUE(reloadable.global.metrics.has_value());
   EXPECT_EQ(reloadable.global.metrics->toString(), "127.0.0.1:9123");
+  EXPECT_EQ(reloadable.global.status, "@udpx-test");
   const FixedConfig& fixed = r.config->fixed;
-  EXPECT_EQ(fixed.status, "@udpx-test");
   EXPECT_EQ(fixed.user, "udpx");
   EXPECT_EQ(fixed.group, "nogroup");
   EXPECT_EQ(fixed.chroot, "/var/empty");

@@ -77,9 +77,9 @@ TEST(StatusEndpoint, ConfigChoosesOffAPathOrTheDefault) {
   Config c;
   c.file = "/nonexistent/u.toml";
   EXPECT_EQ(statusEndpoint(c), "@udpx:/nonexistent/u.toml");
-  c.fixed.status = "off";
+  c.global.status = "off";
   EXPECT_EQ(statusEndpoint(c), "off");
-  c.fixed.status = "/run/udpx.sock";
+  c.global.status = "/run/udpx.sock";
   EXPECT_EQ(statusEndpoint(c), "/run/udpx.sock");
 }
 
