@@ -71,8 +71,8 @@ test-fuzz: build-fuzz
 # Mixed load over every preset with faults injected, on the ASan build (tests/soak/README.md);
 # `make test` runs a 2-minute version (ctest's soak.short in the sanitize tree).
 soak: deps-test build-sanitize
-	SOAK_SECONDS=$(SOAK_SECONDS) UDPX_BIN=$(BUILD_SAN)/udpx UDPX_BENCH_LOADGEN=$(BUILD_SAN)/udpx_bench_loadgen \
-	  UDPX_BENCH_RESPONDER=$(BUILD_SAN)/udpx_bench_responder PYTHONDONTWRITEBYTECODE=1 \
+	SOAK_SECONDS=$(SOAK_SECONDS) UDPX_BIN=$(abspath $(BUILD_SAN))/udpx UDPX_BENCH_LOADGEN=$(abspath $(BUILD_SAN))/udpx_bench_loadgen \
+	  UDPX_BENCH_RESPONDER=$(abspath $(BUILD_SAN))/udpx_bench_responder PYTHONDONTWRITEBYTECODE=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  python3 tests/soak/soak.py
 

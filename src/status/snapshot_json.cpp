@@ -2,6 +2,7 @@
 // reader so that a key changes in both or neither; counters' keys come from their declarations.
 #include "status/snapshot_json.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <span>
@@ -62,7 +63,10 @@ void writeStrings(ObjectWriter& w, std::string_view k, const std::vector<std::st
   out += ']';
 }
 
+// JSON has no infinity or NaN: those are written as null (a document read back may hold 1e400,
+// found by tests/fuzz/status_json_fuzz.cpp: "last_rtt_seconds": 0.01e400002 came back as "inf").
 std::string real(double v) {
+  if (!std::isfinite(v)) return "null";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6f", v);
   return buf;
@@ -236,6 +240,7 @@ ServerSnapshot readServer(const std::string& label, const json::Value& v) {
   s.consecutive_failures = count(h["consecutive_failures"]);
   s.last_probe = h["last_probe"].str("?");
   s.health.last_rtt_seconds = h["last_rtt_seconds"].num(-1);
+  if (!std::isfinite(s.health.last_rtt_seconds)) s.health.last_rtt_seconds = -1;
   s.probe_interval_ms = optionalInteger(h["probe_interval_ms"]);
   s.health.reason = h["reason"].str();
   s.health.hint = h["hint"].str();

@@ -157,5 +157,16 @@ TEST(SnapshotJson, NumbersOutOfRangeReadAsTheBounds) {
   EXPECT_EQ(s.reload.config_hash, static_cast<std::uint64_t>(INT64_MAX));
 }
 
+// An infinite round trip read back was written as "inf", which is not JSON: now null.
+TEST(SnapshotJson, AnInfiniteRoundTripIsWrittenAsNull) {
+  std::string error;
+  const auto doc = json::parse(
+      R"({"backends": {"b": {"servers": {"s": {"health": {"last_rtt_seconds": 1e400}}}}}})", error);
+  ASSERT_TRUE(doc) << error;
+  const std::string text = toJson(snapshotFromJson(*doc));
+  EXPECT_NE(text.find("\"last_rtt_seconds\": null"), std::string::npos) << text;
+  EXPECT_TRUE(json::parse(text, error)) << error << ": " << text;
+}
+
 }  // namespace
 }  // namespace udpx
