@@ -195,6 +195,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     dropFor(fe, seen, requestDrop(c));
     return;
   }
+  if (fe.limiter.enabled() && refused(l, i, pkt, seen, now)) return;  // proxy_limits.cpp
   Session* s = table_.find(fe.lane(), client);
   // Another session's run leaves first (and before openSession, which may evict a session).
   if (s != run_) sendRun(now);

@@ -19,6 +19,7 @@ std::string_view dropName(Drop d) noexcept {
     case Drop::ReplyTooLarge: return "reply_too_large";
     case Drop::ReplyUnexpected: return "reply_unexpected";
     case Drop::ReplySendError: return "reply_send_error";
+    case Drop::RateLimited: return "rate_limited";
     case Drop::kCount: break;
   }
   return "unknown";

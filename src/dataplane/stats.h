@@ -28,6 +28,7 @@ enum class Drop : std::uint8_t {
   ReplyTooLarge,   // reply larger than allowed (max_datagram, or NTP: larger than the request)
   ReplyUnexpected, // reply beyond the session's response budget (one-way frontends)
   ReplySendError,  // sending the reply to the client failed
+  RateLimited,     // over the client's (or its prefix's) rate_limit
   kCount
 };
 inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::kCount);
@@ -42,6 +43,7 @@ struct FrontendStats {
   std::uint64_t forwarded = 0, forwarded_bytes = 0;  // sent upstream
   std::uint64_t replied = 0, replied_bytes = 0;      // replies delivered to clients
   std::uint64_t replied_truncated = 0;               // of those, cut short (DNS TC): the client retries over TCP
+  std::uint64_t kod_sent = 0;                        // RATE kisses-o'-death sent to rate-limited clients
   std::array<std::uint64_t, kDropCount> dropped{};
   std::uint64_t sessions_created = 0;
   std::uint64_t sessions_expired = 0;  // idle for session_timeout
@@ -68,6 +70,8 @@ inline constexpr Counter<FrontendStats> kFrontendTrafficCounters[] = {
     {&FrontendStats::replied_truncated, "replied_truncated", "udpx_frontend_replied_truncated_packets_total",
      "Replies passed to clients that say they are truncated (DNS TC bit): the client retries over TCP, which "
      "udpx does not relay."},
+    {&FrontendStats::kod_sent, "kod_sent", "udpx_frontend_kod_sent_packets_total",
+     "RATE kisses-o'-death udpx sent to rate-limited NTP clients (kod = true), paced by their own limit."},
 };
 
 // Drops, one counter per reason (dropName): in the frontend's "dropped" object; in /metrics one
