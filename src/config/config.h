@@ -155,6 +155,7 @@ struct FrontendConfig {
   std::vector<Cidr> allow;  // never empty after loading (default: defaultAllowList())
   std::chrono::milliseconds session_timeout{60000};
   std::uint32_t max_sessions = 4096;
+  std::uint32_t max_sessions_per_client = 0;  // sessions one client host may hold; 0: no cap
   std::uint32_t responses = kUnlimitedResponses;
   std::uint32_t max_datagram = 65507;
   RateLimitConfig rate;

@@ -241,6 +241,11 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
       f.max_sessions = static_cast<std::uint32_t>(*v);
     }
   }
+  if (const ConfigNode* n = table.get("max_sessions_per_client")) {
+    if (const auto v = r.readInt(*n, path + ".max_sessions_per_client", 0, kMaxSessionsLimit)) {
+      f.max_sessions_per_client = static_cast<std::uint32_t>(*v);
+    }
+  }
   if (const ConfigNode* n = table.get("responses")) {
     if (const auto v = readResponses(r, *n, path + ".responses")) f.responses = *v;
   }

@@ -104,6 +104,7 @@ void Proxy::wireBuffers() noexcept {
 
 void Proxy::attach(Frontend& fe) {
   fe.attachTo(*this, table_.addLane(fe.config().session_timeout, fe.config().max_sessions));
+  table_.setPerClientCap(fe.lane(), fe.config().max_sessions_per_client);
   for (auto& l : fe.listeners()) watch(*l);
 }
 
@@ -127,6 +128,7 @@ void Proxy::detach(Frontend& fe) noexcept {
 
 void Proxy::reconfigured(Frontend& fe) {
   table_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
+  table_.setPerClientCap(fe.lane(), fe.config().max_sessions_per_client);
   for (auto& l : fe.listeners()) {
     if (!l->ev) watch(*l);
   }
@@ -581,6 +583,7 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
       break;
     }
     case SessionEnd::Closed: ++st.sessions_closed; break;
+    case SessionEnd::EvictedPerClient: ++st.sessions_evicted_per_client; break;
     case SessionEnd::Shutdown: break;
   }
 }

@@ -49,6 +49,7 @@ struct FrontendStats {
   std::uint64_t sessions_expired = 0;  // idle for session_timeout
   std::uint64_t sessions_evicted = 0;  // least recently used, removed for a new one at the cap
   std::uint64_t sessions_closed = 0;   // response budget used up, or upstream refused
+  std::uint64_t sessions_evicted_per_client = 0;  // the host's oldest, for its new one at max_sessions_per_client
 
   void drop(Drop d) noexcept { ++dropped[static_cast<std::size_t>(d)]; }
   bool operator==(const FrontendStats&) const = default;
@@ -82,7 +83,8 @@ inline constexpr CounterArray kDropCounters{
 
 inline constexpr std::string_view kSessionsEndedHelp =
     "Sessions ended, by reason: expired (idle for session_timeout), evicted (least recently used, at "
-    "max_sessions), closed (reply budget used up, or the server refused).";
+    "max_sessions), closed (reply budget used up, or the server refused), evicted_per_client (the client host's "
+    "oldest, for its new one at max_sessions_per_client).";
 // Sessions, in the frontend's "sessions" object; in /metrics after the session gauges.
 inline constexpr Counter<FrontendStats> kFrontendSessionCounters[] = {
     {&FrontendStats::sessions_created, "sessions.created", "udpx_frontend_sessions_created_total",
@@ -93,6 +95,8 @@ inline constexpr Counter<FrontendStats> kFrontendSessionCounters[] = {
      "reason", "evicted"},
     {&FrontendStats::sessions_closed, "sessions.closed", "udpx_frontend_sessions_ended_total", kSessionsEndedHelp,
      "reason", "closed"},
+    {&FrontendStats::sessions_evicted_per_client, "sessions.evicted_per_client", "udpx_frontend_sessions_ended_total",
+     kSessionsEndedHelp, "reason", "evicted_per_client"},
 };
 
 static_assert(sizeof(FrontendStats) == sizeof(std::uint64_t) * (std::size(kFrontendTrafficCounters) + kDropCount +

@@ -70,7 +70,7 @@ class ProxyLimits : public ::testing::Test {
 
   ProxyLimits() { event_base_priority_init(base.get(), 3); }
 
-  void start(RateLimitConfig rate) {
+  void start(RateLimitConfig rate, std::uint32_t per_client = 0) {
     FrontendConfig c;
     c.name = c.backend = "ntp";
     c.preset = Preset::Ntp;
@@ -81,6 +81,7 @@ class ProxyLimits : public ::testing::Test {
     c.responses = 1;
     c.max_datagram = 1024;
     c.rate = rate;
+    c.max_sessions_per_client = per_client;
     BackendConfig bc;
     bc.name = "ntp";
     ServerConfig sc;
@@ -108,7 +109,7 @@ class ProxyLimits : public ::testing::Test {
   }
   void drain() {
     pollfd p{fe->listeners()[0]->fd.get(), POLLIN, 0};
-    while (poll(&p, 1, 20) == 1) event_base_loop(base.get(), EVLOOP_NONBLOCK);
+    while (poll(&p, 1, 5) == 1) event_base_loop(base.get(), EVLOOP_NONBLOCK);
   }
   std::uint64_t dropped(Drop d) const { return fe->stats.dropped[static_cast<std::size_t>(d)]; }
 };
@@ -189,6 +190,23 @@ TEST_F(ProxyLimits, ZeroRatesLimitNothing) {
   EXPECT_EQ(dropped(Drop::RateLimited), 0u);
   // (The fake server's socketpair queue may overflow: those are send errors, not limits.)
   EXPECT_EQ(fe->stats.forwarded + dropped(Drop::SendError), 300u);
+}
+
+TEST_F(ProxyLimits, NewPortsOfOneHostEvictItsOwnSessionsAtMaxSessionsPerClient) {
+  start(RateLimitConfig{}, 10);
+  UniqueFd other = clientOn("127.0.0.3");
+  send(other.get(), ntpRequest(7), 1);
+  std::vector<UniqueFd> ports;
+  for (int i = 0; i < 300; ++i) {
+    ports.push_back(clientOn("127.0.0.2"));
+    send(ports.back().get(), ntpRequest(static_cast<std::uint64_t>(i) + 100), 1);
+  }
+  EXPECT_EQ(fe->stats.sessions_created, 301u);
+  EXPECT_EQ(fe->stats.sessions_evicted_per_client, 290u);
+  EXPECT_EQ(fe->stats.sessions_evicted, 0u);
+  EXPECT_EQ(proxy->sessions().laneSize(fe->lane()), 11u);
+  // The other host's session is still there (its reply would still reach it).
+  EXPECT_NE(const_cast<SessionTable&>(proxy->sessions()).find(fe->lane(), boundAddress(other.get())), nullptr);
 }
 
 }  // namespace
