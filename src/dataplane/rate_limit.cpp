@@ -48,7 +48,7 @@ void maskKey(Bucket& k, unsigned bits) noexcept {
   for (unsigned i = 0; i < bytes; ++i) {
     const unsigned from = i * 8;
     if (bits >= from + 8) continue;
-    k.key[i] = bits <= from ? 0 : static_cast<std::uint8_t>(k.key[i] & (0xff << (8 - (bits - from))));
+    k.key[i] = static_cast<std::uint8_t>(bits <= from ? 0 : k.key[i] & (0xff << (8 - (bits - from))));
   }
   k.prefix = static_cast<std::uint8_t>(bits);
 }
@@ -214,7 +214,7 @@ void RateLimiter::refill(Bucket& b, const Rate& r, std::int64_t now_ms) noexcept
   const auto elapsed = static_cast<std::uint64_t>(now_ms - b.refilled_ms);
   b.refilled_ms = now_ms;
   // Long idle: full (and no product that could overflow).
-  if (elapsed >= r.capacity / r.per_minute + 1) {
+  if (elapsed >= r.fill_ms) {
     b.level = r.capacity;
     return;
   }

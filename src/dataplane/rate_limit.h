@@ -112,9 +112,10 @@ class RateLimiter {
   struct Rate {
     std::uint64_t per_minute = 0;  // 0: off
     std::uint64_t capacity = 0;    // burst * kTokenUnits
+    std::uint64_t fill_ms = 0;     // an empty bucket is full again after this long (no division per datagram)
   };
   static Rate rateOf(std::uint64_t per_minute, std::uint64_t burst) noexcept {
-    return {per_minute, burst * kTokenUnits};
+    return {per_minute, burst * kTokenUnits, per_minute == 0 ? 0 : burst * kTokenUnits / per_minute + 1};
   }
   static void refill(Bucket& b, const Rate& r, std::int64_t now_ms) noexcept;
 
