@@ -257,6 +257,12 @@ class Udpx(Peer):
         cfg = os.path.join(self.ctx.tmp, "udpx.toml")
         extra = (self.frontend_extra if preset != "raw"
                  else 'session_timeout = "60s"\nmax_datagram = 2048\n')
+        # The bench's clients all send from 127.0.0.1, far above the presets' rate limits: off,
+        # unless the scenario measures the limiter (on, with rates no client reaches).
+        if sc.get("limiter"):
+            extra += 'rate_limit = "100000000/s"\nrate_limit_prefix = "100000000/s"\n'
+        elif preset != "raw":
+            extra += 'rate_limit = "off"\nrate_limit_prefix = "off"\n'
         with open(cfg, "w") as f:
             f.write(f'[global]\nlog_level = "info"\nmax_sessions = 20000\n\n'
                     f'[frontend.bench]\nlisten = ["127.0.0.1:{port}"]\npreset = "{preset}"\n'
@@ -444,6 +450,9 @@ def scenarios(args):
                            warmup=max(w, 2.0), timeout=3.0, skip=("socat",)),
         "4-ntp": dict(title="NTP 48 B, ntp preset, 64 clients x 1", clients=64, inflight=1, duration=d,
                       warmup=w, ntp=True),
+        # The same with the rate limiter on (rates no client reaches): its cost per datagram.
+        "4-ntp-limiter": dict(title="NTP 48 B, ntp preset, rate limiter on, 64 clients x 1", clients=64, inflight=1,
+                              duration=d, warmup=w, ntp=True, limiter=True, only=("udpx",)),
         "6-dns": dict(title="DNS 64 B, dns preset, 64 clients x 1", clients=64, inflight=1, duration=d,
                       warmup=w, dns=True, only=("direct", "udpx", "udpx-per-session", "nginx", "dnsdist")),
         # One-shot saturation: 256 clients x 1 in flight, each request one exchange (responses = 1).
@@ -454,6 +463,8 @@ def scenarios(args):
         "cpu-64": dict(title="open loop 40k req/s, 64 clients", clients=64, rate=args.rate, duration=d,
                        warmup=w, skip=("socat",)),
         # The same comparison at half the rate: the proxy is nowhere near saturation at either size.
+        "cpu-64-limiter": dict(title="open loop 40k req/s, 64 clients, rate limiter on", clients=64, rate=args.rate,
+                               duration=d, warmup=w, limiter=True, only=("udpx",)),
         "cpu-64-half": dict(title="open loop 20k req/s, 64 clients", clients=64, rate=args.rate / 2,
                             duration=d, warmup=w, skip=("socat",)),
         "cpu-10k-half": dict(title="open loop 20k req/s, 10,000 clients", clients=10000, rate=args.rate / 2,

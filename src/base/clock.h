@@ -21,4 +21,12 @@ inline std::int64_t unixMillisNow() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+// Wall-clock nanoseconds since the epoch, for timestamps a protocol puts on the wire (an NTP
+// kiss-o'-death's receive and transmit times).
+inline std::int64_t unixNanosNow() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 }  // namespace udpx

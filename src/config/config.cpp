@@ -57,6 +57,8 @@ ConfigNode convert(const toml::node& node) {
     out.text = s->get();
   } else if (const auto* i = node.as_integer()) {
     out.integer = i->get();
+  } else if (const auto* b = node.as_boolean()) {
+    out.integer = b->get() ? 1 : 0;
   } else if (const auto* array = node.as_array()) {
     out.items.reserve(array->size());
     for (const toml::node& element : *array) out.items.push_back(convert(element));

@@ -143,6 +143,21 @@ struct BackendConfig {
   SourcePos pos;
 };
 
+// A frontend's rate limits (dataplane/rate_limit.h): a token bucket per client address and one
+// per client prefix; rates per minute ("20/s" is 1200), 0: that bucket is off. The loader fills
+// every field, from the preset's defaults (protocols/protocol.h RateDefaults) where not written.
+// Reloadable: the buckets stay, only their rates change.
+struct RateLimitConfig {
+  std::uint64_t per_minute = 0;  // rate_limit, per client address
+  std::uint64_t burst = 0;       // rate_burst: tokens a bucket holds when full
+  std::uint64_t prefix_per_minute = 0;  // rate_limit_prefix, per client prefix
+  std::uint64_t prefix_burst = 0;       // rate_burst_prefix
+  std::uint8_t prefix_v4 = 24;          // rate_prefix_v4: the prefix length for IPv4 clients
+  std::uint8_t prefix_v6 = 56;          // rate_prefix_v6
+  bool kod = false;  // ntp only: answer a refused request with a RATE kiss-o'-death
+  bool operator==(const RateLimitConfig&) const = default;
+};
+
 // [frontend.NAME]. Reloadable, every field, listen included: a frontend is built on the loop
 // from its config, and a new listen address only needs a new socket, which the binder can bind
 // for the worker (a port below 1024) as it binds the first ones.
@@ -154,10 +169,12 @@ struct FrontendConfig {
   std::vector<Cidr> allow;  // never empty after loading (default: defaultAllowList())
   std::chrono::milliseconds session_timeout{60000};
   std::uint32_t max_sessions = 4096;
+  std::uint32_t max_sessions_per_client = 0;  // sessions one client host may hold; 0: no cap
   std::uint32_t responses = kUnlimitedResponses;
   std::uint32_t max_datagram = 65507;
   // Default: shared where the preset has a reply token and responses = 1 (ntp, dns).
   UpstreamSocketsMode upstream_sockets = UpstreamSocketsMode::PerSession;
+  RateLimitConfig rate;
   SourcePos pos;
 };
 

@@ -1,5 +1,6 @@
 // [frontend.NAME]: listen addresses (each owned by one frontend), the preset and its defaults,
 // the backend it names, the allow list and the session limits.
+#include <algorithm>
 #include <utility>
 
 #include "config/sections.h"
@@ -97,6 +98,87 @@ void readAllow(ConfigReader& r, const ConfigNode& node, const std::string& path,
   }
 }
 
+constexpr const char* kRateHint =
+    "write a count per second or per minute, e.g. \"20/s\" or \"30/min\", or \"off\"";
+constexpr std::int64_t kMaxRatePerMinute = 60'000'000'000;  // 1e9 a second: beyond any link
+constexpr std::int64_t kMaxBurst = 1'000'000'000;
+
+// "20/s", "30/min" or "off" (0) as a rate per minute.
+std::optional<std::uint64_t> readRate(ConfigReader& r, const ConfigNode& node, const std::string& path) {
+  const auto text = r.readString(node, path);
+  if (!text) return std::nullopt;
+  if (*text == "off") return 0;
+  const std::size_t slash = text->find('/');
+  const std::string count = text->substr(0, slash);
+  const std::string unit = slash == std::string::npos ? "" : text->substr(slash + 1);
+  std::uint64_t n = 0;
+  bool digits = !count.empty() && count.size() <= 12;
+  for (char ch : count) {
+    if (ch < '0' || ch > '9') digits = false;
+    if (digits) n = n * 10 + static_cast<std::uint64_t>(ch - '0');
+  }
+  const std::uint64_t per = unit == "s" ? 60 : unit == "min" ? 1 : 0;
+  if (!digits || per == 0) {
+    r.error(node.pos, path, "bad rate " + quoted(*text), kRateHint);
+    return std::nullopt;
+  }
+  if (n == 0 || n * per > static_cast<std::uint64_t>(kMaxRatePerMinute)) {
+    r.error(node.pos, path, "rate " + quoted(*text) + " is out of range", "a rate is at least 1/min; \"off\" turns it off");
+    return std::nullopt;
+  }
+  return n * per;
+}
+
+// The burst a rate written without one gets: two seconds' worth, at least one datagram.
+std::uint64_t defaultBurst(std::uint64_t per_minute) noexcept {
+  return per_minute == 0 ? 0 : std::max<std::uint64_t>(1, (2 * per_minute + 59) / 60);
+}
+
+void readRates(ConfigReader& r, const ConfigNode& table, const std::string& path, FrontendConfig& f) {
+  const RateDefaults& d = protocolOf(f.preset).rate;
+  RateLimitConfig& rate = f.rate;
+  rate.per_minute = d.per_minute;
+  rate.burst = d.burst;
+  rate.prefix_per_minute = d.prefix_per_minute;
+  rate.prefix_burst = d.prefix_burst;
+  if (const ConfigNode* n = table.get("rate_limit")) {
+    if (const auto v = readRate(r, *n, path + ".rate_limit")) {
+      rate.per_minute = *v;
+      rate.burst = defaultBurst(*v);
+    }
+  }
+  if (const ConfigNode* n = table.get("rate_burst")) {
+    if (const auto v = r.readInt(*n, path + ".rate_burst", 1, kMaxBurst)) rate.burst = static_cast<std::uint64_t>(*v);
+  }
+  if (const ConfigNode* n = table.get("rate_limit_prefix")) {
+    if (const auto v = readRate(r, *n, path + ".rate_limit_prefix")) {
+      rate.prefix_per_minute = *v;
+      rate.prefix_burst = defaultBurst(*v);
+    }
+  }
+  if (const ConfigNode* n = table.get("rate_burst_prefix")) {
+    if (const auto v = r.readInt(*n, path + ".rate_burst_prefix", 1, kMaxBurst)) {
+      rate.prefix_burst = static_cast<std::uint64_t>(*v);
+    }
+  }
+  if (const ConfigNode* n = table.get("rate_prefix_v4")) {
+    if (const auto v = r.readInt(*n, path + ".rate_prefix_v4", 1, 32)) rate.prefix_v4 = static_cast<std::uint8_t>(*v);
+  }
+  if (const ConfigNode* n = table.get("rate_prefix_v6")) {
+    if (const auto v = r.readInt(*n, path + ".rate_prefix_v6", 1, 128)) rate.prefix_v6 = static_cast<std::uint8_t>(*v);
+  }
+  if (const ConfigNode* n = table.get("kod")) {
+    if (n->type != ConfigNode::Type::Boolean) {
+      r.wrongType(*n, path + ".kod", "a boolean", "write kod = true or kod = false");
+    } else if (n->integer != 0 && protocolOf(f.preset).rate_kiss == nullptr) {
+      r.error(n->pos, path + ".kod", "preset " + quoted(presetName(f.preset)) + " has no kiss-o'-death",
+              "kod is for preset \"ntp\" only: remove it (rate-limited requests are dropped)");
+    } else {
+      rate.kod = n->integer != 0;
+    }
+  }
+}
+
 }  // namespace
 
 FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<TakenListen>& taken) {
@@ -159,6 +241,11 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
       f.max_sessions = static_cast<std::uint32_t>(*v);
     }
   }
+  if (const ConfigNode* n = table.get("max_sessions_per_client")) {
+    if (const auto v = r.readInt(*n, path + ".max_sessions_per_client", 0, kMaxSessionsLimit)) {
+      f.max_sessions_per_client = static_cast<std::uint32_t>(*v);
+    }
+  }
   if (const ConfigNode* n = table.get("responses")) {
     if (const auto v = readResponses(r, *n, path + ".responses")) f.responses = *v;
   }
@@ -187,6 +274,7 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
       }
     }
   }
+  readRates(r, table, path, f);
   return draft;
 }
 

@@ -23,9 +23,10 @@ inline constexpr std::int64_t kMaxSessionsLimit = 1'048'576;
 inline constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "backend"};
 inline constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics", "resolvers",
                                                    "status",    "user",         "group",   "chroot"};
-inline constexpr std::string_view kFrontendKeys[] = {"listen",          "preset",       "backend",   "allow",
-                                                     "session_timeout", "max_sessions", "responses", "max_datagram",
-                                                     "upstream_sockets"};
+inline constexpr std::string_view kFrontendKeys[] = {
+    "listen",       "preset",     "backend",           "allow",          "session_timeout",
+    "max_sessions", "responses",  "max_datagram",      "upstream_sockets", "rate_limit",     "rate_burst",
+    "rate_limit_prefix", "rate_burst_prefix", "rate_prefix_v4", "rate_prefix_v6", "kod", "max_sessions_per_client"};
 inline constexpr std::string_view kBackendKeys[] = {"servers",     "balance",     "fail_timeout", "health",
                                                     "on_all_down", "resolve_min", "resolve_max"};
 

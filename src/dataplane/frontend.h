@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "net/event_ptr.h"
 #include "dataplane/client_table.h"
+#include "dataplane/rate_limit.h"
 #include "dataplane/stats.h"
 #include "net/unique_fd.h"
 
@@ -35,7 +36,9 @@ class Listener {
 class Frontend {
  public:
   Frontend(const FrontendConfig& cfg, Backend* backend)
-      : cfg_(cfg), protocol_(&protocolOf(cfg.preset)), backend_(backend) {}
+      : cfg_(cfg), protocol_(&protocolOf(cfg.preset)), backend_(backend) {
+    limiter.configure(cfg.rate);
+  }
 
   // True if the client may use this frontend (the `allow` list).
   bool allows(const SockAddr& client) const noexcept {
@@ -46,11 +49,13 @@ class Frontend {
   }
 
   // A reload changed this frontend's settings or its backend (app/reload_apply.cpp): sessions
-  // open now keep their server; Proxy::reconfigured applies the rest to them.
+  // open now keep their server, the rate limiter its buckets (new rates only); Proxy::reconfigured
+  // applies the rest to them.
   void reconfigure(const FrontendConfig& cfg, Backend* backend) {
     cfg_ = cfg;
     protocol_ = &protocolOf(cfg.preset);
     backend_ = backend;
+    limiter.configure(cfg.rate);
   }
 
   const std::string& name() const noexcept { return cfg_.name; }
@@ -69,6 +74,7 @@ class Frontend {
 
   FrontendStats stats;
   ClientTable clients;        // the most recent clients and what each got (udpx status --clients)
+  RateLimiter limiter;        // rate_limit*: token buckets per client address and prefix
   TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
 
  private:

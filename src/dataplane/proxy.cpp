@@ -111,6 +111,7 @@ void Proxy::wireBuffers() noexcept {
 
 void Proxy::attach(Frontend& fe) {
   fe.attachTo(*this, table_.addLane(fe.config().session_timeout, fe.config().max_sessions));
+  table_.setPerClientCap(fe.lane(), fe.config().max_sessions_per_client);
   inflight_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
   if (lane_shared_.size() <= fe.lane()) lane_shared_.resize(fe.lane() + 1, nullptr);
   lane_shared_[fe.lane()] = fe.sharesUpstream() ? &fe.protocol() : nullptr;
@@ -138,6 +139,7 @@ void Proxy::detach(Frontend& fe) noexcept {
 
 void Proxy::reconfigured(Frontend& fe) {
   table_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
+  table_.setPerClientCap(fe.lane(), fe.config().max_sessions_per_client);
   inflight_.setLane(fe.lane(), fe.config().session_timeout, fe.config().max_sessions);
   // Requests in flight were made with the old protocol's tokens: they end when it changes.
   const Protocol* sharing = fe.sharesUpstream() ? &fe.protocol() : nullptr;
@@ -212,6 +214,7 @@ void Proxy::handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept {
     dropFor(fe, seen, requestDrop(c));
     return;
   }
+  if (fe.limiter.enabled() && refused(l, i, pkt, seen, now)) return;  // proxy_limits.cpp
   if (fe.sharesUpstream()) {
     handleShared(l, i, token, seen, now);
     return;
@@ -485,6 +488,7 @@ void Proxy::endSession(Session& s, SessionEnd why) noexcept {
       break;
     }
     case SessionEnd::Closed: ++st.sessions_closed; break;
+    case SessionEnd::EvictedPerClient: ++st.sessions_evicted_per_client; break;
     case SessionEnd::Shutdown: break;
   }
 }

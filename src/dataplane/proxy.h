@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "base/clock.h"
@@ -120,6 +121,11 @@ class Proxy {
   void wireBuffers() noexcept;
   void receiveRequests(Listener& l) noexcept;
   void handleRequest(Listener& l, std::size_t i, TimePoint now) noexcept;
+  // The rate limits (proxy_limits.cpp): true if request `i` of the batch is over its client's
+  // or prefix's rate, counted as rate_limited (and answered with a kiss-o'-death, kod = true).
+  bool refused(Listener& l, std::size_t i, std::span<const std::uint8_t> pkt, ClientRecord* seen,
+               TimePoint now) noexcept;
+  void sendKiss(Listener& l, std::size_t i, std::span<const std::uint8_t> pkt) noexcept;
   // Sends the staged run of requests of one session (send, or sendmmsg for several).
   void sendRun(TimePoint now) noexcept;
   Session* openSession(Frontend& fe, Listener& l, const SockAddr& client, TimePoint now) noexcept;

@@ -18,6 +18,7 @@ namespace udpx {
 class Frontend;
 class Listener;
 class Server;
+struct HostGroup;
 
 // The local address a client sent its datagram to: replies must leave from it (IP_PKTINFO),
 // or a client behind a multi-homed wildcard listener would drop them as coming from a stranger.
@@ -41,6 +42,11 @@ struct Session {
   Session* all_prev = nullptr;   // LRU order across all frontends (for the global cap)
   Session* all_next = nullptr;
   TimePoint last_active{};
+  // The client host's other sessions in this lane, oldest first (max_sessions_per_client);
+  // nullptr when the lane has no per-client cap.
+  HostGroup* host = nullptr;
+  Session* host_prev = nullptr;
+  Session* host_next = nullptr;
 
   // ---- kept by the data path ----
   int fd = -1;                   // connected upstream socket

@@ -114,6 +114,7 @@ void SessionTable::release(Session* s) noexcept {
 
 Session* SessionTable::create(std::uint32_t lane, const SockAddr& client, TimePoint now) noexcept {
   Lane& l = lanes_[lane];
+  if (l.per_client_cap != 0) evictForHost(lane, client);
   if (l.count >= l.cap && l.head != nullptr) {
     remove(*l.head, SessionEnd::Evicted);
   } else if (count_ >= global_cap_ && all_head_ != nullptr) {
@@ -135,6 +136,7 @@ Session* SessionTable::create(std::uint32_t lane, const SockAddr& client, TimePo
   all_tail_ = s;
   ++l.count;
   ++count_;
+  if (l.per_client_cap != 0) joinHost(*s);
   return s;
 }
 
@@ -162,6 +164,7 @@ void SessionTable::touch(Session& s, TimePoint now) noexcept {
 
 void SessionTable::remove(Session& s, SessionEnd why) noexcept {
   if (on_end_) on_end_(s, why);
+  leaveHost(s);
   Lane& l = lanes_[s.lane];
   hashErase(&s);
   if (s.lane_prev != nullptr) s.lane_prev->lane_next = s.lane_next; else l.head = s.lane_next;

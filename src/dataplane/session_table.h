@@ -18,6 +18,17 @@ enum class SessionEnd : std::uint8_t {
   Evicted,   // least recently used, removed to make room under a cap
   Closed,    // ended by the data path (reply budget used up, upstream refused)
   Shutdown,  // udpx is stopping or the frontend is going away
+  EvictedPerClient,  // the client host's oldest session, removed for its new one at max_sessions_per_client
+};
+
+// One client host's sessions in one lane (all its source ports), for max_sessions_per_client.
+struct HostGroup {
+  SockAddr host;  // the client address with port 0
+  std::uint32_t lane = 0;
+  std::uint32_t count = 0;
+  Session* head = nullptr;  // oldest
+  Session* tail = nullptr;
+  HostGroup* hash_next = nullptr;
 };
 
 class SessionTable {
@@ -39,6 +50,11 @@ class SessionTable {
   void setLane(std::uint32_t lane, milliseconds timeout, std::uint32_t cap) noexcept;
   // Ends every session of the lane (`why`) and frees it for addLane (a frontend removed).
   void releaseLane(std::uint32_t lane, SessionEnd why) noexcept;
+  // The lane's max_sessions_per_client (0: none): a host at the cap gives up its oldest session
+  // for a new one. Applies to sessions opened from now on (those open before are not counted).
+  void setPerClientCap(std::uint32_t lane, std::uint32_t cap) noexcept { lanes_[lane].per_client_cap = cap; }
+  // How many sessions the host of `client` has in the lane (0 when the lane has no cap).
+  std::uint32_t hostSessions(std::uint32_t lane, const SockAddr& client) noexcept;
   // A reload changed global.max_sessions: a smaller cap ends the least recently used sessions
   // of the whole table over it (Evicted).
   void setGlobalCap(std::uint32_t cap) noexcept;
@@ -90,8 +106,21 @@ class SessionTable {
     std::uint32_t count = 0;
     std::uint32_t cap = 0;
     milliseconds timeout{};
+    std::uint32_t per_client_cap = 0;  // max_sessions_per_client; 0: none
     bool free = false;  // released, waiting for addLane
   };
+  // Host groups (max_sessions_per_client): a chained hash on (lane, host), from chunks like the
+  // sessions' (never returned; one allocation per kChunk groups ever needed at the peak).
+  HostGroup* findHost(std::uint32_t lane, const SockAddr& host) noexcept;
+  HostGroup* addHost(std::uint32_t lane, const SockAddr& host) noexcept;
+  void joinHost(Session& s) noexcept;
+  // Ends the oldest session of the client's host if the host is at the lane's cap.
+  void evictForHost(std::uint32_t lane, const SockAddr& client) noexcept;
+  void leaveHost(Session& s) noexcept;
+  std::vector<HostGroup*> host_buckets_;
+  std::uint32_t host_count_ = 0;
+  std::vector<std::unique_ptr<HostGroup[]>> host_chunks_;
+  HostGroup* free_hosts_ = nullptr;
 
   std::size_t bucketOf(std::uint32_t lane, const SockAddr& client) const noexcept;
   Session* allocate() noexcept;

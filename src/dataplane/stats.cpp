@@ -20,6 +20,7 @@ std::string_view dropName(Drop d) noexcept {
     case Drop::ReplyUnexpected: return "reply_unexpected";
     case Drop::ReplySendError: return "reply_send_error";
     case Drop::TokenBusy: return "token_busy";
+    case Drop::RateLimited: return "rate_limited";
     case Drop::kCount: break;
   }
   return "unknown";

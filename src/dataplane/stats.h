@@ -29,6 +29,7 @@ enum class Drop : std::uint8_t {
   ReplyUnexpected, // reply beyond the session's response budget (one-way frontends)
   ReplySendError,  // sending the reply to the client failed
   TokenBusy,       // shared upstream sockets: no free token on any socket of the server's pool
+  RateLimited,     // over the client's (or its prefix's) rate_limit
   kCount
 };
 inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::kCount);
@@ -44,11 +45,13 @@ struct FrontendStats {
   std::uint64_t replied = 0, replied_bytes = 0;      // replies delivered to clients
   std::uint64_t replied_truncated = 0;               // of those, cut short (DNS TC): the client retries over TCP
   std::uint64_t token_collisions = 0;                // shared sockets: a drawn token was in use, drawn again
+  std::uint64_t kod_sent = 0;                        // RATE kisses-o'-death sent to rate-limited clients
   std::array<std::uint64_t, kDropCount> dropped{};
   std::uint64_t sessions_created = 0;
   std::uint64_t sessions_expired = 0;  // idle for session_timeout (shared sockets: a request unanswered that long)
   std::uint64_t sessions_evicted = 0;  // least recently used, removed for a new one at the cap (shared: oldest request)
   std::uint64_t sessions_closed = 0;   // response budget used up, or upstream refused
+  std::uint64_t sessions_evicted_per_client = 0;  // the host's oldest, for its new one at max_sessions_per_client
 
   void drop(Drop d) noexcept { ++dropped[static_cast<std::size_t>(d)]; }
   bool operator==(const FrontendStats&) const = default;
@@ -73,6 +76,8 @@ inline constexpr Counter<FrontendStats> kFrontendTrafficCounters[] = {
     {&FrontendStats::token_collisions, "token_collisions", "udpx_frontend_token_collisions_total",
      "Shared upstream sockets: tokens (DNS IDs, NTP cookies) drawn for a request that were already in use on the "
      "socket, and drawn again."},
+    {&FrontendStats::kod_sent, "kod_sent", "udpx_frontend_kod_sent_packets_total",
+     "RATE kisses-o'-death udpx sent to rate-limited NTP clients (kod = true), paced by their own limit."},
 };
 
 // Drops, one counter per reason (dropName): in the frontend's "dropped" object; in /metrics one
@@ -83,7 +88,8 @@ inline constexpr CounterArray kDropCounters{
 
 inline constexpr std::string_view kSessionsEndedHelp =
     "Sessions ended, by reason: expired (idle for session_timeout), evicted (least recently used, at "
-    "max_sessions), closed (reply budget used up, or the server refused).";
+    "max_sessions), closed (reply budget used up, or the server refused), evicted_per_client (the client host's "
+    "oldest, for its new one at max_sessions_per_client).";
 // Sessions, in the frontend's "sessions" object; in /metrics after the session gauges.
 inline constexpr Counter<FrontendStats> kFrontendSessionCounters[] = {
     {&FrontendStats::sessions_created, "sessions.created", "udpx_frontend_sessions_created_total",
@@ -94,6 +100,8 @@ inline constexpr Counter<FrontendStats> kFrontendSessionCounters[] = {
      "reason", "evicted"},
     {&FrontendStats::sessions_closed, "sessions.closed", "udpx_frontend_sessions_ended_total", kSessionsEndedHelp,
      "reason", "closed"},
+    {&FrontendStats::sessions_evicted_per_client, "sessions.evicted_per_client", "udpx_frontend_sessions_ended_total",
+     kSessionsEndedHelp, "reason", "evicted_per_client"},
 };
 
 static_assert(sizeof(FrontendStats) == sizeof(std::uint64_t) * (std::size(kFrontendTrafficCounters) + kDropCount +

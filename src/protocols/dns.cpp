@@ -152,6 +152,8 @@ constexpr Protocol kProtocol{
     .default_probe = ProbeType::Dns,
     .reply_truncated = replyTruncated,
     .shared_token = &kShared,
+    // A resolver forwarding for a whole network asks far more often than one host.
+    .rate = {.per_minute = 500 * 60, .burst = 1000, .prefix_per_minute = 5000 * 60, .prefix_burst = 10000},
 };
 
 }  // namespace udpx::dns

@@ -101,6 +101,39 @@ void restoreShared(std::span<std::uint8_t> reply, const SharedToken& st, bool al
 
 constexpr SharedTokenHooks kShared{chooseShared, applyShared, altKey, restoreShared};
 
+// ---- rate limiting: the RATE kiss-o'-death (RFC 5905 section 7.4) ----
+
+constexpr std::uint64_t kUnixToNtpSeconds = 2208988800ull;  // 1900-01-01 to 1970-01-01
+constexpr std::size_t kPollAt = 2;
+
+std::uint64_t ntpTimestamp(std::int64_t unix_ns) noexcept {
+  const auto ns = static_cast<std::uint64_t>(unix_ns < 0 ? 0 : unix_ns);
+  const std::uint64_t secs = ns / 1000000000ull + kUnixToNtpSeconds;
+  const std::uint64_t fraction = ((ns % 1000000000ull) << 32) / 1000000000ull;
+  return (secs << 32) | fraction;
+}
+
+// Leap 3 (unsynchronised), the request's version, mode 4, stratum 0, reference ID "RATE", the
+// request's poll, origin = the request's transmit timestamp. Receive and transmit carry the
+// time: a client (chrony) acts on a kiss-o'-death only when they are set and new, as in any
+// valid reply. 48 bytes: never longer than the request (check_request wants 48 or more).
+std::size_t buildRateKiss(std::span<const std::uint8_t> request, std::span<std::uint8_t> out,
+                          std::int64_t unix_ns) noexcept {
+  if (request.size() < kHeaderLen || out.size() < kHeaderLen) return 0;
+  for (std::size_t i = 0; i < kHeaderLen; ++i) out[i] = 0;
+  out[0] = static_cast<std::uint8_t>((3u << 6) | (versionOf(request) << 3) | kModeServer);
+  out[kPollAt] = request[kPollAt];
+  out[12] = 'R';
+  out[13] = 'A';
+  out[14] = 'T';
+  out[15] = 'E';
+  for (std::size_t i = 0; i < 8; ++i) out[kOriginTimestampAt + i] = request[kTransmitTimestampAt + i];
+  const std::uint64_t now = ntpTimestamp(unix_ns);
+  wire::writeBe(out, kReceiveTimestampAt, 8, now);
+  wire::writeBe(out, kTransmitTimestampAt, 8, now);
+  return kHeaderLen;
+}
+
 // ---- health probe ----
 
 constexpr std::size_t kStratumAt = 1;
@@ -195,6 +228,10 @@ constexpr Protocol kProtocol{
     .probe = &kProbe,
     .default_probe = ProbeType::Ntp,
     .shared_token = &kShared,
+    // A client polls every 64-1024 s; iburst sends 4-8 requests 2 s apart. Many clients behind
+    // one NAT address still stay far below 50/s.
+    .rate = {.per_minute = 50 * 60, .burst = 100, .prefix_per_minute = 500 * 60, .prefix_burst = 1000},
+    .rate_kiss = buildRateKiss,
 };
 
 }  // namespace udpx::ntp

@@ -42,6 +42,21 @@ struct PresetDefaults {
   std::uint32_t max_datagram;             // larger datagrams are dropped (both directions)
 };
 
+// The rate limits a frontend with this preset has unless its config says otherwise: set where a
+// normal client never reaches them (per minute; 0: off).
+struct RateDefaults {
+  std::uint64_t per_minute = 0;  // per client address
+  std::uint64_t burst = 0;
+  std::uint64_t prefix_per_minute = 0;  // per client prefix (IPv4 /24, IPv6 /56)
+  std::uint64_t prefix_burst = 0;
+};
+
+// Builds the reply that tells a rate-limited client to slow down (NTP: a RATE kiss-o'-death)
+// into `out`, from the request that passed check_request and the wall clock (ns since the
+// Unix epoch). Returns its length, never more than the request's; 0: none.
+using KissFn = std::size_t (*)(std::span<const std::uint8_t> request, std::span<std::uint8_t> out,
+                               std::int64_t unix_ns) noexcept;
+
 // Verdict of a check. Everything but Ok is a drop with a counter named after it.
 enum class Check : std::uint8_t {
   Ok,
@@ -107,6 +122,8 @@ struct Protocol {
   // Shared upstream sockets: nullptr for protocols whose replies carry no token (raw, syslog),
   // which keep a socket per session.
   const SharedTokenHooks* shared_token = nullptr;
+  RateDefaults rate{};          // rate limits unless the frontend sets its own
+  KissFn rate_kiss = nullptr;   // `kod = true`: the reply to a refused request; nullptr: none
 
   std::string_view name() const noexcept { return defaults.name; }
   Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {

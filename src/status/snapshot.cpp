@@ -23,6 +23,8 @@ namespace {
 
 // A session table that evicted within this long is reported as full.
 constexpr std::chrono::seconds kEvictionMemory{60};
+// A frontend that refused a request for its rate limits within this long says so (a warning).
+constexpr std::chrono::milliseconds kLimitedMemory{60000};
 // Requests a server with good probes left unanswered within this long are reported.
 constexpr std::chrono::seconds kUnansweredMemory{60};
 
@@ -62,6 +64,45 @@ void clients(const Frontend& fe, TimePoint now, std::int64_t now_unix_ms, bool e
                          now - oldest->last_seen < kRecentClientWindow;
 }
 
+// "50/s", "30/min": a rate per minute as the config writes it.
+std::string rateText(std::uint64_t per_minute) {
+  return per_minute % 60 == 0 ? num(per_minute / 60) + "/s" : num(per_minute) + "/min";
+}
+
+// The most rate-limited addresses and prefixes, and a finding while they are being refused.
+void rateLimited(const Frontend& fe, TimePoint now, FrontendSnapshot& o, std::vector<Finding>& findings) {
+  const std::uint64_t refused = fe.stats.dropped[static_cast<std::size_t>(Drop::RateLimited)];
+  if (refused == 0) return;
+  const std::int64_t now_ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
+  const std::int64_t now_unix_ms = unixMillisNow();
+  std::int64_t latest_ms = INT64_MIN;
+  for (const bool prefixes : {false, true}) {
+    for (const LimitedSource& l : fe.limiter.topLimited(kTopLimited, prefixes)) {
+      o.rate_limited.push_back({l.source, prefixes, l.limited, now_unix_ms - (now_ms - l.last_limited_ms)});
+      latest_ms = std::max(latest_ms, l.last_limited_ms);
+    }
+  }
+  if (o.rate_limited.empty() || now_ms - latest_ms > kLimitedMemory.count()) return;
+  const RateLimitConfig& r = fe.config().rate;
+  std::string who;
+  for (const LimitedSnapshot& l : o.rate_limited) {
+    if (!who.empty()) who += ", ";
+    who += l.source + " (" + num(l.limited) + ")";
+  }
+  std::string limits;
+  if (r.per_minute != 0) limits = rateText(r.per_minute) + " per address, burst " + num(r.burst);
+  if (r.prefix_per_minute != 0) {
+    if (!limits.empty()) limits += "; ";
+    limits += rateText(r.prefix_per_minute) + " per /" + num(r.prefix_v4) + " and /" + num(r.prefix_v6) +
+              ", burst " + num(r.prefix_burst);
+  }
+  findings.push_back({"warning", "frontend " + fe.name(),
+                      num(refused) + " requests rate-limited (" + limits + "); most refused: " + who,
+                      "a client far over the limit is flooding or misconfigured: look at it (udpx status --clients); if "
+                      "it is legitimate (many clients behind one NAT address, a busy resolver), raise frontend." +
+                          fe.name() + ".rate_limit and rate_burst (or rate_limit_prefix)"});
+}
+
 FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& findings) {
   const FrontendConfig& c = fe.config();
   const FrontendStats& s = fe.stats;
@@ -93,6 +134,7 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
                         "point clients that need large answers (DNSSEC, many records) straight at the server for "
                         "TCP, or have them advertise a larger EDNS buffer (dig +bufsize=4096)"});
   }
+  rateLimited(fe, now, o, findings);
   const std::uint64_t no_backend = s.dropped[static_cast<std::size_t>(Drop::NoBackend)];
   if (no_backend > 0 && fe.backend()->servers().empty()) {
     findings.push_back({"error", "frontend " + fe.name(),

@@ -72,6 +72,19 @@ struct ClientSnapshot {
   bool operator==(const ClientSnapshot&) const = default;
 };
 
+// One of a frontend's most rate-limited sources (dataplane/rate_limit.h): an address, or a
+// prefix ("192.0.2.0/24").
+struct LimitedSnapshot {
+  std::string source;
+  bool prefix = false;
+  std::uint64_t limited = 0;  // requests refused since its bucket entered the table
+  std::int64_t last_unix_ms = 0;
+
+  bool operator==(const LimitedSnapshot&) const = default;
+};
+// How many addresses (and as many prefixes) a frontend names as the most rate-limited.
+inline constexpr std::size_t kTopLimited = 5;
+
 struct FrontendSnapshot {
   std::string name;
   std::string preset;
@@ -86,6 +99,8 @@ struct FrontendSnapshot {
   std::uint64_t clients_recent = 0;   // distinct clients seen within kRecentClientWindow
   bool clients_table_full = false;    // all of the recent-clients table is that recent: maybe more
   std::vector<ClientSnapshot> clients;  // most recent first; only with SnapshotSources::with_clients
+  // The most rate-limited addresses, then prefixes (at most kTopLimited each, most refused first).
+  std::vector<LimitedSnapshot> rate_limited;
 
   bool operator==(const FrontendSnapshot&) const = default;
 };

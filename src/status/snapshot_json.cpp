@@ -160,6 +160,20 @@ void write(ObjectWriter& w, const FrontendSnapshot& f) {
     }
     list += ']';
   });
+  // The most rate-limited sources: addresses, then prefixes.
+  if (f.rate_limited.empty()) return;
+  std::string& limited = w.key("rate_limited");
+  limited += '[';
+  for (std::size_t i = 0; i < f.rate_limited.size(); ++i) {
+    if (i) limited += ", ";
+    const LimitedSnapshot& one = f.rate_limited[i];
+    ObjectWriter o(limited);
+    o.str("source", one.source);
+    o.flag("prefix", one.prefix);
+    o.num("limited", one.limited);
+    o.integer("last_unix_ms", one.last_unix_ms);
+  }
+  limited += ']';
 }
 
 FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
@@ -196,6 +210,14 @@ FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
     }
     cs.last_seen_unix_ms = integer(one["last_seen_unix_ms"]);
     f.clients.push_back(std::move(cs));
+  }
+  for (const json::Value& one : v["rate_limited"].array) {
+    LimitedSnapshot l;
+    l.source = one["source"].str();
+    l.prefix = one["prefix"].flag();
+    l.limited = count(one["limited"]);
+    l.last_unix_ms = integer(one["last_unix_ms"]);
+    f.rate_limited.push_back(std::move(l));
   }
   return f;
 }

@@ -77,13 +77,16 @@ TEST_F(MetricsCollectorTest, ExportsSessionsByHowTheyEnded) {
   s.sessions_expired = 3;
   s.sessions_evicted = 2;
   s.sessions_closed = 1;
+  s.sessions_evicted_per_client = 4;
   EXPECT_EQ(lines("udpx_frontend_sessions"),
             (std::vector<std::string>{"udpx_frontend_sessions_active{frontend=\"lan\"} 0",
                                       "udpx_frontend_sessions_limit{frontend=\"lan\"} 4096",
                                       "udpx_frontend_sessions_created_total{frontend=\"lan\"} 7",
                                       "udpx_frontend_sessions_ended_total{frontend=\"lan\",reason=\"expired\"} 3",
                                       "udpx_frontend_sessions_ended_total{frontend=\"lan\",reason=\"evicted\"} 2",
-                                      "udpx_frontend_sessions_ended_total{frontend=\"lan\",reason=\"closed\"} 1"}));
+                                      "udpx_frontend_sessions_ended_total{frontend=\"lan\",reason=\"closed\"} 1",
+                                      "udpx_frontend_sessions_ended_total{frontend=\"lan\",reason=\"evicted_per_client\"} "
+                                      "4"}));
 }
 
 TEST_F(MetricsCollectorTest, ExportsServerTrafficAndHealth) {
