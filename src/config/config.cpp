@@ -46,7 +46,7 @@ ConfigNode::Type typeOf(toml::node_type type) noexcept {
   return ConfigNode::Type::Table;
 }
 
-// A copy of what the loaders read: types, positions, strings, integers, and tables' keys in
+// A copy of what the loaders read: types, positions, strings, integers (booleans as 0 and 1), and tables' keys in
 // toml++'s order (toml++ limits the nesting, so the recursion is bounded).
 ConfigNode convert(const toml::node& node) {
   ConfigNode out;
@@ -56,6 +56,8 @@ ConfigNode convert(const toml::node& node) {
     out.text = s->get();
   } else if (const auto* i = node.as_integer()) {
     out.integer = i->get();
+  } else if (const auto* b = node.as_boolean()) {
+    out.integer = b->get() ? 1 : 0;
   } else if (const auto* array = node.as_array()) {
     out.items.reserve(array->size());
     for (const toml::node& element : *array) out.items.push_back(convert(element));
@@ -201,6 +203,15 @@ std::string_view typeName(ConfigNode::Type type) noexcept {
     case ConfigNode::Type::Table: return "table";
   }
   return "nothing";
+}
+
+std::vector<ListenEndpoint> listenEndpoints(const FrontendConfig& f) {
+  std::vector<ListenEndpoint> out;
+  for (const SockAddr& a : f.listen) out.push_back({a, Transport::Udp});
+  if (f.tcp) {
+    for (const SockAddr& a : f.listen) out.push_back({a, Transport::Tcp});
+  }
+  return out;
 }
 
 const BackendConfig* ReloadableConfig::findBackend(const std::string& name) const noexcept {

@@ -24,7 +24,9 @@ inline constexpr std::string_view kTopLevelTables[] = {"global", "frontend", "ba
 inline constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", "metrics", "resolvers",
                                                    "status",    "user",         "group",   "chroot"};
 inline constexpr std::string_view kFrontendKeys[] = {"listen",          "preset",       "backend",   "allow",
-                                                     "session_timeout", "max_sessions", "responses", "max_datagram"};
+                                                     "session_timeout", "max_sessions", "responses", "max_datagram",
+                                                     "tcp", "tcp_max_connections", "tcp_max_per_client",
+                                                     "tcp_idle_timeout"};
 inline constexpr std::string_view kBackendKeys[] = {"servers",     "balance",     "fail_timeout", "health",
                                                     "on_all_down", "resolve_min", "resolve_max"};
 

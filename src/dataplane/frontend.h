@@ -13,6 +13,7 @@
 #include "net/event_ptr.h"
 #include "dataplane/client_table.h"
 #include "dataplane/stats.h"
+#include "dataplane/tcp_stats.h"
 #include "net/unique_fd.h"
 
 namespace udpx {
@@ -64,6 +65,8 @@ class Frontend {
   std::uint32_t lane() const noexcept { return lane_; }
 
   FrontendStats stats;
+  TcpStats tcp;               // its TCP side (dataplane/tcp_relay.h), when config().tcp
+  std::uint32_t tcp_open = 0; // TCP connections open now
   ClientTable clients;        // the most recent clients and what each got (udpx status --clients)
   TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)
 

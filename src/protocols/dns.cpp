@@ -130,6 +130,7 @@ constexpr Protocol kProtocol{
     .probe = &kProbe,
     .default_probe = ProbeType::Dns,
     .reply_truncated = replyTruncated,
+    .tcp_default = true,
 };
 
 }  // namespace udpx::dns

@@ -79,9 +79,12 @@ struct Protocol {
   bool replies_bounded_by_request;   // a reply may not be longer than its request (amplification)
   const Probe* probe;                // its health probe; nullptr: it has none (syslog never answers)
   ProbeType default_probe;           // the probe a frontend with this preset implies for its backend
-  // Replies that tell the client to ask again over TCP, which udpx does not relay (yet); counted
-  // as replied_truncated. nullptr: the protocol has no such replies.
+  // Replies that tell the client to ask again over TCP (relayed when the frontend has `tcp`);
+  // counted as replied_truncated. nullptr: the protocol has no such replies.
   TruncatedFn reply_truncated = nullptr;
+  // A frontend with this preset relays TCP on its listen addresses too unless it says `tcp =
+  // false` (dns: clients retry truncated answers over TCP, RFC 7766).
+  bool tcp_default = false;
 
   std::string_view name() const noexcept { return defaults.name; }
   Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {

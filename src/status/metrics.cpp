@@ -98,6 +98,19 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
     sample(limit, {{"frontend", f.name}}, num(f.sessions_max));
   }
   counters<FrontendStats>(fam, kFrontendSessionCounters, frontends);
+  // TCP: only the frontends that relay it.
+  Things<TcpStats> tcp;
+  MetricFamily& tcp_open = fam.add("udpx_frontend_tcp_connections_active", "TCP connections open now.", kGauge);
+  MetricFamily& tcp_limit = fam.add("udpx_frontend_tcp_connections_limit",
+                                    "The frontend's tcp_max_connections: beyond it new connections are refused.",
+                                    kGauge);
+  for (const FrontendSnapshot& f : s.frontends) {
+    if (!f.tcp) continue;
+    tcp.push_back({{{"frontend", f.name}}, &f.tcp_counters});
+    sample(tcp_open, {{"frontend", f.name}}, num(f.tcp_open));
+    sample(tcp_limit, {{"frontend", f.name}}, num(f.tcp_max));
+  }
+  counters<TcpStats>(fam, kTcpCounters, tcp);
 
   // ---- servers: labels backend, server ----
   MetricFamily& up = fam.add("udpx_server_up",

@@ -16,6 +16,7 @@
 #include "config/duration.h"
 #include "dataplane/frontend.h"
 #include "dataplane/proxy.h"
+#include "dataplane/tcp_relay.h"
 
 namespace udpx {
 static_assert(kRecentClientsKept == ClientTable::kCapacity);
@@ -62,6 +63,47 @@ void clients(const Frontend& fe, TimePoint now, std::int64_t now_unix_ms, bool e
                          now - oldest->last_seen < kRecentClientWindow;
 }
 
+// What the TCP counters say is wrong: connections refused at the caps, servers that refuse TCP
+// or cannot be reached over it.
+void tcpFindings(const Frontend& fe, std::vector<Finding>& findings) {
+  const FrontendConfig& c = fe.config();
+  const TcpStats& t = fe.tcp;
+  const std::string subject = "frontend " + fe.name() + " (TCP)";
+  if (t.refused_upstream > 0) {
+    findings.push_back({"error", subject,
+                        num(t.refused_upstream) + " TCP connections refused: the upstream refuses TCP (every server "
+                        "tried reset the connection)",
+                        "let the server listen on TCP too (dnsmasq and unbound do by default; check its firewall), "
+                        "or set frontend." + fe.name() + ".tcp = false"});
+  }
+  if (t.refused_connect > 0) {
+    findings.push_back({"error", subject,
+                        num(t.refused_connect) + " TCP connections failed: no server could be reached over TCP within " +
+                            formatDuration(TcpRelay::kConnectTimeout),
+                        "check that the servers accept TCP on their port from this host (firewall, routes)"});
+  }
+  if (t.refused_cap > 0) {
+    findings.push_back({"warning", subject,
+                        num(t.refused_cap) + " TCP connections refused: " + num(c.tcp_max_connections) +
+                            " were open already (tcp_max_connections)",
+                        "raise frontend." + fe.name() + ".tcp_max_connections, or shorten tcp_idle_timeout"});
+  }
+  if (t.refused_per_client > 0) {
+    findings.push_back({"warning", subject,
+                        num(t.refused_per_client) + " TCP connections refused: their client had " +
+                            num(c.tcp_max_per_client) + " open already (tcp_max_per_client)",
+                        "see which clients with udpx status --clients; raise frontend." + fe.name() +
+                            ".tcp_max_per_client if they are legitimate"});
+  }
+  if (t.closed_idle > 0 && t.bytes_to_client == 0 && t.bytes_to_server > 0) {
+    findings.push_back({"warning", subject,
+                        num(t.closed_idle) + " TCP connections timed out idle and no server ever answered a byte: "
+                        "the upstream accepts connections but does not answer (a TLS handshake that never completes, "
+                        "or the wrong service on that port?)",
+                        "check what listens on the servers' port over TCP"});
+  }
+}
+
 FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& findings) {
   const FrontendConfig& c = fe.config();
   const FrontendStats& s = fe.stats;
@@ -83,13 +125,21 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
                         "raise frontend." + fe.name() + ".max_sessions (and global.max_sessions), or shorten "
                         "session_timeout"});
   }
-  if (s.replied_truncated > 0) {
+  o.tcp = c.tcp;
+  if (c.tcp) {
+    o.tcp_counters = fe.tcp;
+    o.tcp_open = fe.tcp_open;
+    o.tcp_max = c.tcp_max_connections;
+    o.tcp_max_per_client = c.tcp_max_per_client;
+    tcpFindings(fe, findings);
+  }
+  if (s.replied_truncated > 0 && !c.tcp) {
     findings.push_back({"warning", "frontend " + fe.name(),
                         num(s.replied_truncated) + " of " + num(s.replied) +
                             " replies were truncated (DNS TC bit): those clients retry over TCP, which udpx does not "
-                            "relay, so their TCP retry is refused",
-                        "point clients that need large answers (DNSSEC, many records) straight at the server for "
-                        "TCP, or have them advertise a larger EDNS buffer (dig +bufsize=4096)"});
+                            "relay here (tcp = false), so their TCP retry is refused",
+                        "set frontend." + fe.name() + ".tcp = true, or have clients advertise a larger EDNS buffer "
+                        "(dig +bufsize=4096)"});
   }
   const std::uint64_t no_backend = s.dropped[static_cast<std::size_t>(Drop::NoBackend)];
   if (no_backend > 0 && fe.backend()->servers().empty()) {

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/counter.h"
 #include "dataplane/stats.h"
+#include "dataplane/tcp_stats.h"
 #include "status/process_stats.h"
 
 namespace udpx {
@@ -84,6 +85,12 @@ struct FrontendSnapshot {
   std::uint64_t clients_recent = 0;   // distinct clients seen within kRecentClientWindow
   bool clients_table_full = false;    // all of the recent-clients table is that recent: maybe more
   std::vector<ClientSnapshot> clients;  // most recent first; only with SnapshotSources::with_clients
+  // Its TCP side (frontend.NAME.tcp): absent from the JSON and /metrics when off.
+  bool tcp = false;
+  TcpStats tcp_counters;
+  std::uint64_t tcp_open = 0;            // connections open now
+  std::uint64_t tcp_max = 0;             // tcp_max_connections
+  std::uint64_t tcp_max_per_client = 0;  // tcp_max_per_client
 
   bool operator==(const FrontendSnapshot&) const = default;
 };

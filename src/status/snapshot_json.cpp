@@ -111,6 +111,14 @@ void write(ObjectWriter& w, const FrontendSnapshot& f) {
     writeCounters<FrontendStats>(sessions, f.counters, kFrontendSessionCounters, "sessions");
     sessions.num("max", f.sessions_max);
   });
+  if (f.tcp) {
+    w.object("tcp", [&](ObjectWriter& tcp) {
+      tcp.num("open", f.tcp_open);
+      tcp.num("max", f.tcp_max);
+      tcp.num("max_per_client", f.tcp_max_per_client);
+      writeCounters<TcpStats>(tcp, f.tcp_counters, kTcpCounters, "tcp");
+    });
+  }
   w.str("preset", f.preset);
   w.str("backend", f.backend);
   writeStrings(w, "listen", f.listen);
@@ -154,6 +162,14 @@ FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
   readCounters<FrontendStats>(v, f.counters, kFrontendSessionCounters);
   f.sessions_active = count(v["sessions"]["active"]);
   f.sessions_max = count(v["sessions"]["max"]);
+  const json::Value& tcp = v["tcp"];
+  f.tcp = tcp.type == json::Value::Type::Object;
+  if (f.tcp) {
+    readCounters<TcpStats>(v, f.tcp_counters, kTcpCounters);
+    f.tcp_open = count(tcp["open"]);
+    f.tcp_max = count(tcp["max"]);
+    f.tcp_max_per_client = count(tcp["max_per_client"]);
+  }
   f.preset = v["preset"].str();
   f.backend = v["backend"].str();
   f.listen = strings(v["listen"]);

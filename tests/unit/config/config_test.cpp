@@ -176,7 +176,7 @@ servers = ["127.0.0.1:123"]
             std::vector<std::string>{
                 "t.toml:3:3: frontend.f.lisen: unknown key \"lisen\" (did you mean \"listen\"? "
                 "valid keys: listen, preset, backend, allow, session_timeout, max_sessions, "
-                "responses, max_datagram)"});
+                "responses, max_datagram, tcp, tcp_max_connections, tcp_max_per_client, tcp_idle_timeout)"});
 }
 
 TEST(ConfigLoader, SuggestsOnlyKeysWithinEditDistanceTwo) {
