@@ -51,7 +51,7 @@ struct TcpRelay::Direction {
   std::size_t pending = 0;         // bytes read from `from` not yet written to `to`
   bool eof = false;                // `from` ended its side
   bool shut = false;               // and `to` was told so (shutdown SHUT_WR)
-  bool full = false;               // the pipe took nothing more although it holds less than kPipeBytes
+  bool full = false;               // do not read: `to` blocks, or the pipe took nothing more
   std::uint64_t* bytes = nullptr;  // the counter of what reaches `to`
 
   bool copying() const noexcept { return buf != nullptr; }
@@ -337,7 +337,12 @@ bool TcpRelay::pumpDirection(Conn&, Direction& d, bool& moved) noexcept {
         }
         continue;
       }
-      if (n < 0 && wouldBlock(errno)) return true;  // `to` is full: wait until it is writable
+      if (n < 0 && wouldBlock(errno)) {
+        // `to` takes nothing more: wait until it is writable, and read no more meanwhile (its
+        // socket stays readable, and watching it would wake the loop at once, forever).
+        d.full = true;
+        return true;
+      }
       return false;                                 // reset, or the peer went away
     }
     if (d.eof) {
