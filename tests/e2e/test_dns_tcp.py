@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from test_dns_dnsmasq import DnsmasqBigAnswer
 from udpxtest import (NO_PROBES, Dnsmasq, UdpxTestCase, dig, free_port, frontend_stats, hostport, main,
-                      render_config, tool, wait_until)
+                      render_config, tool, udpx_binary, wait_until)
 
 
 def tcp_stats(stats, name):
@@ -284,6 +284,45 @@ class DnsOverTcp(UdpxTestCase):
             except BlockingIOError:
                 time.sleep(0.01)
         self.assertGreaterEqual(got, 8 << 20)
+
+    def test_ReloadTurnsTcpOnMovesItsAddressesAndTurnsItOff(self):
+        dnsmasq = Dnsmasq(self)
+        port, other = free_tcp_and_udp_port(), free_tcp_and_udp_port()
+        os.chmod(self.tmp, 0o755)  # the binder, without root, reads the file again on reload
+
+        def config(tcp, listen):
+            return render_config(
+                frontends={"dns": {"listen": listen, "preset": "dns", "backend": "resolvers", "tcp": tcp}},
+                backends={"resolvers": {"servers": [hostport(*dnsmasq.address)]}})
+
+        def reload(text, expect):
+            path = self.path("udpx.toml")
+            with open(path + ".new", "w") as f:
+                f.write(text)
+            os.chmod(path + ".new", 0o644)
+            os.rename(path + ".new", path)
+            code, out, err = self.run_tool([udpx_binary(), "reload", "-c", path], timeout=60)
+            self.assertEqual(code, 0, out + err)
+            self.assertIn(expect, out + err)
+
+        def answers_over_tcp(p):
+            code, out = dig_tcp(self, p, Dnsmasq.NAME, extra=["+short"])
+            return code == 0 and out.strip() == Dnsmasq.ADDRESS
+
+        udpx = self.start_udpx(config(False, [f"127.0.0.1:{port}"]))
+        os.chmod(self.path("udpx.toml"), 0o644)
+        self.assertFalse(answers_over_tcp(port))
+        reload(config(True, [f"127.0.0.1:{port}"]), "dns")
+        self.assertTrue(answers_over_tcp(port))
+        reload(config(True, [f"127.0.0.1:{other}"]), "dns")
+        self.assertTrue(answers_over_tcp(other))
+        self.assertFalse(answers_over_tcp(port))
+        reload(config(False, [f"127.0.0.1:{other}"]), "dns")
+        self.assertFalse(answers_over_tcp(other))
+        code, out = dig(self, "127.0.0.1", other, Dnsmasq.NAME)
+        self.assertEqual(out.strip(), Dnsmasq.ADDRESS, out)  # UDP stays
+        tcp = tcp_stats(udpx.stats(), "dns") if "tcp" in frontend_stats(udpx.stats(), "dns") else None
+        self.assertIsNone(tcp)  # off: no tcp object
 
 
 def serving_pid(pid):
