@@ -74,7 +74,7 @@ struct TcpRelay::Conn {
   TimePoint last_active{};
 };
 
-TcpRelay::TcpRelay(event_base* base, Frontend& fe) : base_(base), fe_(fe) {}
+TcpRelay::TcpRelay(event_base* base, Frontend& fe) : base_(base), fe_(fe), check_(base, fe) {}
 
 TcpRelay::~TcpRelay() {
   closeAll();
@@ -117,6 +117,7 @@ std::vector<SockAddr> TcpRelay::addresses() const {
 
 void TcpRelay::start() {
   started_ = true;
+  check_.start();
   for (auto& l : listeners_) {
     if (l->ev) event_add(l->ev.get(), nullptr);
   }
@@ -198,6 +199,15 @@ bool TcpRelay::connectNext(Conn& c, TimePoint now) noexcept {
     Server* s = nullptr;
     if (c.attempts == 0) {
       s = be->pick();
+      if (s != nullptr && !s->tcp.up) {
+        // Its TCP checks fail: another eligible server whose TCP is up, if there is one.
+        for (Server& candidate : be->servers()) {
+          if (candidate.eligible() && candidate.tcp.up) {
+            s = &candidate;
+            break;
+          }
+        }
+      }
     } else {
       // Failover: the next eligible server not tried yet, in the backend's order.
       for (Server& candidate : be->servers()) {

@@ -119,6 +119,9 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
                              kGauge);
   MetricFamily& rtt = fam.add("udpx_server_probe_rtt_seconds",
                               "Round-trip time of the last good health probe (absent until one succeeded).", kGauge);
+  MetricFamily& tcp_up = fam.add("udpx_server_tcp_up",
+                                 "1 if the server's checks over TCP pass (servers of frontends with tcp = true only).",
+                                 kGauge);
   Things<ServerHealthCounters> health;
   Things<ServerStats> traffic;
   for (const BackendSnapshot& b : s.backends) {
@@ -126,6 +129,7 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
       const Labels l{{"backend", b.name}, {"server", sv.label}};
       sample(up, l, sv.down ? 0 : 1);
       if (sv.health.last_rtt_seconds >= 0) sample(rtt, l, sv.health.last_rtt_seconds);
+      if (!sv.tcp.empty()) sample(tcp_up, l, sv.tcp == "up" ? 1 : 0);
       health.push_back({l, &sv.health});
       traffic.push_back({l, &sv.counters});
     }

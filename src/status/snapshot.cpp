@@ -194,9 +194,19 @@ ServerSnapshot server(const Server& sv, const Backend& be, std::int64_t started_
   o.consecutive_failures = sv.state.failures();
   o.last_probe = sv.health.probes == 0 ? "none" : sv.state.failures() == 0 ? "ok" : "failed";
   if (sv.prober) o.probe_interval_ms = sv.prober->interval().count();
+  if (sv.tcp.checked) {
+    o.tcp = sv.tcp.up ? "up" : "down";
+    o.tcp_reason = sv.tcp.reason;
+  }
   if (sv.draining) return o;
   const ServerHealth& h = sv.health;
   const std::string subject = "backend " + backend + ", server " + sv.label();
+  if (sv.tcp.checked && !sv.tcp.reason.empty()) {
+    findings.push_back({sv.tcp.up ? "warning" : "error", subject + " (TCP)",
+                        sv.label() + ": " + sv.tcp.reason + (sv.tcp.up ? "" : "; TCP connections avoid it"),
+                        "let the server accept TCP on its port from this host (dnsmasq, unbound and bind do by "
+                        "default; check its firewall), or set tcp = false on the frontends that use it"});
+  }
   if (!sv.state.up() && !sv.pending) {
     findings.push_back({"error", subject, h.reason.empty() ? "down" : h.reason, h.hint});
   } else if ((sv.state.up() || (sv.pending && sv.state.failures() > 0)) && !h.reason.empty()) {

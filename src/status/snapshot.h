@@ -107,6 +107,9 @@ struct ServerSnapshot {
   std::uint64_t consecutive_failures = 0;
   std::string last_probe;                        // none, ok, failed
   std::optional<std::int64_t> probe_interval_ms;  // when it has a prober
+  // Over TCP (Server::tcp): "" not checked, "up", "down"; the reason of the last failure.
+  std::string tcp;
+  std::string tcp_reason;
 
   bool operator==(const ServerSnapshot&) const = default;
 };

@@ -213,6 +213,12 @@ void write(ObjectWriter& w, const ServerSnapshot& s) {
     h.str("reason", s.health.reason);
     h.str("hint", s.health.hint);
   });
+  if (!s.tcp.empty()) {
+    w.object("tcp", [&](ObjectWriter& t) {
+      t.str("state", s.tcp);
+      t.str("reason", s.tcp_reason);
+    });
+  }
 }
 
 ServerSnapshot readServer(const std::string& label, const json::Value& v) {
@@ -233,6 +239,8 @@ ServerSnapshot readServer(const std::string& label, const json::Value& v) {
   s.probe_interval_ms = optionalInteger(h["probe_interval_ms"]);
   s.health.reason = h["reason"].str();
   s.health.hint = h["hint"].str();
+  s.tcp = v["tcp"]["state"].str();
+  s.tcp_reason = v["tcp"]["reason"].str();
   return s;
 }
 

@@ -4,6 +4,7 @@ and a server that refuses TCP, with UDP served all along."""
 
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -284,6 +285,42 @@ class DnsOverTcp(UdpxTestCase):
             except BlockingIOError:
                 time.sleep(0.01)
         self.assertGreaterEqual(got, 8 << 20)
+
+    def test_TcpChecksFindAServerThatAnswersOnlyUdpAndConnectionsAvoidIt(self):
+        dnsmasq = Dnsmasq(self)
+
+        def answer(data, addr):  # a resolver over UDP only: every query answered NOERROR
+            return [struct.pack("!HH", struct.unpack("!H", data[:2])[0], 0x8180) + data[4:]]
+        udp_only = self.start_upstream("udp-only", answer, port=free_tcp_and_udp_port())
+        udpx, port = self.start_dns([udp_only.text, hostport(*dnsmasq.address)])
+        self.rewrite_health(udpx)
+
+        def tcp_state(stats, server):
+            return stats["backends"]["resolvers"]["servers"][server].get("tcp", {}).get("state")
+        stats = self.wait_for_stats(udpx, lambda s: tcp_state(s, udp_only.text) == "down"
+                                    and tcp_state(s, hostport(*dnsmasq.address)) == "up",
+                                    "the TCP checks to judge both servers", timeout=15)
+        server = stats["backends"]["resolvers"]["servers"][udp_only.text]
+        self.assertEqual(server["state"], "up")  # over UDP it answers
+        self.assertEqual(server["tcp"]["reason"], "refuses TCP connections")
+        for _ in range(4):  # round-robin would give the first server every other connection
+            code, out = dig_tcp(self, port, Dnsmasq.NAME, extra=["+short"])
+            self.assertEqual(out.strip(), Dnsmasq.ADDRESS, out)
+        code, status = self.run_status(self.path("udpx.toml"))
+        self.assertIn(f"{udp_only.text}: refuses TCP connections; TCP connections avoid it", status)
+
+    def rewrite_health(self, udpx):
+        """Probes every 300 ms: the config is rewritten and reloaded."""
+        path = self.path("udpx.toml")
+        with open(path) as f:
+            text = f.read()
+        text += "\n[backend.resolvers.health]\ninterval = \"300ms\"\ntimeout = \"300ms\"\nquery = \"example.test\"\n"
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(path, 0o644)
+        code, out, err = self.run_tool([udpx_binary(), "reload", "-c", path], timeout=60)
+        self.assertEqual(code, 0, out + err)
 
     def test_ReloadTurnsTcpOnMovesItsAddressesAndTurnsItOff(self):
         dnsmasq = Dnsmasq(self)
