@@ -207,7 +207,9 @@ std::string_view typeName(ConfigNode::Type type) noexcept {
 
 std::vector<ListenEndpoint> listenEndpoints(const FrontendConfig& f) {
   std::vector<ListenEndpoint> out;
-  for (const SockAddr& a : f.listen) out.push_back({a, Transport::Udp});
+  if (!protocolOf(f.preset).tcp_only) {
+    for (const SockAddr& a : f.listen) out.push_back({a, Transport::Udp});
+  }
   if (f.tcp) {
     for (const SockAddr& a : f.listen) out.push_back({a, Transport::Tcp});
   }

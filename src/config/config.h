@@ -153,8 +153,8 @@ struct FrontendConfig {
   SourcePos pos;
 };
 
-// The sockets a frontend listens on: UDP on every listen address, and TCP on them too when
-// `tcp` is set. In this order (UDP first), wherever sockets are opened, handed over and matched.
+// The sockets a frontend listens on: UDP on every listen address (none for a TCP-only preset:
+// nts-ke), and TCP on them too when `tcp` is set. In this order (UDP first), wherever sockets are opened, handed over and matched.
 std::vector<ListenEndpoint> listenEndpoints(const FrontendConfig& f);
 
 // Everything a reload may change, and all of it: the frontends, the backends with their servers

@@ -104,6 +104,10 @@ void readTcp(ConfigReader& r, const ConfigNode& table, const std::string& path, 
   if (const ConfigNode* n = table.get("tcp")) {
     if (n->type == ConfigNode::Type::Boolean) {
       f.tcp = n->integer != 0;
+      if (!f.tcp && protocolOf(f.preset).tcp_only) {
+        r.error(n->pos, path + ".tcp", "preset " + quoted(std::string(presetName(f.preset))) + " is TCP only",
+                "remove tcp = false (an nts-ke frontend relays TCP and nothing else)");
+      }
     } else {
       r.error(n->pos, path + ".tcp", "expected true or false, got " + std::string(typeName(n->type)),
               "write tcp = true to relay TCP on the listen addresses too, tcp = false for UDP only");

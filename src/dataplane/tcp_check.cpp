@@ -56,7 +56,8 @@ void TcpCheck::onTimer(evutil_socket_t, short, void* arg) noexcept {
 void TcpCheck::round(TimePoint now) noexcept {
   const Backend* be = fe_.backend();
   const HealthConfig& h = be->config().health;
-  if (be->probesActive()) {
+  // A TCP-only preset (nts-ke) has no UDP probe: its servers are checked by connecting.
+  if (be->probesActive() || fe_.protocol().tcp_only) {
     for (Server& s : fe_.backend()->servers()) {
       const bool busy = std::any_of(attempts_.begin(), attempts_.end(), [&](const auto& a) { return a->server == &s; });
       if (!s.draining && !busy) begin(s, now);

@@ -1,4 +1,4 @@
-// The protocol table: one Protocol per preset (ntp, dns, syslog, raw) with its checks, token,
+// The protocol table: one Protocol per preset (ntp, dns, syslog, raw, nts-ke) with its checks, token,
 // probe and defaults, and the lookups from a Preset or a name to it.
 //
 // src/protocols/ is the only place in udpx that knows packet formats. Everything above it (the
@@ -25,7 +25,8 @@ namespace udpx {
   ROW(Ntp, ntp)             \
   ROW(Dns, dns)             \
   ROW(Syslog, syslog)       \
-  ROW(Raw, raw)
+  ROW(Raw, raw)             \
+  ROW(NtsKe, nts_ke)
 
 #define UDPX_PRESET_ENUMERATOR(Enumerator, ns) Enumerator,
 enum class Preset : std::uint8_t { UDPX_PROTOCOLS(UDPX_PRESET_ENUMERATOR) };
@@ -85,6 +86,8 @@ struct Protocol {
   // A frontend with this preset relays TCP on its listen addresses too unless it says `tcp =
   // false` (dns: clients retry truncated answers over TCP, RFC 7766).
   bool tcp_default = false;
+  // Only TCP (nts-ke): the frontend opens no UDP socket, and `tcp = false` is an error.
+  bool tcp_only = false;
 
   std::string_view name() const noexcept { return defaults.name; }
   Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {

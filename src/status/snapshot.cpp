@@ -113,6 +113,9 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
   o.preset = presetDefaults(c.preset).name;
   o.backend = c.backend;
   for (const auto& l : fe.listeners()) o.listen.push_back(l->addr.toString());
+  if (fe.protocol().tcp_only) {
+    for (const SockAddr& a : c.listen) o.listen.push_back(a.toString());
+  }
   o.counters = s;
   o.sessions_active = lane.open;
   o.sessions_max = c.max_sessions;

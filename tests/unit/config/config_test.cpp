@@ -266,7 +266,7 @@ balance = "roundrobin"
                 "t.toml:2:13: global.log_level: unknown log level \"verbose\" (valid values: "
                 "error, warn, info, debug)",
                 "t.toml:5:10: frontend.f.preset: unknown preset \"ntpd\" (did you mean \"ntp\"? "
-                "valid values: ntp, dns, syslog, raw)",
+                "valid values: ntp, dns, syslog, raw, nts-ke)",
                 "t.toml:9:11: backend.b.balance: unknown balance \"roundrobin\" (did you mean "
                 "\"round-robin\"? valid values: round-robin, first)"}));
 }
