@@ -183,13 +183,15 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
       }
       continue;
     }
-    if (d.change != Change::Changed || !d.changed("listen")) continue;
+    // A TCP-only preset (nts-ke) keeps no UDP listener.
+    const bool tcp_only = d.after != nullptr && protocolOf(d.after->preset).tcp_only;
+    if (d.change != Change::Changed || !(d.changed("listen") || tcp_only)) continue;
     for (auto& fe : old) {
       if (!fe || fe->name() != d.name) continue;
       auto& ls = fe->listeners();
       for (auto it = ls.begin(); it != ls.end();) {
         Listener* l = it->get();
-        const auto& keep = d.after->listen;
+        const std::vector<SockAddr> keep = tcp_only ? std::vector<SockAddr>{} : d.after->listen;
         if (std::find(keep.begin(), keep.end(), l->addr) != keep.end()) {
           ++it;
           continue;
@@ -213,9 +215,10 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
       if (b->name() == fc.backend) be = b.get();
     }
     const FrontendDiff* d = frontendDiff(diff, fc.name);
+    const bool udp = !protocolOf(fc.preset).tcp_only;
     if (d->change == Change::Added) {
       auto fe = std::make_unique<Frontend>(fc, be);
-      for (const SockAddr& a : fc.listen) {
+      for (const SockAddr& a : udp ? fc.listen : std::vector<SockAddr>{}) {
         fe->listeners().push_back(std::make_unique<Listener>(*fe, a, takeSocket(freed, prep.listeners, a)));
       }
       frontends_.push_back(std::move(fe));
@@ -224,7 +227,7 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
     std::unique_ptr<Frontend> fe = takeByName(old, fc.name);
     if (d->change == Change::Changed) {
       fe->reconfigure(fc, be);
-      for (const SockAddr& a : fc.listen) {
+      for (const SockAddr& a : udp ? fc.listen : std::vector<SockAddr>{}) {
         auto& ls = fe->listeners();
         const bool has = std::any_of(ls.begin(), ls.end(), [&](const auto& l) { return l->addr == a; });
         if (!has) ls.push_back(std::make_unique<Listener>(*fe, a, takeSocket(freed, prep.listeners, a)));

@@ -360,6 +360,15 @@ class DnsOverTcp(UdpxTestCase):
         self.assertEqual(out.strip(), Dnsmasq.ADDRESS, out)  # UDP stays
         tcp = tcp_stats(udpx.stats(), "dns") if "tcp" in frontend_stats(udpx.stats(), "dns") else None
         self.assertIsNone(tcp)  # off: no tcp object
+        # A TCP-only (nts-ke) frontend added by a reload: no UDP socket, its TCP relayed untouched
+        # (here to dnsmasq, whose DNS over TCP it carries as bytes).
+        ke = free_tcp_and_udp_port()
+        text = config(False, [f"127.0.0.1:{other}"]) + (
+            f'\n[frontend.ke]\nlisten = ["127.0.0.1:{ke}"]\npreset = "nts-ke"\nbackend = "ke"\n'
+            f'\n[backend.ke]\nservers = ["{hostport(*dnsmasq.address)}"]\n')
+        reload(text, "ke")
+        self.assertTrue(answers_over_tcp(ke))
+        self.assertEqual(frontend_stats(udpx.stats(), "ke")["listen"], [f"127.0.0.1:{ke}"])
 
 
 def serving_pid(pid):
