@@ -38,7 +38,7 @@ const BackendDiff* backendDiff(const ConfigDiff& diff, const std::string& name) 
 UniqueFd takeSocket(std::vector<ListenSlot>& freed, std::vector<ListenSlot>& opened, const SockAddr& addr) {
   for (std::vector<ListenSlot>* list : {&freed, &opened}) {
     for (ListenSlot& slot : *list) {
-      if (slot.fd.valid() && slot.addr == addr) return std::move(slot.fd);
+      if (slot.fd.valid() && slot.addr == addr && slot.transport == Transport::Udp) return std::move(slot.fd);
     }
   }
   return {};
@@ -52,19 +52,25 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
   for (const auto& fe : frontends_) {
     for (const auto& l : fe->listeners()) open_now.push_back(l->addr);
   }
+  std::vector<SockAddr> tcp_now;
+  for (const auto& relay : tcp_relays_) {
+    for (const SockAddr& a : relay->addresses()) tcp_now.push_back(a);
+  }
   std::vector<const FrontendConfig*> owners;
   for (const FrontendConfig& f : next.frontends) {
-    for (const SockAddr& a : f.listen) {
-      if (std::find(open_now.begin(), open_now.end(), a) != open_now.end()) continue;
-      prep.listeners.push_back(ListenSlot{a, {}});
+    for (const ListenEndpoint& e : listenEndpoints(f)) {
+      const auto& now = e.transport == Transport::Tcp ? tcp_now : open_now;
+      if (std::find(now.begin(), now.end(), e.addr) != now.end()) continue;
+      prep.listeners.push_back(ListenSlot{e.addr, {}, e.transport});
       owners.push_back(&f);
     }
   }
   for (UniqueFd& fd : handed) {
     std::string why;
-    const SockAddr bound = boundUdpAddress(fd.get(), why);
+    const ListenEndpoint got = boundEndpoint(fd.get(), why);
+    const SockAddr& bound = got.addr;
     const std::optional<std::size_t> slot =
-        bound.empty() ? std::nullopt : findListenSlot(prep.listeners, bound);
+        bound.empty() ? std::nullopt : findListenSlot(prep.listeners, bound, got.transport);
     if (!slot) {
       LOG_WARN("reload: a socket handed over (%s) serves no new listen address; closed",
                bound.empty() ? why.c_str() : bound.toString().c_str());
@@ -75,13 +81,14 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
   for (std::size_t i = 0; i < prep.listeners.size(); ++i) {
     ListenSlot& slot = prep.listeners[i];
     if (slot.fd.valid()) continue;
-    const std::string where = "frontend \"" + owners[i]->name + "\": new listen address " + slot.addr.toString();
+    const std::string where = "frontend \"" + owners[i]->name + "\": new listen address " + slot.addr.toString() +
+                              (slot.transport == Transport::Tcp ? " (TCP)" : "");
     if (!no_bind_reason_.empty()) {
       errors.push_back(where + ": no socket was handed over for it, and " + no_bind_reason_);
       continue;
     }
     std::string why;
-    slot.fd = openListenSocket(slot.addr, why);
+    slot.fd = openEndpointSocket({slot.addr, slot.transport}, why);
     if (!slot.fd.valid()) errors.push_back(where + ": cannot listen: " + why);
   }
   // The HTTP endpoint (/metrics, /status): a new address is bound now, before anything changes.
@@ -200,6 +207,9 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
   std::vector<std::unique_ptr<Frontend>> old = std::move(frontends_);
   frontends_.clear();
   std::vector<ListenSlot> freed;  // sockets of addresses a frontend gives up (another may take them)
+  // TCP first: relays of frontends that go or turn tcp off end before their frontend does.
+  std::vector<ListenSlot> tcp_freed;
+  dropTcp(next, tcp_freed);
 
   // First what goes: removed frontends (their sessions end, then their sockets are free), and
   // the listen addresses a changed frontend no longer has (the sessions that came through them end).
@@ -213,13 +223,15 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
       }
       continue;
     }
-    if (d.change != Change::Changed || !d.changed("listen")) continue;
+    // A TCP-only preset (nts-ke) keeps no UDP listener.
+    const bool tcp_only = d.after != nullptr && protocolOf(d.after->preset).tcp_only;
+    if (d.change != Change::Changed || !(d.changed("listen") || tcp_only)) continue;
     for (auto& fe : old) {
       if (!fe || fe->name() != d.name) continue;
       auto& ls = fe->listeners();
       for (auto it = ls.begin(); it != ls.end();) {
         Listener* l = it->get();
-        const auto& keep = d.after->listen;
+        const std::vector<SockAddr> keep = tcp_only ? std::vector<SockAddr>{} : d.after->listen;
         if (std::find(keep.begin(), keep.end(), l->addr) != keep.end()) {
           ++it;
           continue;
@@ -244,9 +256,10 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
       if (b->name() == fc.backend) be = b.get();
     }
     const FrontendDiff* d = frontendDiff(diff, fc.name);
+    const bool udp = !protocolOf(fc.preset).tcp_only;
     if (d->change == Change::Added) {
       auto fe = std::make_unique<Frontend>(fc, be);
-      for (const SockAddr& a : fc.listen) {
+      for (const SockAddr& a : udp ? fc.listen : std::vector<SockAddr>{}) {
         fe->listeners().push_back(std::make_unique<Listener>(*fe, a, takeSocket(freed, prep.listeners, a)));
       }
       frontends_.push_back(std::move(fe));
@@ -255,7 +268,7 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
     std::unique_ptr<Frontend> fe = takeByName(old, fc.name);
     if (d->change == Change::Changed) {
       fe->reconfigure(fc, be);
-      for (const SockAddr& a : fc.listen) {
+      for (const SockAddr& a : udp ? fc.listen : std::vector<SockAddr>{}) {
         auto& ls = fe->listeners();
         const bool has = std::any_of(ls.begin(), ls.end(), [&](const auto& l) { return l->addr == a; });
         if (!has) ls.push_back(std::make_unique<Listener>(*fe, a, takeSocket(freed, prep.listeners, a)));
@@ -273,6 +286,7 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
     frontends_.push_back(std::move(fe));
   }
   proxy_->growBuffers(max_datagram);
+  addTcp(prep, tcp_freed);
   if (!prepared_) return;  // prepare() attaches every frontend
   for (auto& fe : frontends_) {
     const FrontendDiff* d = frontendDiff(diff, fe->name());

@@ -52,6 +52,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
     max_datagram = std::max(max_datagram, fc.max_datagram);
   }
   proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
+  makeTcpRelays();
 
   if (cfg_.global.metrics) {
     process_ = std::make_unique<ProcessStats>();
@@ -138,6 +139,7 @@ std::string Runtime::statusJson(bool with_clients) const {
 Runtime::~Runtime() {
   http_.reset();  // no scrape may reach the objects below while they go
   // Sessions reference frontends and servers: end them first.
+  tcp_relays_.clear();  // connections hold servers and point at frontends
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
   status_.reset();
@@ -170,19 +172,20 @@ bool Runtime::adoptListeners(std::vector<UniqueFd> fds, std::vector<std::string>
   std::vector<ListenSlot> slots;
   std::vector<Frontend*> owners;
   for (auto& fe : frontends_) {
-    for (const SockAddr& a : fe->config().listen) {
-      slots.push_back(ListenSlot{a, {}});
+    for (const ListenEndpoint& e : listenEndpoints(fe->config())) {
+      slots.push_back(ListenSlot{e.addr, {}, e.transport});
       owners.push_back(fe.get());
     }
   }
   for (UniqueFd& fd : fds) {
     std::string why;
-    const SockAddr bound = boundUdpAddress(fd.get(), why);
+    const ListenEndpoint got = boundEndpoint(fd.get(), why);
+    const SockAddr& bound = got.addr;
     if (bound.empty()) {
       errors.push_back("socket " + std::to_string(fd.get()) + " cannot be used: " + why);
       continue;
     }
-    const std::optional<std::size_t> slot = findListenSlot(slots, bound);
+    const std::optional<std::size_t> slot = findListenSlot(slots, bound, got.transport);
     if (!slot) {
       errors.push_back("socket " + std::to_string(fd.get()) + " is bound to " + bound.toString() +
                        ", which is not (or no longer) a listen address of any frontend — add it to a frontend's "
@@ -193,9 +196,16 @@ bool Runtime::adoptListeners(std::vector<UniqueFd> fds, std::vector<std::string>
   }
   for (std::size_t i = 0; i < slots.size(); ++i) {
     Frontend& fe = *owners[i];
+    const bool tcp = slots[i].transport == Transport::Tcp;
     if (!slots[i].fd.valid()) {
       errors.push_back("frontend \"" + fe.name() + "\": no socket for listen address " + slots[i].addr.toString() +
-                       " was handed over — pass one (systemd ListenDatagram=, --listen-fd) or let udpx bind it");
+                       (tcp ? " (TCP)" : "") + " was handed over — pass one (systemd " +
+                       (tcp ? "ListenStream=" : "ListenDatagram=") + ", --listen-fd) or let udpx bind it" +
+                       (tcp ? ", or set tcp = false" : ""));
+      continue;
+    }
+    if (tcp) {
+      tcpRelayOf(fe)->addListener(slots[i].addr, std::move(slots[i].fd));
       continue;
     }
     fe.listeners().push_back(std::make_unique<Listener>(fe, slots[i].addr, std::move(slots[i].fd)));
@@ -260,6 +270,7 @@ void Runtime::prepare() {
     signals_.push_back(std::move(ev));
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
+  for (auto& relay : tcp_relays_) relay->start();
   for (auto& be : backends_) be->startProbes();
   // The worker (it watches its binder) pings the watchdog on the binder's behalf: systemd's
   // $WATCHDOG_PID names the main process.
@@ -277,11 +288,15 @@ int Runtime::run() {
     for (auto& l : fe->listeners()) addrs += (addrs.empty() ? "" : ", ") + l->addr.toString();
     const FrontendConfig& c = fe->config();
     std::string responses = c.responses == kUnlimitedResponses ? "unlimited" : std::to_string(c.responses);
+    const std::string tcp = c.tcp ? "; TCP too (at most " + std::to_string(c.tcp_max_connections) + " connections, " +
+                                        std::to_string(c.tcp_max_per_client) + " per client, idle timeout " +
+                                        formatDuration(c.tcp_idle_timeout) + ")"
+                                  : "";
     LOG_INFO("frontend \"%s\" (%s) listening on %s -> backend \"%s\" (%zu servers), session timeout %s, "
-             "responses %s",
+             "responses %s%s",
              fe->name().c_str(), std::string(presetDefaults(c.preset).name).c_str(), addrs.c_str(),
              fe->backend()->name().c_str(), fe->backend()->servers().size(),
-             formatDuration(c.session_timeout).c_str(), responses.c_str());
+             formatDuration(c.session_timeout).c_str(), responses.c_str(), tcp.c_str());
   }
   if (http_) {
     const std::string a = http_->address().toString();
@@ -308,6 +323,7 @@ int Runtime::run() {
   notifier_->ready();
   event_base_dispatch(base_.get());
   notifier_->stopping();
+  for (auto& relay : tcp_relays_) relay->closeAll();
   proxy_->shutdown();
   std::string line = "stats " + statusJson() + "\n";
   LOG_INFO("stopped; final counters follow");

@@ -30,6 +30,7 @@
 #include "net/listen_socket.h"
 #include "net/unique_fd.h"
 #include "dataplane/frontend.h"
+#include "dataplane/tcp_relay.h"
 
 namespace udpx {
 
@@ -163,6 +164,14 @@ class Runtime {
   bool onBinderMessage(std::string& error);
   void answerStatus(std::uint64_t status_conn, const ReloadOutcome& out);
   void sweepRetired() noexcept;
+  // ---- TCP (runtime_tcp.cpp) ----
+  TcpRelay* tcpRelayOf(const Frontend& fe) const noexcept;
+  void makeTcpRelays();
+  // A reload: relays of frontends that go or turn tcp off end (their sockets into `freed`), and
+  // listen addresses a relay no longer has give their sockets up; then (addTcp) relays are made
+  // for frontends that turn tcp on, and new addresses get sockets from `freed` or `prep`.
+  void dropTcp(const Config& next, std::vector<ListenSlot>& freed);
+  void addTcp(PreparedReload& prep, std::vector<ListenSlot>& freed);
 
   Config cfg_;
   EventBasePtr base_;
@@ -170,6 +179,7 @@ class Runtime {
   std::unique_ptr<Resolver> resolver_;  // always: a reload may add host names
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::unique_ptr<Proxy> proxy_;
+  std::vector<std::unique_ptr<TcpRelay>> tcp_relays_;  // frontends with tcp = true; end before them
   std::vector<EventPtr> signals_;
   ReloadStats reloads_;
   ReloadState reload_state_;

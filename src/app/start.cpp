@@ -113,7 +113,7 @@ Preflight preflight(const LoadResult& loaded, bool privileged, bool can_switch) 
   // message. The loader already refuses a text over kMaxConfigBytes; the socket count is left.
   if (privileged) {
     std::size_t sockets = 0;
-    for (const FrontendConfig& f : cfg.frontends) sockets += f.listen.size();
+    for (const FrontendConfig& f : cfg.frontends) sockets += listenEndpoints(f).size();
     std::string why;
     if (!privsep::handoverFits(loaded.text.size(), sockets, why)) out.errors.push_back(cfg.file + ": " + why);
   }
@@ -167,7 +167,9 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.config_name = cfg.file;
   plan.config_text = loaded.text;
   plan.listeners = std::move(listeners);
-  for (const FrontendConfig& fe : cfg.frontends) plan.listen.insert(plan.listen.end(), fe.listen.begin(), fe.listen.end());
+  for (const FrontendConfig& fe : cfg.frontends) {
+    for (const ListenEndpoint& e : listenEndpoints(fe)) plan.listen.push_back(e);
+  }
   plan.reload.path = cfg.file == kCommandLineConfigName ? std::string() : cfg.file;
   plan.reload.may_bind = inherited_from.empty();
   plan.reload.trusted_only = opt.secure_start;

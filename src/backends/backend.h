@@ -50,6 +50,15 @@ class Server {
 
   ServerStats stats;
   ServerHealth health;
+  // Over TCP (dataplane/tcp_check.h), for servers of a frontend with tcp = true: judged by its
+  // own checks, apart from the UDP health (a server may serve one and refuse the other). A
+  // connection prefers servers whose TCP is up.
+  struct TcpHealth {
+    bool checked = false;  // a TCP check ran
+    bool up = true;
+    std::uint32_t failures = 0, successes = 0;  // in a row
+    std::string reason;  // of the last failure, while down
+  } tcp;
   HealthState state;
   Backend* backend;              // the pool it belongs to
   std::uint32_t active_sessions = 0;  // sessions pointing here

@@ -47,7 +47,7 @@ ConfigNode::Type typeOf(toml::node_type type) noexcept {
   return ConfigNode::Type::Table;
 }
 
-// A copy of what the loaders read: types, positions, strings, integers, and tables' keys in
+// A copy of what the loaders read: types, positions, strings, integers (booleans as 0 and 1), and tables' keys in
 // toml++'s order (toml++ limits the nesting, so the recursion is bounded).
 ConfigNode convert(const toml::node& node) {
   ConfigNode out;
@@ -210,6 +210,17 @@ std::string_view typeName(ConfigNode::Type type) noexcept {
     case ConfigNode::Type::Table: return "table";
   }
   return "nothing";
+}
+
+std::vector<ListenEndpoint> listenEndpoints(const FrontendConfig& f) {
+  std::vector<ListenEndpoint> out;
+  if (!protocolOf(f.preset).tcp_only) {
+    for (const SockAddr& a : f.listen) out.push_back({a, Transport::Udp});
+  }
+  if (f.tcp) {
+    for (const SockAddr& a : f.listen) out.push_back({a, Transport::Tcp});
+  }
+  return out;
 }
 
 const BackendConfig* ReloadableConfig::findBackend(const std::string& name) const noexcept {

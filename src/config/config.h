@@ -16,6 +16,7 @@
 #include "base/enum_names.h"
 #include "base/log.h"
 #include "net/address.h"
+#include "net/listen_socket.h"
 #include "protocols/probe.h"
 #include "protocols/protocol.h"
 
@@ -175,8 +176,19 @@ struct FrontendConfig {
   // Default: shared where the preset has a reply token and responses = 1 (ntp, dns).
   UpstreamSocketsMode upstream_sockets = UpstreamSocketsMode::PerSession;
   RateLimitConfig rate;
+  // TCP on the same listen addresses (dataplane/tcp_relay.h): the dns preset's default (a client
+  // retries a truncated answer over TCP), off for the others. Each connection is relayed to the
+  // backend's servers on their (same) port.
+  bool tcp = false;
+  std::uint32_t tcp_max_connections = 512;  // open at once, for the whole frontend
+  std::uint32_t tcp_max_per_client = 16;    // open at once, per client IP address
+  std::chrono::milliseconds tcp_idle_timeout{10000};  // no byte either way for this long: closed
   SourcePos pos;
 };
+
+// The sockets a frontend listens on: UDP on every listen address (none for a TCP-only preset:
+// nts-ke), and TCP on them too when `tcp` is set. In this order (UDP first), wherever sockets are opened, handed over and matched.
+std::vector<ListenEndpoint> listenEndpoints(const FrontendConfig& f);
 
 // Everything a reload may change, and all of it: the frontends, the backends with their servers
 // and health checks, and the reloadable [global] keys, from which the runtime builds its

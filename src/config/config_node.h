@@ -19,7 +19,7 @@ struct ConfigNode {
   Type type = Type::Table;
   SourcePos pos;             // where the value (or the table's header) starts
   std::string text;          // String: the value
-  std::int64_t integer = 0;  // Integer: the value; Boolean: 1 (true) or 0
+  std::int64_t integer = 0;  // Integer: the value; Boolean: 1 for true, 0 for false
   std::vector<ConfigNode> items;  // Array: the elements
   std::vector<Entry> entries;     // Table: the keys, in the order toml++ keeps them (by name)
 

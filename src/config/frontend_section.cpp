@@ -9,6 +9,8 @@ namespace udpx {
 namespace {
 
 constexpr std::int64_t kMaxDatagramLimit = 65507;  // largest UDP payload over IPv4
+// Each TCP connection holds two sockets and two pipes (6 descriptors).
+constexpr std::int64_t kMaxTcpConnectionsLimit = 65536;
 
 std::optional<std::uint32_t> readResponses(ConfigReader& r, const ConfigNode& node, const std::string& path) {
   constexpr const char* kExpected = "expected an integer or \"unlimited\"";
@@ -179,6 +181,42 @@ void readRates(ConfigReader& r, const ConfigNode& table, const std::string& path
   }
 }
 
+// tcp and its limits (dataplane/tcp_relay.h).
+void readTcp(ConfigReader& r, const ConfigNode& table, const std::string& path, FrontendConfig& f) {
+  if (const ConfigNode* n = table.get("tcp")) {
+    if (n->type == ConfigNode::Type::Boolean) {
+      f.tcp = n->integer != 0;
+      if (!f.tcp && protocolOf(f.preset).tcp_only) {
+        r.error(n->pos, path + ".tcp", "preset " + quoted(std::string(presetName(f.preset))) + " is TCP only",
+                "remove tcp = false (an nts-ke frontend relays TCP and nothing else)");
+      }
+    } else {
+      r.error(n->pos, path + ".tcp", "expected true or false, got " + std::string(typeName(n->type)),
+              "write tcp = true to relay TCP on the listen addresses too, tcp = false for UDP only");
+    }
+  }
+  if (const ConfigNode* n = table.get("tcp_max_connections")) {
+    if (const auto v = r.readInt(*n, path + ".tcp_max_connections", 1, kMaxTcpConnectionsLimit)) {
+      f.tcp_max_connections = static_cast<std::uint32_t>(*v);
+    }
+  }
+  if (const ConfigNode* n = table.get("tcp_max_per_client")) {
+    if (const auto v = r.readInt(*n, path + ".tcp_max_per_client", 1, kMaxTcpConnectionsLimit)) {
+      f.tcp_max_per_client = static_cast<std::uint32_t>(*v);
+    }
+  }
+  if (const ConfigNode* n = table.get("tcp_idle_timeout")) {
+    if (const auto d = r.readDuration(*n, path + ".tcp_idle_timeout")) {
+      if (d->count() > 0) {
+        f.tcp_idle_timeout = *d;
+      } else {
+        r.error(n->pos, path + ".tcp_idle_timeout", "must be longer than 0",
+                "write a duration such as \"10s\": idle connections are closed after it");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<TakenListen>& taken) {
@@ -201,6 +239,7 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
   f.session_timeout = defaults.session_timeout;
   f.responses = defaults.responses;
   f.max_datagram = defaults.max_datagram;
+  f.tcp = protocolOf(f.preset).tcp_default;
 
   if (const ConfigNode* n = table.get("listen")) {
     const auto items =
@@ -275,6 +314,7 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
     }
   }
   readRates(r, table, path, f);
+  readTcp(r, table, path, f);
   return draft;
 }
 

@@ -14,6 +14,7 @@
 #include "dataplane/client_table.h"
 #include "dataplane/rate_limit.h"
 #include "dataplane/stats.h"
+#include "dataplane/tcp_stats.h"
 #include "net/unique_fd.h"
 
 namespace udpx {
@@ -73,6 +74,8 @@ class Frontend {
   std::uint32_t lane() const noexcept { return lane_; }
 
   FrontendStats stats;
+  TcpStats tcp;               // its TCP side (dataplane/tcp_relay.h), when config().tcp
+  std::uint32_t tcp_open = 0; // TCP connections open now
   ClientTable clients;        // the most recent clients and what each got (udpx status --clients)
   RateLimiter limiter;        // rate_limit*: token buckets per client address and prefix
   TimePoint last_eviction{};  // when the session table was last full (for `udpx status`)

@@ -92,6 +92,62 @@ UniqueFd openListenSocket(const SockAddr& addr, std::string& error) {
   return fd;
 }
 
+std::string endpointText(const ListenEndpoint& e) {
+  return std::string(e.transport == Transport::Tcp ? "tcp " : "udp ") + e.addr.toString();
+}
+
+UniqueFd openTcpListenSocket(const SockAddr& addr, std::string& error) {
+  UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    error = bindError(errno, addr, Transport::Tcp);
+    return {};
+  }
+  const int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.family() == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd.get(), addr.get(), addr.length()) != 0 || listen(fd.get(), SOMAXCONN) != 0) {
+    error = bindError(errno, addr, Transport::Tcp);
+    return {};
+  }
+  return fd;
+}
+
+UniqueFd openEndpointSocket(const ListenEndpoint& e, std::string& error) {
+  return e.transport == Transport::Tcp ? openTcpListenSocket(e.addr, error) : openListenSocket(e.addr, error);
+}
+
+ListenEndpoint boundEndpoint(int fd, std::string& error) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    error = std::string("not a socket: ") + strerror(errno);
+    return {};
+  }
+  if (type == SOCK_DGRAM) return {boundUdpAddress(fd, error), Transport::Udp};
+  if (type != SOCK_STREAM) {
+    error = "neither a datagram nor a stream socket (SO_TYPE " + std::to_string(type) + ")";
+    return {};
+  }
+  int listening = 0;
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening == 0) {
+    error = "a stream socket that is not listening — pass listening TCP sockets (ListenStream=)";
+    return {};
+  }
+  sockaddr_in6 sa{};
+  len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    error = std::string("getsockname failed: ") + strerror(errno);
+    return {};
+  }
+  SockAddr a(reinterpret_cast<const sockaddr*>(&sa), len);
+  if (a.empty()) {
+    error = "not an IPv4 or IPv6 socket";
+    return {};
+  }
+  return {a, Transport::Tcp};
+}
+
 SockAddr boundUdpAddress(int fd, std::string& error) {
   int type = 0;
   socklen_t len = sizeof type;
@@ -121,12 +177,14 @@ SockAddr boundUdpAddress(int fd, std::string& error) {
   return a;
 }
 
-bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, std::string& warning) {
+bool prepareInheritedSocket(int fd, const SockAddr& bound, std::string& error, std::string& warning,
+                            Transport transport) {
   const int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
     error = std::string("cannot set O_NONBLOCK/FD_CLOEXEC: ") + strerror(errno);
     return false;
   }
+  if (transport == Transport::Tcp) return true;
   if (!setListenOptions(fd, bound.family(), error)) return false;
   if (bound.family() == AF_INET6 && bound.isWildcard()) {
     int v6only = 0;
@@ -147,9 +205,12 @@ bool listenAddressMatches(const SockAddr& configured, const SockAddr& bound) noe
   return c == bound;
 }
 
-std::optional<std::size_t> findListenSlot(std::span<const ListenSlot> slots, const SockAddr& bound) noexcept {
+std::optional<std::size_t> findListenSlot(std::span<const ListenSlot> slots, const SockAddr& bound,
+                                          Transport transport) noexcept {
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    if (!slots[i].fd.valid() && listenAddressMatches(slots[i].addr, bound)) return i;
+    if (!slots[i].fd.valid() && slots[i].transport == transport && listenAddressMatches(slots[i].addr, bound)) {
+      return i;
+    }
   }
   return std::nullopt;
 }

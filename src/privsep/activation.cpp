@@ -116,23 +116,25 @@ std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSock
   std::vector<ListenSlot> slots;
   std::vector<const FrontendConfig*> owners;
   for (const FrontendConfig& f : cfg.frontends) {
-    for (const SockAddr& a : f.listen) {
-      slots.push_back(ListenSlot{a, {}});
+    for (const ListenEndpoint& e : listenEndpoints(f)) {
+      slots.push_back(ListenSlot{e.addr, {}, e.transport});
       owners.push_back(&f);
     }
   }
   for (InheritedSocket& s : inherited) {
     std::string why;
-    const SockAddr bound = boundUdpAddress(s.fd.get(), why);
+    const ListenEndpoint got = boundEndpoint(s.fd.get(), why);
+    const SockAddr& bound = got.addr;
     if (bound.empty()) {
       errors.push_back(s.source + ": " + why);
       continue;
     }
-    const std::optional<std::size_t> slot = findListenSlot(slots, bound);
+    const std::optional<std::size_t> slot = findListenSlot(slots, bound, got.transport);
     if (!slot) {
-      errors.push_back(s.source + " is bound to " + bound.toString() +
-                       ", which is no listen address of any frontend (or is passed twice) — add it to a frontend's "
-                       "listen list, or stop passing it");
+      const bool tcp = got.transport == Transport::Tcp;
+      errors.push_back(s.source + (tcp ? " (TCP)" : "") + " is bound to " + bound.toString() +
+                       ", which is no listen address of any frontend" + (tcp ? " with tcp = true" : "") +
+                       " (or is passed twice) — add it to a frontend's listen list, or stop passing it");
       continue;
     }
     const std::string& owner = owners[*slot]->name;
@@ -142,7 +144,7 @@ std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSock
       continue;
     }
     std::string warning;
-    if (!prepareInheritedSocket(s.fd.get(), bound, why, warning)) {
+    if (!prepareInheritedSocket(s.fd.get(), bound, why, warning, got.transport)) {
       errors.push_back(s.source + " (" + bound.toString() + "): " + why);
       continue;
     }
@@ -154,10 +156,10 @@ std::vector<UniqueFd> openListeners(const Config& cfg, std::vector<InheritedSock
     ListenSlot& slot = slots[i];
     if (!slot.fd.valid()) {
       std::string why;
-      slot.fd = openListenSocket(slot.addr, why);
+      slot.fd = openEndpointSocket({slot.addr, slot.transport}, why);
       if (!slot.fd.valid()) {
-        errors.push_back("frontend \"" + owners[i]->name + "\": cannot listen on " + slot.addr.toString() + ": " +
-                         why);
+        errors.push_back("frontend \"" + owners[i]->name + "\": cannot listen on " + slot.addr.toString() +
+                         (slot.transport == Transport::Tcp ? " (TCP)" : "") + ": " + why);
         continue;
       }
     }

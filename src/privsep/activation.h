@@ -34,7 +34,8 @@ std::optional<long> systemdSocketCount(const char* pid_text, const char* fds_tex
 std::vector<InheritedSocket> takeListenFds(const std::vector<std::pair<std::string, int>>& flags,
                                            std::vector<std::string>& errors);
 
-// One socket per listen address of `cfg`, in config order: an inherited socket bound to that
+// One socket per listen endpoint of `cfg` (listenEndpoints: UDP, and TCP where a frontend has
+// tcp = true), in config order: an inherited socket bound to that
 // address (getsockname), else a new one opened here. An inherited socket that matches no listen
 // address, or one --listen-fd attributes to another frontend, is an error; so is an address that
 // cannot be bound. `notes` collects warnings (a dual-stack [::] socket).

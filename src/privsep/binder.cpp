@@ -221,8 +221,8 @@ int runBinder(BinderPlan plan) {
   r.config_name = plan.config_name;
   r.text = std::move(plan.config_text);
   for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
-    const SockAddr addr = i < plan.listen.size() ? plan.listen[i] : SockAddr();
-    r.served.push_back(ServedListener{addr, std::move(plan.listeners[i])});
+    const ListenEndpoint e = i < plan.listen.size() ? plan.listen[i] : ListenEndpoint{};
+    r.served.push_back(ServedListener{e.addr, std::move(plan.listeners[i]), e.transport});
   }
   // The signals arrive on a descriptor, so one poll() waits for them and for the worker's messages.
   UniqueFd sigfd(signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));

@@ -27,8 +27,8 @@ namespace udpx::privsep {
 struct BinderPlan {
   std::string config_name;  // for messages
   std::string config_text;  // exactly what the binder parsed; the worker parses it again
-  std::vector<UniqueFd> listeners;  // one per listen address, in config order
-  std::vector<SockAddr> listen;     // those addresses, as configured (same order)
+  std::vector<UniqueFd> listeners;     // one per listen endpoint (config.h listenEndpoints), in config order
+  std::vector<ListenEndpoint> listen;  // those endpoints, as configured (same order)
   ReloadSource reload;              // where SIGHUP reads the config again
   Identity identity;
   bool change_identity = true;   // false when started without root (only CAP_NET_BIND_SERVICE)

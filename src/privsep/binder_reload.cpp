@@ -96,25 +96,29 @@ BinderReload readAndBind(const ReloadSource& src, const std::vector<ServedListen
   // The worker parses the text again and reports every error with its position.
   if (!loaded.config) return out;
   for (const FrontendConfig& fe : loaded.config->frontends) {
-    for (const SockAddr& addr : fe.listen) {
-      out.listen.push_back(addr);
+    for (const ListenEndpoint& e : listenEndpoints(fe)) {
+      const SockAddr& addr = e.addr;
+      const bool tcp = e.transport == Transport::Tcp;
+      out.listen.push_back(e);
       bool known = false;
-      for (const ServedListener& s : served) known = known || s.addr == addr;
+      for (const ServedListener& s : served) known = known || (s.addr == addr && s.transport == e.transport);
       if (known) continue;
       if (!src.may_bind) {
-        out.errors.push_back("frontend \"" + fe.name + "\": listen address " + addr.toString() +
+        out.errors.push_back("frontend \"" + fe.name + "\": listen address " + addr.toString() + (tcp ? " (TCP)" : "") +
                              " is new, but udpx was started with its sockets passed in (systemd socket activation "
-                             "or --listen-fd) and was given none for it — add it to the socket unit "
-                             "(ListenDatagram=" + addr.toString() + ") and restart udpx, or leave it out");
+                             "or --listen-fd) and was given none for it — add it to the socket unit (" +
+                             (tcp ? "ListenStream=" : "ListenDatagram=") + addr.toString() +
+                             ") and restart udpx, or leave it out");
         continue;
       }
       std::string why;
-      UniqueFd fd = openListenSocket(addr, why);
+      UniqueFd fd = openEndpointSocket(e, why);
       if (!fd.valid()) {
-        out.errors.push_back("frontend \"" + fe.name + "\": cannot listen on " + addr.toString() + ": " + why);
+        out.errors.push_back("frontend \"" + fe.name + "\": cannot listen on " + addr.toString() + (tcp ? " (TCP)" : "") +
+                             ": " + why);
         continue;
       }
-      out.fresh.push_back(ServedListener{addr, std::move(fd)});
+      out.fresh.push_back(ServedListener{addr, std::move(fd), e.transport});
     }
   }
   return out;
@@ -122,11 +126,11 @@ BinderReload readAndBind(const ReloadSource& src, const std::vector<ServedListen
 
 std::vector<ServedListener> servedAfter(std::vector<ServedListener> served, BinderReload& applied) {
   std::vector<ServedListener> out;
-  for (const SockAddr& addr : applied.listen) {
+  for (const ListenEndpoint& e : applied.listen) {
     bool found = false;
     for (auto* from : {&served, &applied.fresh}) {
       for (ServedListener& s : *from) {
-        if (!found && s.fd.valid() && s.addr == addr) {
+        if (!found && s.fd.valid() && s.addr == e.addr && s.transport == e.transport) {
           out.push_back(std::move(s));
           found = true;
         }

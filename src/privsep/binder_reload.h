@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net/address.h"
+#include "net/listen_socket.h"
 #include "net/unique_fd.h"
 #include "privsep/drop.h"
 
@@ -19,6 +20,7 @@ namespace udpx::privsep {
 struct ServedListener {
   SockAddr addr;
   UniqueFd fd;
+  Transport transport = Transport::Udp;  // a frontend with tcp = true has one of each
 };
 
 // Where a reload reads from, and what it may do.
@@ -33,7 +35,7 @@ struct BinderReload {
   std::string text;                  // the file as read ("" when it could not be)
   std::vector<std::string> errors;   // the reload is refused with these (ReloadRequest::transport_errors)
   std::vector<ServedListener> fresh; // sockets bound for the new addresses
-  std::vector<SockAddr> listen;      // every listen address of the new config, in config order
+  std::vector<ListenEndpoint> listen;  // every listen endpoint of the new config, in config order
 };
 
 // Reads `src.path`, parses it, and binds every listen address it names that `served` does not

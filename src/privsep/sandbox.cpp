@@ -64,6 +64,10 @@ constexpr std::string_view kAllowed[] = {
     // A reload binds new listening sockets on the loop: UDP listeners (socket, bind above) and
     // a moved metrics endpoint (TCP: listen).
     "listen",
+    // TCP relaying (dataplane/tcp_relay.h): accepted connections (accept4, above) move their
+    // bytes kernel to kernel through a pipe per direction (pipe2, splice; send/recv where splice
+    // is refused are sendto/recvfrom above), and pass end of file on (shutdown, above).
+    "pipe2", "splice",
     // Reloads (issue 12): the worker's messages with the binder (sockets arrive by SCM_RIGHTS).
     "recvmsg", "sendmsg",
     "pread64", "lseek", "getdents64", "getrusage", "getrandom",

@@ -154,6 +154,7 @@ constexpr Protocol kProtocol{
     .shared_token = &kShared,
     // A resolver forwarding for a whole network asks far more often than one host.
     .rate = {.per_minute = 500 * 60, .burst = 1000, .prefix_per_minute = 5000 * 60, .prefix_burst = 10000},
+    .tcp_default = true,
 };
 
 }  // namespace udpx::dns

@@ -2,6 +2,8 @@
 // protocol's probe lives in its own file.
 #include "protocols/probe.h"
 
+#include <cstring>
+
 #include <array>
 
 namespace udpx {
@@ -82,6 +84,21 @@ std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text) {
     i += 2;
   }
   return out;
+}
+
+std::size_t frameTcpProbe(std::span<std::uint8_t> out, std::size_t len) noexcept {
+  if (out.size() < len + 2 || len > 0xffff) return 0;
+  std::memmove(out.data() + 2, out.data(), len);
+  out[0] = static_cast<std::uint8_t>(len >> 8);
+  out[1] = static_cast<std::uint8_t>(len & 0xff);
+  return len + 2;
+}
+
+std::span<const std::uint8_t> tcpProbeAnswer(std::span<const std::uint8_t> in) noexcept {
+  if (in.size() < 2) return {};
+  const std::size_t len = (std::size_t{in[0]} << 8) | in[1];
+  if (in.size() < len + 2) return {};
+  return in.subspan(2, len);
 }
 
 }  // namespace udpx

@@ -111,6 +111,16 @@ inline ProbeJudgement judgeProbeReply(const ProbeSpec& spec, std::span<const std
   return probeOf(spec.type).judge(spec, reply, token);
 }
 
+// Probes over TCP (a server used by a frontend with tcp = true, dataplane/tcp_check.h): DNS
+// sends its probe framed by its 2-byte length (RFC 1035 4.2.2, RFC 7766) and judges the framed
+// answer; the other types only connect.
+inline bool probeAsksOverTcp(ProbeType t) noexcept { return t == ProbeType::Dns; }
+// Frames the `len`-byte probe at the start of `out` in place (out must hold len + 2). Returns the
+// framed length.
+std::size_t frameTcpProbe(std::span<std::uint8_t> out, std::size_t len) noexcept;
+// The message of a framed answer once `got` bytes of it are in `in`: empty while incomplete.
+std::span<const std::uint8_t> tcpProbeAnswer(std::span<const std::uint8_t> in) noexcept;
+
 // "0a1b 2c" -> bytes; spaces and colons between byte pairs are allowed. nullopt: not hex.
 std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text);
 

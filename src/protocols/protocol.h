@@ -1,4 +1,4 @@
-// The protocol table: one Protocol per preset (ntp, dns, syslog, raw) with its checks, token,
+// The protocol table: one Protocol per preset (ntp, dns, syslog, raw, nts-ke) with its checks, token,
 // probe and defaults, and the lookups from a Preset or a name to it.
 //
 // src/protocols/ is the only place in udpx that knows packet formats. Everything above it (the
@@ -25,7 +25,8 @@ namespace udpx {
   ROW(Ntp, ntp)             \
   ROW(Dns, dns)             \
   ROW(Syslog, syslog)       \
-  ROW(Raw, raw)
+  ROW(Raw, raw)             \
+  ROW(NtsKe, nts_ke)
 
 #define UDPX_PRESET_ENUMERATOR(Enumerator, ns) Enumerator,
 enum class Preset : std::uint8_t { UDPX_PROTOCOLS(UDPX_PRESET_ENUMERATOR) };
@@ -116,14 +117,19 @@ struct Protocol {
   bool replies_bounded_by_request;   // a reply may not be longer than its request (amplification)
   const Probe* probe;                // its health probe; nullptr: it has none (syslog never answers)
   ProbeType default_probe;           // the probe a frontend with this preset implies for its backend
-  // Replies that tell the client to ask again over TCP, which udpx does not relay (yet); counted
-  // as replied_truncated. nullptr: the protocol has no such replies.
+  // Replies that tell the client to ask again over TCP (relayed when the frontend has `tcp`);
+  // counted as replied_truncated. nullptr: the protocol has no such replies.
   TruncatedFn reply_truncated = nullptr;
   // Shared upstream sockets: nullptr for protocols whose replies carry no token (raw, syslog),
   // which keep a socket per session.
   const SharedTokenHooks* shared_token = nullptr;
   RateDefaults rate{};          // rate limits unless the frontend sets its own
   KissFn rate_kiss = nullptr;   // `kod = true`: the reply to a refused request; nullptr: none
+  // A frontend with this preset relays TCP on its listen addresses too unless it says `tcp =
+  // false` (dns: clients retry truncated answers over TCP, RFC 7766).
+  bool tcp_default = false;
+  // Only TCP (nts-ke): the frontend opens no UDP socket, and `tcp = false` is an error.
+  bool tcp_only = false;
 
   std::string_view name() const noexcept { return defaults.name; }
   Check checkRequest(std::span<const std::uint8_t> pkt, Token& token) const noexcept {

@@ -101,6 +101,19 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
                                     "Shared upstream sockets: requests sent and awaiting their reply.", kGauge);
   for (const FrontendSnapshot& f : s.frontends) sample(in_flight, {{"frontend", f.name}}, num(f.in_flight));
   counters<FrontendStats>(fam, kFrontendSessionCounters, frontends);
+  // TCP: only the frontends that relay it.
+  Things<TcpStats> tcp;
+  MetricFamily& tcp_open = fam.add("udpx_frontend_tcp_connections_active", "TCP connections open now.", kGauge);
+  MetricFamily& tcp_limit = fam.add("udpx_frontend_tcp_connections_limit",
+                                    "The frontend's tcp_max_connections: beyond it new connections are refused.",
+                                    kGauge);
+  for (const FrontendSnapshot& f : s.frontends) {
+    if (!f.tcp) continue;
+    tcp.push_back({{{"frontend", f.name}}, &f.tcp_counters});
+    sample(tcp_open, {{"frontend", f.name}}, num(f.tcp_open));
+    sample(tcp_limit, {{"frontend", f.name}}, num(f.tcp_max));
+  }
+  counters<TcpStats>(fam, kTcpCounters, tcp);
 
   // ---- servers: labels backend, server ----
   MetricFamily& up = fam.add("udpx_server_up",
@@ -112,6 +125,9 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
   MetricFamily& sv_in_flight = fam.add("udpx_server_in_flight_requests",
                                        "Shared upstream sockets: requests to the server awaiting its reply.", kGauge);
   MetricFamily& sv_pool = fam.add("udpx_server_pool_sockets", "Shared upstream sockets open to the server.", kGauge);
+  MetricFamily& tcp_up = fam.add("udpx_server_tcp_up",
+                                 "1 if the server's checks over TCP pass (servers of frontends with tcp = true only).",
+                                 kGauge);
   Things<ServerHealthCounters> health;
   Things<ServerStats> traffic;
   for (const BackendSnapshot& b : s.backends) {
@@ -121,6 +137,7 @@ std::vector<MetricFamily> metricFamilies(const Snapshot& s) {
       if (sv.health.last_rtt_seconds >= 0) sample(rtt, l, sv.health.last_rtt_seconds);
       sample(sv_in_flight, l, num(sv.in_flight));
       sample(sv_pool, l, num(sv.pool_sockets));
+      if (!sv.tcp.empty()) sample(tcp_up, l, sv.tcp == "up" ? 1 : 0);
       health.push_back({l, &sv.health});
       traffic.push_back({l, &sv.counters});
     }

@@ -16,6 +16,7 @@
 #include "config/duration.h"
 #include "dataplane/frontend.h"
 #include "dataplane/proxy.h"
+#include "dataplane/tcp_relay.h"
 
 namespace udpx {
 static_assert(kRecentClientsKept == ClientTable::kCapacity);
@@ -103,6 +104,47 @@ void rateLimited(const Frontend& fe, TimePoint now, FrontendSnapshot& o, std::ve
                           fe.name() + ".rate_limit and rate_burst (or rate_limit_prefix)"});
 }
 
+// What the TCP counters say is wrong: connections refused at the caps, servers that refuse TCP
+// or cannot be reached over it.
+void tcpFindings(const Frontend& fe, std::vector<Finding>& findings) {
+  const FrontendConfig& c = fe.config();
+  const TcpStats& t = fe.tcp;
+  const std::string subject = "frontend " + fe.name() + " (TCP)";
+  if (t.refused_upstream > 0) {
+    findings.push_back({"error", subject,
+                        num(t.refused_upstream) + " TCP connections refused: the upstream refuses TCP (every server "
+                        "tried reset the connection)",
+                        "let the server listen on TCP too (dnsmasq and unbound do by default; check its firewall), "
+                        "or set frontend." + fe.name() + ".tcp = false"});
+  }
+  if (t.refused_connect > 0) {
+    findings.push_back({"error", subject,
+                        num(t.refused_connect) + " TCP connections failed: no server could be reached over TCP within " +
+                            formatDuration(TcpRelay::kConnectTimeout),
+                        "check that the servers accept TCP on their port from this host (firewall, routes)"});
+  }
+  if (t.refused_cap > 0) {
+    findings.push_back({"warning", subject,
+                        num(t.refused_cap) + " TCP connections refused: " + num(c.tcp_max_connections) +
+                            " were open already (tcp_max_connections)",
+                        "raise frontend." + fe.name() + ".tcp_max_connections, or shorten tcp_idle_timeout"});
+  }
+  if (t.refused_per_client > 0) {
+    findings.push_back({"warning", subject,
+                        num(t.refused_per_client) + " TCP connections refused: their client had " +
+                            num(c.tcp_max_per_client) + " open already (tcp_max_per_client)",
+                        "see which clients with udpx status --clients; raise frontend." + fe.name() +
+                            ".tcp_max_per_client if they are legitimate"});
+  }
+  if (t.closed_idle > 0 && t.bytes_to_client == 0 && t.bytes_to_server > 0) {
+    findings.push_back({"warning", subject,
+                        num(t.closed_idle) + " TCP connections timed out idle and no server ever answered a byte: "
+                        "the upstream accepts connections but does not answer (a TLS handshake that never completes, "
+                        "or the wrong service on that port?)",
+                        "check what listens on the servers' port over TCP"});
+  }
+}
+
 FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& findings) {
   const FrontendConfig& c = fe.config();
   const FrontendStats& s = fe.stats;
@@ -112,6 +154,9 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
   o.preset = presetDefaults(c.preset).name;
   o.backend = c.backend;
   for (const auto& l : fe.listeners()) o.listen.push_back(l->addr.toString());
+  if (fe.protocol().tcp_only) {
+    for (const SockAddr& a : c.listen) o.listen.push_back(a.toString());
+  }
   o.counters = s;
   o.sessions_active = lane.open;
   o.sessions_max = c.max_sessions;
@@ -126,13 +171,21 @@ FrontendSnapshot frontend(Frontend& fe, TimePoint now, std::vector<Finding>& fin
                         "raise frontend." + fe.name() + ".max_sessions (and global.max_sessions), or shorten "
                         "session_timeout"});
   }
-  if (s.replied_truncated > 0) {
+  o.tcp = c.tcp;
+  if (c.tcp) {
+    o.tcp_counters = fe.tcp;
+    o.tcp_open = fe.tcp_open;
+    o.tcp_max = c.tcp_max_connections;
+    o.tcp_max_per_client = c.tcp_max_per_client;
+    tcpFindings(fe, findings);
+  }
+  if (s.replied_truncated > 0 && !c.tcp) {
     findings.push_back({"warning", "frontend " + fe.name(),
                         num(s.replied_truncated) + " of " + num(s.replied) +
                             " replies were truncated (DNS TC bit): those clients retry over TCP, which udpx does not "
-                            "relay, so their TCP retry is refused",
-                        "point clients that need large answers (DNSSEC, many records) straight at the server for "
-                        "TCP, or have them advertise a larger EDNS buffer (dig +bufsize=4096)"});
+                            "relay here (tcp = false), so their TCP retry is refused",
+                        "set frontend." + fe.name() + ".tcp = true, or have clients advertise a larger EDNS buffer "
+                        "(dig +bufsize=4096)"});
   }
   rateLimited(fe, now, o, findings);
   const std::uint64_t no_backend = s.dropped[static_cast<std::size_t>(Drop::NoBackend)];
@@ -190,9 +243,19 @@ ServerSnapshot server(const Server& sv, const Backend& be, std::int64_t started_
   o.consecutive_failures = sv.state.failures();
   o.last_probe = sv.health.probes == 0 ? "none" : sv.state.failures() == 0 ? "ok" : "failed";
   if (sv.prober) o.probe_interval_ms = sv.prober->interval().count();
+  if (sv.tcp.checked) {
+    o.tcp = sv.tcp.up ? "up" : "down";
+    o.tcp_reason = sv.tcp.reason;
+  }
   if (sv.draining) return o;
   const ServerHealth& h = sv.health;
   const std::string subject = "backend " + backend + ", server " + sv.label();
+  if (sv.tcp.checked && !sv.tcp.reason.empty()) {
+    findings.push_back({sv.tcp.up ? "warning" : "error", subject + " (TCP)",
+                        sv.label() + ": " + sv.tcp.reason + (sv.tcp.up ? "" : "; TCP connections avoid it"),
+                        "let the server accept TCP on its port from this host (dnsmasq, unbound and bind do by "
+                        "default; check its firewall), or set tcp = false on the frontends that use it"});
+  }
   if (!sv.state.up() && !sv.pending) {
     findings.push_back({"error", subject, h.reason.empty() ? "down" : h.reason, h.hint});
   } else if ((sv.state.up() || (sv.pending && sv.state.failures() > 0)) && !h.reason.empty()) {

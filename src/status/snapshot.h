@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/counter.h"
 #include "dataplane/stats.h"
+#include "dataplane/tcp_stats.h"
 #include "status/process_stats.h"
 
 namespace udpx {
@@ -101,6 +102,12 @@ struct FrontendSnapshot {
   std::vector<ClientSnapshot> clients;  // most recent first; only with SnapshotSources::with_clients
   // The most rate-limited addresses, then prefixes (at most kTopLimited each, most refused first).
   std::vector<LimitedSnapshot> rate_limited;
+  // Its TCP side (frontend.NAME.tcp): absent from the JSON and /metrics when off.
+  bool tcp = false;
+  TcpStats tcp_counters;
+  std::uint64_t tcp_open = 0;            // connections open now
+  std::uint64_t tcp_max = 0;             // tcp_max_connections
+  std::uint64_t tcp_max_per_client = 0;  // tcp_max_per_client
 
   bool operator==(const FrontendSnapshot&) const = default;
 };
@@ -119,6 +126,9 @@ struct ServerSnapshot {
   std::uint64_t consecutive_failures = 0;
   std::string last_probe;                        // none, ok, failed
   std::optional<std::int64_t> probe_interval_ms;  // when it has a prober
+  // Over TCP (Server::tcp): "" not checked, "up", "down"; the reason of the last failure.
+  std::string tcp;
+  std::string tcp_reason;
 
   bool operator==(const ServerSnapshot&) const = default;
 };

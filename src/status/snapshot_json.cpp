@@ -131,6 +131,14 @@ void write(ObjectWriter& w, const FrontendSnapshot& f) {
     writeCounters<FrontendStats>(sessions, f.counters, kFrontendSessionCounters, "sessions");
     sessions.num("max", f.sessions_max);
   });
+  if (f.tcp) {
+    w.object("tcp", [&](ObjectWriter& tcp) {
+      tcp.num("open", f.tcp_open);
+      tcp.num("max", f.tcp_max);
+      tcp.num("max_per_client", f.tcp_max_per_client);
+      writeCounters<TcpStats>(tcp, f.tcp_counters, kTcpCounters, "tcp");
+    });
+  }
   w.str("preset", f.preset);
   w.str("backend", f.backend);
   writeStrings(w, "listen", f.listen);
@@ -190,6 +198,14 @@ FrontendSnapshot readFrontend(const std::string& name, const json::Value& v) {
   f.upstream_sockets = v["sessions"]["upstream_sockets"].str();
   f.in_flight = count(v["sessions"]["in_flight"]);
   f.sessions_max = count(v["sessions"]["max"]);
+  const json::Value& tcp = v["tcp"];
+  f.tcp = tcp.type == json::Value::Type::Object;
+  if (f.tcp) {
+    readCounters<TcpStats>(v, f.tcp_counters, kTcpCounters);
+    f.tcp_open = count(tcp["open"]);
+    f.tcp_max = count(tcp["max"]);
+    f.tcp_max_per_client = count(tcp["max_per_client"]);
+  }
   f.preset = v["preset"].str();
   f.backend = v["backend"].str();
   f.listen = strings(v["listen"]);
@@ -243,6 +259,12 @@ void write(ObjectWriter& w, const ServerSnapshot& s) {
     h.str("reason", s.health.reason);
     h.str("hint", s.health.hint);
   });
+  if (!s.tcp.empty()) {
+    w.object("tcp", [&](ObjectWriter& t) {
+      t.str("state", s.tcp);
+      t.str("reason", s.tcp_reason);
+    });
+  }
 }
 
 ServerSnapshot readServer(const std::string& label, const json::Value& v) {
@@ -266,6 +288,8 @@ ServerSnapshot readServer(const std::string& label, const json::Value& v) {
   s.probe_interval_ms = optionalInteger(h["probe_interval_ms"]);
   s.health.reason = h["reason"].str();
   s.health.hint = h["hint"].str();
+  s.tcp = v["tcp"]["state"].str();
+  s.tcp_reason = v["tcp"]["reason"].str();
   return s;
 }
 

@@ -129,6 +129,19 @@ std::string renderStatusText(const Snapshot& st) {
       }
     }
     o += "  drops: " + (drops.empty() ? std::string("none") : drops) + "\n";
+    if (fe.tcp) {
+      const TcpStats& t = fe.tcp_counters;
+      std::string refused;
+      for (const Counter<TcpStats>& k : kTcpCounters) {
+        if (k.value.empty() || k.metric != kTcpCounters[1].metric || t.*k.member == 0) continue;
+        refused += (refused.empty() ? "" : ", ") + std::string(k.value) + " " + count(t.*k.member);
+      }
+      o += "  tcp: " + count(fe.tcp_open) + " open of " + count(fe.tcp_max) + " (" + count(fe.tcp_max_per_client) +
+           " per client); " + count(t.accepted) + " accepted, " + count(t.closed_done) + " done, " +
+           count(t.closed_idle) + " idle timeout, " + count(t.closed_error) + " error; " + count(t.bytes_to_server) +
+           " bytes to servers, " + count(t.bytes_to_client) + " to clients; refused: " +
+           (refused.empty() ? std::string("none") : refused) + "\n";
+    }
   }
 
   for (const BackendSnapshot& be : st.backends) {

@@ -11,12 +11,12 @@ from udpxtest import (Dnsmasq, UdpxTestCase, dig, dns_first_a, dns_header, dns_q
                       wait_until)
 
 
-def dns_proxy_config(listen, servers, upstream_sockets="per-session"):
+def dns_proxy_config(listen, servers, upstream_sockets="per-session", **frontend):
     # Per-session: these tests count sessions and see the client's own query IDs upstream
     # (test_shared_upstream.py checks the shared default).
     return render_config(
         frontends={"dns": {"listen": listen, "preset": "dns", "backend": "resolvers",
-                           "upstream_sockets": upstream_sockets}},
+                           "upstream_sockets": upstream_sockets, **frontend}},
         backends={"resolvers": {"servers": servers}},
         global_={"log_level": "debug"})
 
@@ -118,10 +118,11 @@ class DigThroughUdpx(UdpxTestCase):
 
     def test_TruncatedAnswersAreCountedAndStatusSaysTcpIsNotRelayed(self):
         # An answer larger than the client's UDP buffer (512 bytes without EDNS) comes back with
-        # TC=1; the client would retry over TCP, which udpx does not relay.
+        # TC=1; the client would retry over TCP, which this frontend does not relay (tcp = false;
+        # test_dns_tcp.py has the retry over TCP).
         big = DnsmasqBigAnswer(self)
         port = free_port()
-        udpx = self.start_udpx(dns_proxy_config([f"127.0.0.1:{port}"], [hostport(*big.address)]))
+        udpx = self.start_udpx(dns_proxy_config([f"127.0.0.1:{port}"], [hostport(*big.address)], tcp=False))
         config = self.path("udpx.toml")
         small = dig_flags(self, "127.0.0.1", port, DnsmasqBigAnswer.SMALL, "A")
         self.assertNotIn("tc", small, small)
@@ -140,8 +141,9 @@ class DigThroughUdpx(UdpxTestCase):
         self.assertDropped(frontend)
         code, status = self.run_status(config)
         self.assertIn(f"{asked} of {asked + 1} replies were truncated (DNS TC bit): those clients retry over TCP, "
-                      "which udpx does not relay", status)
+                      "which udpx does not relay here (tcp = false)", status)
         self.assertIn("dig +bufsize=4096", status)
+        self.assertIn("tcp = true", status)
 
     def test_ResponsesSentAsQueriesAndRuntsAreDropped(self):
         port = free_port()

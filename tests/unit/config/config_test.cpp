@@ -178,7 +178,8 @@ servers = ["127.0.0.1:123"]
                 "t.toml:3:3: frontend.f.lisen: unknown key \"lisen\" (did you mean \"listen\"? "
                 "valid keys: listen, preset, backend, allow, session_timeout, max_sessions, "
                 "responses, max_datagram, upstream_sockets, rate_limit, rate_burst, rate_limit_prefix, "
-                "rate_burst_prefix, rate_prefix_v4, rate_prefix_v6, kod, max_sessions_per_client)"});
+                "rate_burst_prefix, rate_prefix_v4, rate_prefix_v6, kod, max_sessions_per_client, tcp, "
+                "tcp_max_connections, tcp_max_per_client, tcp_idle_timeout)"});
 }
 
 TEST(ConfigLoader, SuggestsOnlyKeysWithinEditDistanceTwo) {
@@ -268,7 +269,7 @@ balance = "roundrobin"
                 "t.toml:2:13: global.log_level: unknown log level \"verbose\" (valid values: "
                 "error, warn, info, debug)",
                 "t.toml:5:10: frontend.f.preset: unknown preset \"ntpd\" (did you mean \"ntp\"? "
-                "valid values: ntp, dns, syslog, raw)",
+                "valid values: ntp, dns, syslog, raw, nts-ke)",
                 "t.toml:9:11: backend.b.balance: unknown balance \"roundrobin\" (did you mean "
                 "\"round-robin\"? valid values: round-robin, first, hash)"}));
 }

@@ -139,7 +139,7 @@ TEST(OpenListeners, ListenFdNamingAnotherFrontendIsAnError) {
                            ", a listen address of frontend \"f\", not \"g\" — name the right frontend");
 }
 
-TEST(OpenListeners, StreamSocketIsRefused) {
+TEST(OpenListeners, StreamSocketThatDoesNotListenIsRefused) {
   std::uint16_t port = 0;
   UniqueFd s = boundSocket(port, SOCK_STREAM);
   Config cfg = configListening({{"f", {"127.0.0.1:" + std::to_string(port)}}});
@@ -148,7 +148,39 @@ TEST(OpenListeners, StreamSocketIsRefused) {
   std::vector<std::string> errors, notes;
   openListeners(cfg, std::move(in), errors, notes);
   ASSERT_FALSE(errors.empty());
-  EXPECT_NE(errors[0].find("LISTEN_FDS socket 3: not a datagram socket"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("LISTEN_FDS socket 3: a stream socket that is not listening"), std::string::npos)
+      << errors[0];
+}
+
+TEST(OpenListeners, ListeningStreamSocketServesOnlyAFrontendWithTcp) {
+  for (const bool tcp : {false, true}) {
+    std::uint16_t port = 0;
+    UniqueFd s = boundSocket(port, SOCK_STREAM);
+    ASSERT_EQ(listen(s.get(), 4), 0);
+    const int fd = s.get();
+    Config cfg = configListening({{"f", {"127.0.0.1:" + std::to_string(port)}}});
+    cfg.frontends[0].tcp = tcp;
+    std::vector<InheritedSocket> in;
+    in.push_back(InheritedSocket{std::move(s), "LISTEN_FDS socket 3", ""});
+    std::vector<std::string> errors, notes;
+    std::vector<UniqueFd> out = openListeners(cfg, std::move(in), errors, notes);
+    if (!tcp) {
+      ASSERT_EQ(errors.size(), 1u);
+      EXPECT_NE(errors[0].find("(TCP) is bound to 127.0.0.1:" + std::to_string(port) +
+                               ", which is no listen address of any frontend with tcp = true"),
+                std::string::npos)
+          << errors[0];
+      continue;
+    }
+    ASSERT_TRUE(errors.empty()) << errors[0];
+    // UDP first (bound here), then the TCP one handed in.
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[1].get(), fd);
+    std::string why;
+    const ListenEndpoint udp = boundEndpoint(out[0].get(), why);
+    EXPECT_EQ(udp.transport, Transport::Udp);
+    EXPECT_EQ(udp.addr.port(), port);
+  }
 }
 
 TEST(Binder, DescribesHowTheWorkerEnded) {

@@ -62,7 +62,7 @@ TEST(ProtocolTable, NamesRoundTrip) {
 
 TEST(ProtocolTable, ListsNamesInTheOrderConfigErrorsShow) {
   const std::vector<std::string_view> names(presetNames().begin(), presetNames().end());
-  EXPECT_EQ(names, (std::vector<std::string_view>{"ntp", "dns", "syslog", "raw"}));
+  EXPECT_EQ(names, (std::vector<std::string_view>{"ntp", "dns", "syslog", "raw", "nts-ke"}));
 }
 
 TEST(ProtocolTable, UnknownNamesFindNoProtocol) {

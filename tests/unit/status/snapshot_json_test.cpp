@@ -44,6 +44,13 @@ Snapshot full() {
   f.sessions_active = 3;
   f.sessions_max = 4096;
   f.table_full = true;
+  f.tcp = true;
+  f.tcp_counters.accepted = 12;
+  f.tcp_counters.refused_upstream = 4;
+  f.tcp_counters.bytes_to_client = 7000;
+  f.tcp_open = 2;
+  f.tcp_max = 512;
+  f.tcp_max_per_client = 16;
 
   BackendSnapshot& b = s.backends.emplace_back();
   b.name = "up";

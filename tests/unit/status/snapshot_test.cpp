@@ -58,6 +58,8 @@ class SnapshotExports : public ::testing::Test {
     s.label = "127.0.0.1:123";
     number(f.counters, kFrontendTrafficCounters);
     number(f.counters, kFrontendSessionCounters);
+    f.tcp = true;
+    number(f.tcp_counters, kTcpCounters);
     for (std::uint64_t& d : f.counters.dropped) d = next_++;
     number(s.counters, kServerCounters);
     number(s.health, kServerHealthCounters);
@@ -103,6 +105,7 @@ TEST_F(SnapshotExports, EveryDeclaredCounterIsInTheMetricsAndTheJson) {
   const json::Value& fe = doc_["frontends"]["lan"];
   expectExported(f.counters, kFrontendTrafficCounters, {{"frontend", "lan"}}, fe);
   expectExported(f.counters, kFrontendSessionCounters, {{"frontend", "lan"}}, fe);
+  expectExported(f.tcp_counters, kTcpCounters, {{"frontend", "lan"}}, fe);
   for (std::size_t i = 0; i < kDropCount; ++i) {
     const std::string reason(dropName(static_cast<Drop>(i)));
     const double want = static_cast<double>(f.counters.dropped[i]);
@@ -131,6 +134,7 @@ TEST_F(SnapshotExports, EveryCounterFamilyOfTheMetricsIsDeclared) {
   };
   add(kFrontendTrafficCounters);
   add(kFrontendSessionCounters);
+  add(kTcpCounters);
   add(kServerCounters);
   add(kServerHealthCounters);
   add(kReloadCounters);
