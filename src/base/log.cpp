@@ -47,6 +47,8 @@ char journalPriority(LogLevel level) noexcept {
 
 void setLogLevel(LogLevel level) noexcept { g_level = level; }
 
+void prepareLogging() noexcept { (void)toJournal(); }
+
 bool logEnabled(LogLevel level) noexcept {
   return static_cast<int>(level) <= static_cast<int>(g_level);
 }

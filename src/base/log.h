@@ -29,6 +29,9 @@ constexpr std::optional<LogLevel> parseLogLevel(std::string_view name) noexcept 
 }
 
 void setLogLevel(LogLevel level) noexcept;
+// Decides now, once, whether lines go to the journal (fstat of fd 2). Called before a sandbox
+// that refuses fstat; otherwise the first line decides.
+void prepareLogging() noexcept;
 bool logEnabled(LogLevel level) noexcept;
 
 // printf-style; one line per call, newline added.

@@ -95,6 +95,9 @@ void enterSandbox(bool read_files) {
     tm out{};
     gmtime_r(&t, &out);
   }
+  // Whether fd 2 is the journal is found with fstat, which the filter refuses: decide it now
+  // (a worker whose first line came after the filter was killed by SIGSYS under systemd).
+  prepareLogging();
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (ctx == nullptr) fatal("seccomp_init", ENOMEM);
   // Another architecture's system call numbers (int 0x80, x32) are refused outright.
