@@ -116,6 +116,23 @@ UniqueFd openEndpointSocket(const ListenEndpoint& e, std::string& error) {
   return e.transport == Transport::Tcp ? openTcpListenSocket(e.addr, error) : openListenSocket(e.addr, error);
 }
 
+namespace {
+
+// The address an inherited socket is bound to; empty (and error set) when it has none we serve.
+SockAddr localAddress(int fd, std::string& error) {
+  sockaddr_in6 sa{};
+  socklen_t len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    error = std::string("getsockname failed: ") + strerror(errno);
+    return {};
+  }
+  SockAddr a(reinterpret_cast<const sockaddr*>(&sa), len);
+  if (a.empty()) error = "not an IPv4 or IPv6 socket";
+  return a;
+}
+
+}  // namespace
+
 ListenEndpoint boundEndpoint(int fd, std::string& error) {
   int type = 0;
   socklen_t len = sizeof type;
@@ -134,17 +151,8 @@ ListenEndpoint boundEndpoint(int fd, std::string& error) {
     error = "a stream socket that is not listening — pass listening TCP sockets (ListenStream=)";
     return {};
   }
-  sockaddr_in6 sa{};
-  len = sizeof sa;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-    error = std::string("getsockname failed: ") + strerror(errno);
-    return {};
-  }
-  SockAddr a(reinterpret_cast<const sockaddr*>(&sa), len);
-  if (a.empty()) {
-    error = "not an IPv4 or IPv6 socket";
-    return {};
-  }
+  SockAddr a = localAddress(fd, error);
+  if (a.empty()) return {};
   return {a, Transport::Tcp};
 }
 
@@ -159,17 +167,8 @@ SockAddr boundUdpAddress(int fd, std::string& error) {
     error = "not a datagram socket (SO_TYPE " + std::to_string(type) + ") — pass UDP sockets only (ListenDatagram=)";
     return {};
   }
-  sockaddr_in6 sa{};
-  len = sizeof sa;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-    error = std::string("getsockname failed: ") + strerror(errno);
-    return {};
-  }
-  SockAddr a(reinterpret_cast<const sockaddr*>(&sa), len);
-  if (a.empty()) {
-    error = "not an IPv4 or IPv6 socket";
-    return {};
-  }
+  SockAddr a = localAddress(fd, error);
+  if (a.empty()) return {};
   if (a.port() == 0) {
     error = "the socket is not bound to a port";
     return {};
