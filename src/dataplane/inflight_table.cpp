@@ -3,11 +3,13 @@
 #include "dataplane/inflight_table.h"
 
 #include <bit>
+#include <cstring>
 #include <type_traits>
 
 namespace udpx {
 
 static_assert(std::is_trivially_destructible_v<InflightTable::Entry>, "entries are reused without destruction");
+static_assert(std::is_trivially_copyable_v<InflightTable::Entry>, "grow() copies entries as bytes");
 
 InflightTable::InflightTable(std::uint32_t capacity, std::uint64_t seed, EndFn on_end, void* ctx)
     : capacity_(capacity < 1 ? 1 : capacity),
@@ -22,6 +24,25 @@ void InflightTable::setLane(std::uint32_t lane, std::chrono::milliseconds timeou
   if (lane >= lanes_.size()) lanes_.resize(lane + 1);
   lanes_[lane].timeout = timeout;
   lanes_[lane].cap = cap < 1 ? 1 : cap;
+}
+
+void InflightTable::grow(std::uint32_t capacity) {
+  if (capacity <= capacity_) return;
+  auto entries = std::make_unique_for_overwrite<Slot[]>(capacity);
+  if (used_ > 0) std::memcpy(entries.get(), entries_.get(), sizeof(Slot) * used_);
+  entries_ = std::move(entries);
+  capacity_ = capacity;
+  // Entry numbers stay; only the index is rebuilt for its new size.
+  std::vector<std::uint32_t> index(std::bit_ceil(std::size_t{capacity_} * 2), kNone);
+  index_.swap(index);
+  mask_ = index_.size() - 1;
+  for (std::uint32_t i = 0; i < used_; ++i) {
+    const Entry& e = at(i);
+    if (e.state == State::Free) continue;
+    std::size_t b = home(e.socket, e.key);
+    while (index_[b] != kNone) b = (b + 1) & mask_;
+    index_[b] = i;
+  }
 }
 
 std::size_t InflightTable::home(std::uint32_t socket, Token key) const noexcept {

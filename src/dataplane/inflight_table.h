@@ -62,6 +62,9 @@ class InflightTable {
 
   // A frontend's lane (the same number as its SessionTable lane): its timeout and cap.
   void setLane(std::uint32_t lane, std::chrono::milliseconds timeout, std::uint32_t cap);
+  // Raises the capacity to `capacity` (never lowers it), keeping every entry in flight.
+  // Allocates: for reloads only, never per datagram.
+  void grow(std::uint32_t capacity);
 
   // The entry (pending or answered) for `key` on `socket`, or kNone.
   std::uint32_t find(std::uint32_t socket, Token key) const noexcept;

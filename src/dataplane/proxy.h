@@ -93,7 +93,10 @@ class Proxy {
   // A reload closes listener `l`: requests in flight that would answer through it are ended.
   void listenerClosing(const Listener& l) noexcept;
   // A reload changed global.max_sessions: a smaller cap evicts the least recently used.
-  void setGlobalCap(std::uint32_t cap) noexcept { table_.setGlobalCap(cap); }
+  void setGlobalCap(std::uint32_t cap) {
+    table_.setGlobalCap(cap);
+    inflight_.grow(cap);  // a reload raising max_sessions: allocates here, not per datagram
+  }
   // Makes the datagram buffers large enough for a frontend with this max_datagram.
   void growBuffers(std::uint32_t max_datagram);
 

@@ -35,6 +35,32 @@ TEST(InflightTable, FindsEntriesBySocketAndKey) {
   EXPECT_EQ(t.pending(), 2u);
 }
 
+TEST(InflightTable, GrowKeepsEntriesInFlightAndHoldsMoreWithoutEviction) {
+  // A reload raising max_sessions grows the table: what was pending stays findable and
+  // pending, and the new room takes requests without evicting the old ones.
+  Ended ended;
+  InflightTable t(4, 42, &Ended::record, &ended);
+  t.setLane(0, milliseconds(1000), 100);
+  std::vector<std::uint32_t> idx;
+  for (Token k = 1; k <= 4; ++k) idx.push_back(t.insert(0, 1, k, t0));
+  t.answer(idx[1]);
+  t.grow(16);
+  EXPECT_EQ(t.capacity(), 16u);
+  for (Token k = 5; k <= 16; ++k) t.insert(0, 1, k, t0);
+  EXPECT_TRUE(ended.list.empty());
+  EXPECT_EQ(t.size(), 16u);
+  for (Token k = 1; k <= 4; ++k) EXPECT_EQ(t.find(1, k), idx[k - 1]) << k;
+  EXPECT_EQ(t.at(idx[1]).state, InflightTable::State::Answered);
+  EXPECT_EQ(t.at(idx[0]).state, InflightTable::State::Pending);
+  for (Token k = 5; k <= 16; ++k) EXPECT_NE(t.find(1, k), InflightTable::kNone) << k;
+  t.grow(8);  // never shrinks
+  EXPECT_EQ(t.capacity(), 16u);
+  t.insert(0, 1, 17, t0);  // full again: now the oldest answered one goes
+  ASSERT_TRUE(ended.list.empty());
+  EXPECT_EQ(t.find(1, 2), InflightTable::kNone);
+  EXPECT_EQ(t.size(), 16u);
+}
+
 TEST(InflightTable, EveryOtherEntryStaysFindableWhileEntriesComeAndGo) {
   // A small index with many keys makes long probe runs, which deletion must keep intact.
   Ended ended;

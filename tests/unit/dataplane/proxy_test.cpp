@@ -526,6 +526,18 @@ TEST_F(Proxy, EvictsTheLeastRecentlyUsedSessionOfAnyFrontendAtTheGlobalCap) {
   EXPECT_FALSE(upstreamClosed(2));
 }
 
+// A reload raising global.max_sessions reaches the in-flight table of the shared upstream path
+// (sized from max_sessions at start): it grows, and never shrinks on a lower cap.
+TEST_F(Proxy, ARaisedGlobalCapGrowsTheInflightTable) {
+  addFrontend(frontendConfig("a"));
+  start(3);
+  EXPECT_EQ(proxy->inflight().capacity(), 3u);
+  proxy->setGlobalCap(50);
+  EXPECT_EQ(proxy->inflight().capacity(), 50u);
+  proxy->setGlobalCap(10);
+  EXPECT_EQ(proxy->inflight().capacity(), 50u);
+}
+
 // ---- drops: each reason bumps its own counter and no other ----
 
 TEST_F(Proxy, DropsRequestsFromClientsOutsideTheAllowList) {
