@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (START_TIMEOUT, Udpx, UdpxTestCase, echo_handler, free_port, main, parse_echo,
+from udpxtest import (START_TIMEOUT, Udpx, UdpxTestCase, children, echo_handler, free_port, main, parse_echo,
                       render_config, tool, udpx_binary, wait_until)
 
 SQUATTER_UID = 4242  # neither root, nor nobody (udpx's account in these tests and `udpx status`'s user)
@@ -28,14 +28,6 @@ def free_tcp_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 def cpu_seconds(pids):

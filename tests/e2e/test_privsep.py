@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (Udpx, UdpxTestCase, free_port, frontend_stats, main, parse_echo, render_config, tail,
+from udpxtest import (Udpx, UdpxTestCase, children, free_port, proc_status, frontend_stats, main, parse_echo, render_config, tail,
                       tool, udpx_binary, wait_until)
 
 CAP_NET_BIND_SERVICE = 1 << 10
@@ -33,20 +33,6 @@ def sanitizer_build():
         return b"libasan.so" in f.read()
 NOBODY = pwd.getpwnam("nobody")
 NOGROUP = grp.getgrgid(NOBODY.pw_gid)
-
-
-def proc_status(pid):
-    """/proc/PID/status as {field: value}."""
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 def random_loopback():

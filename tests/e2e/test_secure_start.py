@@ -21,7 +21,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (REPO, Process, UdpxTestCase, main, render_config, tool, udpx_binary, unique_tag,
+from udpxtest import (REPO, Process, UdpxTestCase, children, main, proc_status, render_config, tool, udpx_binary, unique_tag,
                       wait_until)
 
 CAP_NET_BIND_SERVICE = 1 << 10
@@ -54,19 +54,6 @@ def trusted_parent():
         if os.path.isdir(candidate) and trusted_chain(candidate):
             return candidate
     raise AssertionError("no directory whose every parent is root-owned and not group/other-writable")
-
-
-def proc_status(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 def default_account():

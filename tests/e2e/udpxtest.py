@@ -725,6 +725,21 @@ class ChronyServer:
         self.proc.terminate()
 
 
+def proc_status(pid):
+    """/proc/PID/status as {field: value}."""
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def children(pid):
+    """The pids of PID's children (none once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
 def udp_port_bound(port, host="127.0.0.1"):
     """True if some process has UDP host:port bound (binding it ourselves fails)."""
     s = socket.socket(family_of(host), socket.SOCK_DGRAM)
