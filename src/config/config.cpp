@@ -156,8 +156,10 @@ LoadResult load(std::string_view text, const std::string& file) {
   }
   result.text = std::string(text);
   ConfigReader r(file);
-  // Before toml++ sees a byte: the inputs on which it would reach undefined behaviour.
-  if (const auto hazard = findTomlHazard(text)) {
+  // Before toml++ sees a byte: the inputs on which it would reach undefined behaviour; toml++
+  // parses parse_text (the comments masked), positions are the same.
+  std::string parse_text;
+  if (const auto hazard = findTomlHazard(text, &parse_text)) {
     r.error(hazard->pos, "", hazard->message, hazard->hint);
     r.moveProblemsTo(result);
     return result;
@@ -165,12 +167,12 @@ LoadResult load(std::string_view text, const std::string& file) {
   std::optional<ConfigNode> root;
 #if TOML_EXCEPTIONS
   try {
-    root = convert(toml::parse(text, std::string_view(file)));
+    root = convert(toml::parse(parse_text, std::string_view(file)));
   } catch (const toml::parse_error& e) {
     addParseError(r, e);
   }
 #else
-  toml::parse_result parsed = toml::parse(text, std::string_view(file));
+  toml::parse_result parsed = toml::parse(parse_text, std::string_view(file));
   if (parsed) {
     root = convert(parsed.table());
   } else {

@@ -31,11 +31,26 @@ bool unsafeForToml(char32_t c) noexcept {
   return block == 0 || block == 11 || block == 63;
 }
 
-}  // namespace
+// The length of the well-formed UTF-8 sequence of one scalar value (no surrogate, not overlong)
+// starting at text[i], or 0.
+std::size_t wellFormedLength(std::string_view text, std::size_t i) noexcept {
+  const auto lead = static_cast<unsigned char>(text[i]);
+  const std::size_t n = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+  if (n == 0 || i + n > text.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if (!continuation(text[i + k])) return 0;
+  }
+  const char32_t c = decode(text, i);
+  const char32_t least = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+  if (c < least || (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) return 0;
+  return n;
+}
 
-std::optional<TomlGuardProblem> findTomlHazard(std::string_view text) {
+// The first code point toml++ cannot test, wherever it stands.
+std::optional<TomlGuardProblem> firstUnsafe(std::string_view text) {
   // NOTE: toml++ looks ahead past where a lexer of valid TOML would see a string start (the long
-  // config fuzz run found `t = 5   -   "…ж…"`), so those code points are refused everywhere.
+  // config fuzz run found `t = 5   -   "…ж…"`), so those code points are refused everywhere but
+  // in comments, which toml++ is never given (see findTomlHazard).
   {
     SourcePos at{1, 0};
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -53,6 +68,12 @@ std::optional<TomlGuardProblem> findTomlHazard(std::string_view text) {
       }
     }
   }
+  return std::nullopt;
+}
+
+// Strings, comments and line-ending backslashes byte by byte: the non-ASCII characters TOML
+// refuses or toml++ cannot take; `masked` (the same text) gets the comments' characters masked.
+std::optional<TomlGuardProblem> lex(std::string_view text, std::string& masked) {
   In in = In::Code;
   SourcePos pos{1, 0};
   // In a multi-line basic string: after a backslash (1), or skipping a line-ending backslash's
@@ -89,7 +110,13 @@ std::optional<TomlGuardProblem> findTomlHazard(std::string_view text) {
         }
         break;
       case In::Comment:
-        if (c == '\n') in = In::Code;
+        if (c == '\n') {
+          in = In::Code;
+        } else if (nonAscii(c) && !continuation(c)) {
+          // Invalid UTF-8 and surrogates stay, for toml++ to report.
+          const std::size_t n = wellFormedLength(text, i);
+          for (std::size_t k = 0; k < n; ++k) masked[i + k] = '_';
+        }
         break;
       case In::Basic:
         if (c == '\\' && i + 1 < text.size() && (text[i + 1] == '"' || text[i + 1] == '\\')) {
@@ -139,6 +166,17 @@ std::optional<TomlGuardProblem> findTomlHazard(std::string_view text) {
         break;
     }
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<TomlGuardProblem> findTomlHazard(std::string_view text, std::string* parse_text) {
+  std::string masked(text);
+  const std::optional<TomlGuardProblem> structural = lex(text, masked);
+  if (auto unsafe = firstUnsafe(masked)) return unsafe;
+  if (structural) return structural;
+  if (parse_text != nullptr) *parse_text = std::move(masked);
   return std::nullopt;
 }
 

@@ -23,7 +23,10 @@ struct TomlGuardProblem {
 // non-ASCII characters only inside strings and comments, so one outside them is an error anyway;
 // a non-ASCII character right after a backslash (or after a line-ending backslash's line break and
 // indentation) in a """string""" is valid TOML that udpx refuses, with a hint to escape it.
-// nullopt: nothing toml++ could trip over (the text may still be invalid TOML).
-std::optional<TomlGuardProblem> findTomlHazard(std::string_view text);
+// Comments are never given to toml++ as written: `parse_text` gets the text with every non-ASCII
+// character of a # comment replaced by one '_' per byte (lines unchanged; a comment ends its line),
+// so "# Zürich office" is fine; invalid UTF-8 and surrogates stay for toml++ to report.
+// nullopt: nothing toml++ could trip over in *parse_text (the text may still be invalid TOML).
+std::optional<TomlGuardProblem> findTomlHazard(std::string_view text, std::string* parse_text = nullptr);
 
 }  // namespace udpx
