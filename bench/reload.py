@@ -127,6 +127,30 @@ stream {{
         self.proc.stop()
 
 
+def steal_ticks(cpu):
+    """The CPU's steal time in USER_HZ ticks (10 ms each): time the hypervisor ran something else
+    while this vCPU had work (/proc/stat, 8th value). None where the kernel does not report it."""
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                parts = line.split()
+                if parts[0] == f"cpu{cpu}":
+                    return int(parts[8]) if len(parts) > 8 else None
+    except OSError:
+        return None
+    return None
+
+
+def max_window(samples, seconds):
+    """The largest increase of a sampled counter within any `seconds` window: [(time, value)]."""
+    best, j = 0, 0
+    for i in range(len(samples)):
+        while samples[i][0] - samples[j][0] > seconds:
+            j += 1
+        best = max(best, samples[i][1] - samples[j][1])
+    return best
+
+
 def run_once(bench, peer_cls, up1, up2, reloading):
     peer = peer_cls(bench, up1, up2)
     try:
@@ -139,7 +163,15 @@ def run_once(bench, peer_cls, up1, up2, reloading):
         errors, took_ms = [], []
         deadline = time.monotonic() + SECONDS
         next_at = time.monotonic() + 0.5
+        # Steal time of both CPUs, sampled with the loop: a ~100 ms stall of the proxy with its
+        # CPU's steal rising by ~10 ticks at the same moment is the hypervisor, not udpx.
+        steal = {c: [] for c in (bench.proxy_cpu, bench.load_cpu)}
         while lg.p.poll() is None and time.monotonic() < deadline + 30:
+            now = time.monotonic()
+            for c in steal:
+                v = steal_ticks(c)
+                if v is not None and now < deadline:
+                    steal[c].append((now, v))
             if reloading and time.monotonic() >= next_at and time.monotonic() < deadline:
                 t0 = time.monotonic()
                 rc, text = peer.reload(reloads % 2 == 0)
@@ -159,6 +191,10 @@ def run_once(bench, peer_cls, up1, up2, reloading):
         res["reloads"], res["reloads_failed"] = reloads, failed
         res["reload_errors"] = errors
         res["reload_ms_max"] = max(took_ms) if took_ms else 0.0
+        for key, c in (("proxy", bench.proxy_cpu), ("load", bench.load_cpu)):
+            sm = steal[c]
+            res[f"steal_{key}_ms"] = (sm[-1][1] - sm[0][1]) * 10 if len(sm) > 1 else None
+            res[f"steal_{key}_max250_ms"] = max_window(sm, 0.25) * 10 if len(sm) > 1 else None
         for e in errors:
             log("  " + e)
         return res
@@ -197,16 +233,21 @@ def run(bench, peer_names):
                     out.setdefault((cls.name, label), []).append(r)
     finally:
         second.stop()
-    lines = ["| proxy | run | rep | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) | slowest reload command ms |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = ["| proxy | run | rep | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) | slowest reload command ms "
+             "| steal ms, proxy CPU (most in 250 ms) | steal ms, load CPU (most in 250 ms) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+
+    def st(r, key):
+        total, peak = r.get(f"steal_{key}_ms"), r.get(f"steal_{key}_max250_ms")
+        return "—" if total is None else f"{total} ({peak})"
     for (name, label), runs in out.items():
         for i, r in enumerate(runs):
             lines.append(f"| {name} | {label} | {i + 1} | {r['sent']} | {r['lost']} | {r['late']} | {r['p50_us']:.0f} | "
                          f"{r['p99_us']:.0f} | {r['max_us']:.0f} | {r['reloads']} ({r['reloads_failed']}) | "
-                         f"{r['reload_ms_max']:.0f} |")
+                         f"{r['reload_ms_max']:.0f} | {st(r, 'proxy')} | {st(r, 'load')} |")
     for (name, label), runs in out.items():
         m = {k: median([r[k] for r in runs]) for k in ("sent", "lost", "late", "p50_us", "p99_us", "max_us")}
         lines.append(f"| {name} | {label} | median of {len(runs)} | {m['sent']:.0f} | {m['lost']:.0f} | "
-                     f"{m['late']:.0f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['max_us']:.0f} | | |")
+                     f"{m['late']:.0f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['max_us']:.0f} | | | | |")
     print("\n".join(lines), flush=True)
     return out
