@@ -184,6 +184,7 @@ void Proxy::receiveRequests(Listener& l) noexcept {
   int n = recvmmsg(l.fd.get(), rx_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
   if (n <= 0) return;
   const TimePoint now = readClock();
+  ++rx_batch_;
   for (int i = 0; i < n; ++i) handleRequest(l, static_cast<std::size_t>(i), now);
   sendRun(now);
   sendShared(now);

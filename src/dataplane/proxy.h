@@ -226,6 +226,7 @@ class Proxy {
   };
   std::array<SharedSend, kBatch> shared_batch_{};
   std::size_t shared_count_ = 0;
+  std::uint64_t rx_batch_ = 0;  // receive batches so far: the pools give one a single socket
   std::array<mmsghdr, kBatch> shared_msgs_{};
   std::array<iovec, kBatch> shared_iov_{};
   std::array<std::size_t, kBatch> shared_of_msg_{};  // shared_batch_ index of each message

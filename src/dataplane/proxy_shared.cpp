@@ -28,7 +28,7 @@ void Proxy::handleShared(Listener& l, std::size_t i, Token token, ClientRecord* 
   Server* server = pickServer(fe, client, now);
   if (server == nullptr) return;
   int e = 0;
-  PoolSocket* ps = shared_.pick(fe, *server, now, e);
+  PoolSocket* ps = shared_.pick(fe, *server, now, rx_batch_, e);
   if (ps == nullptr) {
     socketFailed(fe, client, *server, e, now);
     return;

@@ -71,11 +71,20 @@ void SharedUpstream::retire(PoolSocket& s) noexcept {
   if (p.count == 0) pools_.erase(it);
 }
 
-PoolSocket* SharedUpstream::pick(Frontend& fe, Server& server, TimePoint now, int& error) noexcept {
+PoolSocket* SharedUpstream::pick(Frontend& fe, Server& server, TimePoint now, std::uint64_t batch, int& error) noexcept {
   Pool& p = pools_[Key{&fe, &server}];
-  // Open the pool up to its size first, then take turns.
+  if (p.batch == batch && p.cursor < p.count) {
+    // The rest of a receive batch: the socket its first request took (rotated then if due).
+    PoolSocket* s = sockets_[p.ids[p.cursor]].get();
+    ++s->uses;
+    s->last_used = now;
+    return s;
+  }
+  p.batch = batch;
+  // Open the pool up to its size first, a socket per batch, then take turns.
   if (p.count < kSocketsPerPool) {
     if (PoolSocket* s = open(fe, server, now, error)) {
+      p.cursor = p.count;
       p.ids[p.count++] = s->id;
       ++s->uses;
       s->last_used = now;

@@ -54,9 +54,12 @@ class SharedUpstream {
   SharedUpstream(const SharedUpstream&) = delete;
   SharedUpstream& operator=(const SharedUpstream&) = delete;
 
-  // The socket for the next request from `fe` to `server` (round-robin over the pool), opened
-  // or rotated here. nullptr: no socket could be opened; `error` holds the errno.
-  PoolSocket* pick(Frontend& fe, Server& server, TimePoint now, int& error) noexcept;
+  // The socket for the next request from `fe` to `server`, opened or rotated here. Every
+  // request of one receive batch (`batch`: the caller's count of them) takes the socket the
+  // batch's first request took, so they leave in one sendmmsg and their replies come back on
+  // one socket, read together; the next batch takes the pool's next socket (round-robin).
+  // nullptr: no socket could be opened; `error` holds the errno.
+  PoolSocket* pick(Frontend& fe, Server& server, TimePoint now, std::uint64_t batch, int& error) noexcept;
   // The other sockets of the same pool, for a request whose fixed token is busy on `s`:
   // `attempt` 1 .. kSocketsPerPool - 1. nullptr: none.
   PoolSocket* sibling(const PoolSocket& s, std::size_t attempt) noexcept;
@@ -89,7 +92,8 @@ class SharedUpstream {
   struct Pool {
     std::array<std::uint32_t, kSocketsPerPool> ids{};
     std::size_t count = 0;  // ids[0, count) are open and not retiring
-    std::size_t cursor = 0;
+    std::size_t cursor = 0;  // ids[cursor]: the socket the last batch took
+    std::uint64_t batch = 0;  // that batch; 0: none yet (the caller counts from 1)
   };
   PoolSocket* open(Frontend& fe, Server& server, TimePoint now, int& error) noexcept;
   void close(PoolSocket& s) noexcept;

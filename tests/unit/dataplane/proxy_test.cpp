@@ -742,6 +742,46 @@ TEST_F(Proxy, BurstOfRepliesFromManySessionsLeavesInOneSendmmsg) {
   EXPECT_EQ(fe.stats.replied, kClients);
 }
 
+// Shared upstream sockets: the requests of one receive batch all take one pool socket, so they
+// leave in a single sendmmsg (and their replies come back on one socket); the next batch takes
+// another socket of the pool.
+TEST_F(Proxy, OneReceiveBatchOfSharedRequestsLeavesThroughOnePoolSocketInOneSendmmsg) {
+  FrontendConfig cfg = ntpConfig("ntp");
+  cfg.upstream_sockets = UpstreamSocketsMode::Shared;
+  Frontend& fe = addFrontend(cfg);
+  start();
+  constexpr std::size_t kClients = 8;
+  std::vector<Client> clients;
+  for (std::size_t i = 0; i < kClients; ++i) clients.push_back(client());
+  auto batch = [&](std::uint64_t first) {
+    for (std::size_t i = 0; i < kClients; ++i) {
+      const Bytes req = ntpRequest(first + i);
+      ASSERT_EQ(sendto(clients[i].fd.get(), req.data(), req.size(), 0, listener(fe).addr.get(), listener(fe).addr.length()),
+                static_cast<ssize_t>(req.size()));
+    }
+    waitReadable(listener(fe).fd.get());
+    int before = 0;
+    for (int c : sendmmsg_calls) before += c;
+    runLoop();
+    int after = 0;
+    for (int c : sendmmsg_calls) after += c;
+    EXPECT_EQ(after - before, 1) << "sendmmsg calls for one batch of " << kClients << " requests";
+  };
+  batch(1000);
+  ASSERT_EQ(upstream.opened.size(), 1u);
+  batch(2000);
+  ASSERT_EQ(upstream.opened.size(), 2u);
+  // Each batch went whole to its own socket.
+  for (std::size_t sock = 0; sock < 2; ++sock) {
+    std::size_t got = 0;
+    std::uint8_t buf[2048];
+    while (recv(upstream.opened[sock].peer.get(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++got;
+    EXPECT_EQ(got, kClients) << "requests through pool socket " << sock;
+  }
+  EXPECT_EQ(fe.stats.forwarded, 2 * kClients);
+  expectNoDrops(fe);
+}
+
 TEST_F(Proxy, EqualRepliesToOneClientLeaveAsOneSegmentedDatagram) {
   Frontend& fe = addFrontend(frontendConfig("raw"));
   start();
