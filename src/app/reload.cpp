@@ -105,17 +105,6 @@ void Runtime::checkRestartNeeded(const Config& next, const ConfigDiff& diff, std
     errors.push_back(restartError(file, b.chroot_pos, "global.chroot", a.chroot, b.chroot,
                                   "a chroot is entered once and never left"));
   }
-  // The status endpoint moves on the loop to an abstract name or "off"; a socket file is made
-  // only at start-up (the sandboxed process can neither create, chmod nor remove one).
-  const std::string target = statusTarget(next);
-  if (target != status_endpoint_ && target[0] == '/') {
-    ConfigError e{file, next.global.status_pos, "global.status",
-                  "moves the status socket from " + status_endpoint_ + " to the socket file " + target +
-                      ", which needs a restart (udpx creates socket files only at start-up, before its sandbox)",
-                  "restart udpx to apply it, or choose an abstract name (\"@NAME\") or \"off\", which a reload "
-                  "can apply"};
-    errors.push_back(e.format());
-  }
   (void)diff;
 }
 

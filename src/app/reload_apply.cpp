@@ -65,7 +65,20 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
       owners.push_back(&f);
     }
   }
+  const std::string status_to = statusTarget(next);
+  prep.status_changed = status_to != status_endpoint_;
   for (UniqueFd& fd : handed) {
+    // The status socket file the binder made for a moved global.status (it can create files; the
+    // sandboxed worker cannot remove a stale one, and in a chroot cannot reach the path at all).
+    const std::string path = boundSocketPath(fd.get());
+    if (!path.empty()) {
+      if (prep.status_changed && path == status_to && !prep.status_fd.valid()) {
+        prep.status_fd = std::move(fd);
+      } else {
+        LOG_WARN("reload: a status socket handed over (%s) is not the one this reload moves to; closed", path.c_str());
+      }
+      continue;
+    }
     std::string why;
     const ListenEndpoint got = boundEndpoint(fd.get(), why);
     const SockAddr& bound = got.addr;
@@ -106,12 +119,15 @@ bool Runtime::prepareReload(const Config& next, std::vector<UniqueFd> handed, Pr
                            .format());
     }
   }
-  // The status socket: a new abstract name is bound now (checkRestartNeeded refused socket files).
-  const std::string status_to = statusTarget(next);
-  prep.status_changed = status_to != status_endpoint_;
+  // The status socket: a new name is bound now. A socket file comes from the binder (above); the
+  // one process makes it here, in its sandbox, where a file already at the path refuses the move.
   if (prep.status_changed && status_to != "off") {
     std::string why;
-    prep.status_fd = listenStatus(status_to, why);
+    if (!prep.status_fd.valid() && status_to[0] == '/' && via_binder_) {
+      why = "the binder, which makes the socket files of a reload, made none: something listens there already";
+    } else if (!prep.status_fd.valid()) {
+      prep.status_fd = listenStatus(status_to, why, StaleSocket::Refuse);
+    }
     if (!prep.status_fd.valid()) {
       errors.push_back(ConfigError{next.file, next.global.status_pos, "global.status",
                                    "cannot listen on " + status_to + ": " + why, ""}
@@ -179,7 +195,10 @@ void Runtime::applyReload(const ConfigDiff& diff, const Config& next, PreparedRe
     std::erase_if(standing_findings_, [](const Finding& f) { return f.subject.rfind("status socket ", 0) == 0; });
     if (prep.status_fd.valid()) attachStatus(std::move(prep.status_fd));
     LOG_INFO("status socket moved from %s to %s%s", was.c_str(), status_endpoint_.c_str(),
-             was[0] == '/' ? " (the old socket file stays until udpx stops: the sandbox cannot remove it)" : "");
+             was[0] != '/' ? ""
+             : via_binder_ ? " (the binder removes the old socket file)"
+                           : " (the old socket file stays: udpx cannot remove files in its sandbox; a start replaces "
+                             "it, or remove it by hand)");
   }
   if (!retired_.empty() || !retired_status_.empty()) {
     sweepRetired();

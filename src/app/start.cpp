@@ -173,13 +173,13 @@ int runStart(const CliOptions& opt, const LoadResult& loaded) {
   plan.reload.path = cfg.file == kCommandLineConfigName ? std::string() : cfg.file;
   plan.reload.may_bind = inherited_from.empty();
   plan.reload.trusted_only = opt.secure_start;
+  // The worker's choice at start (after prepareRuntimeDir, as root, like the worker's own).
+  plan.reload.status_default = chooseStatusEndpoint(cfg);
   plan.identity = *id;
   plan.change_identity = can_switch;
   if (opt.log_level) plan.worker_args = {"--log-level", *opt.log_level};
   plan.restart = cfg.fixed.chroot.empty();
-  const int rc = privsep::runBinder(std::move(plan));
-  if (runtime_dir) privsep::removeStaleStatusSocket(runtimeStatusPath(cfg.file));
-  return rc;
+  return privsep::runBinder(std::move(plan));  // it removes the worker's status socket file at the end
 }
 
 }  // namespace udpx

@@ -98,10 +98,10 @@ struct GlobalConfig {
   // The status endpoint `udpx status` and `udpx reload` use: "" = the default (the runtime path
   // under /run/udpx for a start as root, else the abstract unix socket derived from the config
   // file's path), "@NAME" another abstract socket, "/PATH" a socket file (mode 0666), "off" none.
-  // Reloadable to an abstract name, "off", or back to the endpoint of the start: the sandboxed
-  // process can bind an abstract socket on the loop, but cannot create (or chmod, or remove) a
-  // socket file, so a move to a new socket file is refused ("needs a restart"). The file then
-  // still says where the process listens, which is how `udpx status -c FILE` finds it.
+  // Reloadable to anything: a new socket file is made by the binder (the worker may be chrooted
+  // and cannot remove a stale file) or, in the one process, bound on the loop (an existing file
+  // refuses the move). The file then says where the process listens, which is how
+  // `udpx status -c FILE` finds it.
   std::string status;
   SourcePos status_pos;
 };

@@ -49,6 +49,7 @@ struct Reloads {
   std::string config_name;
   std::string text;
   std::vector<ServedListener> served;
+  std::string status;  // the worker's status endpoint; its socket file is removed at the end
   std::optional<BinderReload> inflight;
   std::uint32_t inflight_id = 0;
   std::deque<std::uint32_t> queued;  // ask ids; 0: SIGHUP reached the binder
@@ -137,9 +138,14 @@ void startNextReload(Reloads& r, Worker& w) {
   order.lines = next.errors;
   std::vector<int> fds;
   for (const ServedListener& l : next.fresh) fds.push_back(l.fd.get());
+  if (next.status_fd.valid()) fds.push_back(next.status_fd.get());
   std::string error;
-  if (!sendLinkMessage(w.sock.get(), order, fds, error)) {
+  const bool sent = sendLinkMessage(w.sock.get(), order, fds, error);
+  // The worker has its own copy now: the file goes when the worker's socket does.
+  next.status_fd.reset();
+  if (!sent) {
     LOG_ERROR("binder: cannot hand the reload of %s to the worker: %s", r.config_name.c_str(), error.c_str());
+    forgetStatusFile(next.status);
     return;
   }
   LOG_DEBUG("binder: reload of %s handed to the worker: %zu new sockets, %zu problems", r.config_name.c_str(),
@@ -166,10 +172,15 @@ void onWorkerMessage(Reloads& r, Worker& w) {
     if (m->applied) {
       r.served = servedAfter(std::move(r.served), *r.inflight);
       r.text = std::move(r.inflight->text);
+      if (r.inflight->status != r.status) {
+        forgetStatusFile(r.status);  // the worker stopped listening there before it answered
+        r.status = r.inflight->status;
+      }
       LOG_INFO("binder: the worker applied %s: %s", r.config_name.c_str(), m->summary.c_str());
     } else {
       LOG_WARN("binder: the worker refused %s (%zu errors); it keeps running the previous configuration",
                r.config_name.c_str(), m->lines.size());
+      if (r.inflight->status != r.status) forgetStatusFile(r.inflight->status);
     }
     r.inflight.reset();
   } else {
@@ -217,6 +228,12 @@ int runBinder(BinderPlan plan) {
     return 1;
   }
   Reloads r;
+  // However the binder ends from here, the worker's socket file goes with it.
+  struct StatusFileCleanup {
+    const std::string& path;
+    ~StatusFileCleanup() { forgetStatusFile(path); }
+  } cleanup{r.status};
+  r.status = plan.reload.status_default;
   r.source = plan.reload;
   r.config_name = plan.config_name;
   r.text = std::move(plan.config_text);
@@ -297,6 +314,7 @@ int runBinder(BinderPlan plan) {
       if (r.inflight) {
         LOG_WARN("binder: the worker ended during a reload of %s; the next worker gets the configuration before it",
                  r.config_name.c_str());
+        if (r.inflight->status != r.status) forgetStatusFile(r.inflight->status);
         r.inflight.reset();
       }
       std::erase_if(r.queued, [](std::uint32_t id) { return id != 0; });

@@ -14,7 +14,9 @@
 
 #include "config/config.h"
 #include "net/listen_socket.h"
+#include "status/status_socket.h"
 #include "privsep/fdpass.h"
+#include "privsep/runtime_dir.h"
 #include "privsep/trusted_file.h"
 
 namespace udpx::privsep {
@@ -95,7 +97,25 @@ BinderReload readAndBind(const ReloadSource& src, const std::vector<ServedListen
   const LoadResult loaded = loadConfigString(out.text, src.path);
   // The worker parses the text again and reports every error with its position.
   if (!loaded.config) return out;
-  for (const FrontendConfig& fe : loaded.config->frontends) {
+  const Config& cfg = *loaded.config;
+  out.status = cfg.global.status.empty() ? src.status_default : cfg.global.status;
+  std::string ignored;
+  if (!out.status.empty() && out.status[0] == '/' && !connectStatus(out.status, ignored).valid()) {
+    std::string why;
+    out.status_fd = listenStatus(out.status, why);
+    if (!out.status_fd.valid()) {
+      const Identity who = currentIdentity();
+      out.errors.push_back(
+          ConfigError{src.path, cfg.global.status_pos, "global.status",
+                      "cannot create the status socket " + out.status + ": " + why,
+                      "after start-up the binder runs as " + who.user + ":" + who.group +
+                          ", which makes the socket files of a reload: let it create files in that directory "
+                          "(or use " + std::string(kRuntimeDir) + "/NAME.sock), choose an abstract name "
+                          "(\"@NAME\"), or restart udpx to apply it"}
+              .format());
+    }
+  }
+  for (const FrontendConfig& fe : cfg.frontends) {
     for (const ListenEndpoint& e : listenEndpoints(fe)) {
       const SockAddr& addr = e.addr;
       const bool tcp = e.transport == Transport::Tcp;
@@ -138,6 +158,10 @@ std::vector<ServedListener> servedAfter(std::vector<ServedListener> served, Bind
     }
   }
   return out;  // what is left in `served` and `applied.fresh` is closed here
+}
+
+void forgetStatusFile(const std::string& from) {
+  if (!from.empty() && from[0] == '/') removeStaleStatusSocket(from);
 }
 
 }  // namespace udpx::privsep

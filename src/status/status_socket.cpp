@@ -102,7 +102,7 @@ std::string statusEndpoint(const Config& cfg) {
   return defaultStatusEndpoint(cfg.file);
 }
 
-UniqueFd listenStatus(const std::string& endpoint, std::string& error) {
+UniqueFd listenStatus(const std::string& endpoint, std::string& error, StaleSocket stale) {
   sockaddr_un sa;
   socklen_t len = 0;
   if (!makeAddress(endpoint, sa, len)) {
@@ -114,24 +114,28 @@ UniqueFd listenStatus(const std::string& endpoint, std::string& error) {
     error = strerror(errno);
     return {};
   }
-  if (endpoint[0] == '/') {
+  const bool file = endpoint[0] == '/';
+  if (file && stale == StaleSocket::Replace) {
     // A socket file left by an instance that died is replaced; a live one is not.
     std::string ignored;
     UniqueFd probe = connectStatus(endpoint, ignored);
     if (!probe.valid() && errno == ECONNREFUSED) ::unlink(endpoint.c_str());
   }
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
-    const int e = errno;
+  // Any local user may read the status: it carries no secrets, and that is its purpose. The
+  // file is made 0666 by the umask of the bind (one thread: nothing else creates files meanwhile).
+  const mode_t umask_was = file ? ::umask(0111) : 0;
+  const int bound = bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len);
+  const int e = errno;
+  if (file) ::umask(umask_was);
+  if (bound != 0) {
     error = strerror(e);
-    if (e == EADDRINUSE) {
+    if (e == EADDRINUSE && file && stale == StaleSocket::Refuse) {
+      error += " — a file is already there (a socket left by an earlier udpx, or another process's), and udpx "
+               "cannot remove files from inside its sandbox; remove it, or choose another path";
+    } else if (e == EADDRINUSE) {
       error += " — another udpx with this config, or another local user's process, holds it; stop it, or set "
                "global.status to another name";
     }
-    return {};
-  }
-  // Any local user may read the status: it carries no secrets, and that is its purpose.
-  if (endpoint[0] == '/' && ::chmod(endpoint.c_str(), 0666) != 0) {
-    error = std::string("chmod 0666: ") + strerror(errno);
     return {};
   }
   if (listen(fd.get(), 16) != 0) {
@@ -139,6 +143,14 @@ UniqueFd listenStatus(const std::string& endpoint, std::string& error) {
     return {};
   }
   return fd;
+}
+
+std::string boundSocketPath(int fd) {
+  sockaddr_un sa{};
+  socklen_t len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0 || sa.sun_family != AF_UNIX) return "";
+  if (len <= offsetof(sockaddr_un, sun_path) || sa.sun_path[0] != '/') return "";
+  return std::string(sa.sun_path, strnlen(sa.sun_path, len - offsetof(sockaddr_un, sun_path)));
 }
 
 UniqueFd connectStatus(const std::string& endpoint, std::string& error) {

@@ -36,9 +36,18 @@ bool runtimeDirUsable();
 // in the same order.
 std::string chooseStatusEndpoint(const Config& cfg);
 
-// A listening stream socket at `endpoint` ("@NAME" abstract, "/PATH" a file created mode
-// 0666, replacing a stale one). Invalid fd and `error` on failure.
-UniqueFd listenStatus(const std::string& endpoint, std::string& error);
+// What listenStatus does with a socket file already at the path: at start-up and in the binder
+// one that nothing listens on (left by an instance that died) is replaced; in the sandbox (a
+// reload of the one process moving the endpoint) nothing can be removed, and the move is refused.
+enum class StaleSocket { Replace, Refuse };
+
+// A listening stream socket at `endpoint` ("@NAME" abstract, "/PATH" a file created mode 0666
+// through the umask, so no chmod is needed). Invalid fd and `error` on failure.
+UniqueFd listenStatus(const std::string& endpoint, std::string& error, StaleSocket stale = StaleSocket::Replace);
+
+// The path a listening unix socket is bound to ("" for an abstract name or another kind of
+// socket): how a reload recognises the status socket the binder made among the sockets it hands.
+std::string boundSocketPath(int fd);
 
 // A connected client socket to `endpoint`. Invalid fd and `error` (strerror) on failure.
 UniqueFd connectStatus(const std::string& endpoint, std::string& error);

@@ -84,7 +84,8 @@ class ReloadUnderLoad(UdpxTestCase):
 
     # configs
 
-    def config(self, time_servers, priv=False, dns_timeout="2s", broken=False, priv_port=53, user="nobody"):
+    def config(self, time_servers, priv=False, dns_timeout="2s", broken=False, priv_port=53, user="nobody",
+               status=None):
         echo = self.echo_old if time_servers[0] is self.chrony_old else self.echo_new
         frontends = {
             "load": {"listen": [f"127.0.0.1:{self.load_port}"], "preset": "raw", "backend": "echo"},
@@ -99,7 +100,7 @@ class ReloadUnderLoad(UdpxTestCase):
             backends={"echo": {"servers": [echo.text], "health": NO_PROBES},
                       "time": {"servers": [s.text for s in time_servers], "health": NO_PROBES},
                       "names": {"servers": [f"127.0.0.1:{self.dnsmasq.port}"], "health": NO_PROBES}},
-            global_={"user": user, "log_level": "info"})
+            global_={"user": user, "log_level": "info", **({"status": status} if status else {})})
         if broken:
             text += "\n[frontend.oops]\nlisten = [\"127.0.0.1:1\"]\npreset = \"ntp\"\nbackend = \"nowhere\"\n"
         return text
@@ -115,6 +116,11 @@ class ReloadUnderLoad(UdpxTestCase):
 
     def reload(self, *extra_argv):
         argv = list(extra_argv) + [udpx_binary(), "reload", "-c", self.config_path]
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90, cwd="/")
+        return done.returncode, done.stdout + done.stderr
+
+    def reload_on(self, socket_name):
+        argv = [udpx_binary(), "reload", "--socket", socket_name, "-c", self.config_path]
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90, cwd="/")
         return done.returncode, done.stdout + done.stderr
 
@@ -269,6 +275,57 @@ class ReloadUnderLoad(UdpxTestCase):
         wait_until(lambda: dig(self, "127.0.0.1", 53, Dnsmasq.NAME)[1].strip() == Dnsmasq.ADDRESS, 15,
                    "port 53 to answer through the restarted worker")
         self.assertIn("priv", udpx.stats()["frontends"])
+
+    def test_TheStatusSocketFileMovesThroughTheBinder(self):
+        # Started as root, the worker listens on a file under /run/udpx before its drop. A reload
+        # to another file: the binder (now nobody) makes it and hands it over, and removes the old
+        # one once the worker has left it; a file it cannot make refuses the reload with the
+        # position; back to the default makes that file again; the binder removes it at exit.
+        self.write_config(self.config([self.chrony_old]))
+        udpx = self.start_udpx(args=["-c", self.config_path])
+        first = re.search(r"\(socket (/run/udpx/[^)]+)\)", udpx.log())
+        self.assertTrue(first, f"no status socket file under /run/udpx at start:\n{udpx.log()}")
+        first = first.group(1)
+        self.assertTrue(os.path.exists(first))
+        moved = f"/run/udpx/{unique_tag('e2e-moved')}.sock"
+        self.addCleanup(lambda: os.path.exists(moved) and os.unlink(moved))
+
+        self.write_config(self.config([self.chrony_old], status=moved))
+        code, out = self.reload()
+        self.assertEqual(code, 0, out)
+        self.assertIn("global: status changed", out)
+        st = os.stat(moved)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (65534, 0o666))
+        code, out = self.run_status(self.config_path)  # as nobody, through global.status
+        self.assertEqual(code, 0, out)
+        self.assertIn("frontend time (ntp)", out)
+        wait_until(lambda: not os.path.exists(first), 10, "the binder to remove the socket file the worker left")
+        self.assertIn(f"status socket moved from {first} to {moved} (the binder removes the old socket file)",
+                      udpx.log())
+
+        # A directory the binder, running as nobody, cannot write: refused whole, with the position.
+        denied = self.path("status.sock")  # the test's directory is root's, mode 0755
+        self.write_config(self.config([self.chrony_old], status=denied))
+        code, out = self.reload_on(moved)  # the file names where it is to go, not where it is
+        self.assertEqual(code, 1, out)
+        self.assertRegex(out, rf"{re.escape(self.config_path)}:\d+:\d+: global.status: cannot create the status "
+                              rf"socket {re.escape(denied)}: Permission denied")
+        self.assertIn("the binder runs as nobody", out)
+        self.assertFalse(os.path.exists(denied))
+        code, out = self.run_status(self.config_path, "--socket", moved)
+        self.assertEqual(code, 1, out)  # still served there, and it names the failed reload
+
+        # Back to the default: the binder makes the first file again and removes the moved one.
+        self.write_config(self.config([self.chrony_old]))
+        code, out = self.reload_on(moved)
+        self.assertEqual(code, 0, out)
+        code, out = self.run_status(self.config_path, "--socket", first)
+        self.assertEqual(code, 0, out)
+        wait_until(lambda: not os.path.exists(moved), 10, "the binder to remove the moved socket file")
+        self.ask_time()
+
+        udpx.stop()
+        self.assertFalse(os.path.exists(first), "the binder left the status socket file at exit")
 
     def test_ManyReloadsLeakNoDescriptor(self):
         # 100 reloads alternating configs: a frontend on port 53 bound by the binder and closed again, each

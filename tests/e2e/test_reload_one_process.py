@@ -239,15 +239,42 @@ class ReloadOneProcess(UdpxTestCase):
         self.assertIn("cannot reach udpx", out)
         self.assertResolves(port)
 
-        # A socket file is made only at start-up: refused, the status stays where it is.
-        line = self.reload(udpx, config(self.path("status.sock")), expect="refused")
+        # A socket file, in a directory nobody (udpx's user) may write: made in the sandbox, mode
+        # 0666 through the umask (no chmod there), and served to any user.
+        run = self.path("run")
+        os.mkdir(run, 0o755)
+        os.chown(run, 65534, 65534)
+        sock = os.path.join(run, "status.sock")
+        self.reload(udpx, config(sock))
+        self.assertEqual(os.stat(sock).st_mode & 0o7777, 0o666)
+        self.assertEqual(os.stat(sock).st_uid, 65534)
+        code, out = self.run_status(self.config, "--socket", sock)
+        self.assertEqual(code, 0, out)
+        code, out = self.run_status(self.config)  # found through global.status
+        self.assertEqual(code, 0, out)
+        code, out = self.run_status(self.config, "--socket", moved)
+        self.assertEqual(code, 2, out)
+
+        # A file already at the path: the sandbox cannot remove it, so the move is refused, whole,
+        # with the position, and the status stays where it is.
+        taken = os.path.join(run, "taken.sock")
+        with open(taken, "w"):
+            pass
+        self.reload(udpx, config(taken), expect="refused")
         errors = [l for l in udpx.log().splitlines() if "error: reload: " in l]
         self.assertIn("global.status", errors[-1])
-        self.assertIn("needs a restart", errors[-1])
+        self.assertIn("a file is already there", errors[-1])
         self.assertIn(f"{self.config}:", errors[-1])
-        code, out = self.run_status(self.config, "--socket", moved)
+        code, out = self.run_status(self.config, "--socket", sock)
         self.assertEqual(code, 1, out)  # served, and it names the failed reload
         self.assertIn("the last reload of", out)
+
+        # Back to an abstract name: the old file stays (nothing in the sandbox may remove it) and
+        # says so; nothing listens on it.
+        self.reload(udpx, config(moved))
+        self.assertIn(f"status socket moved from {sock} to {moved} (the old socket file stays", udpx.log())
+        code, out = self.run_status(self.config, "--socket", sock)
+        self.assertEqual(code, 2, out)
 
         # Off, then back to where it was at start.
         self.reload(udpx, config("off"))
@@ -257,7 +284,7 @@ class ReloadOneProcess(UdpxTestCase):
         code, out = self.run_status(self.config)
         self.assertEqual(code, 0, out)
         self.assertResolves(port)
-        self.assertEqual(udpx.stats()["reloads"]["succeeded"], 3)
+        self.assertEqual(udpx.stats()["reloads"]["succeeded"], 5)
 
     @staticmethod
     def free_tcp_port():

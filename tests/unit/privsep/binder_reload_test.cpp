@@ -16,6 +16,7 @@
 #include <string>
 
 #include "net/listen_socket.h"
+#include "status/status_socket.h"
 
 namespace udpx::privsep {
 namespace {
@@ -128,6 +129,64 @@ TEST_F(BinderReloadTest, AMissingFileAndPresetFlagsAreErrors) {
   r = readAndBind({"", true}, {});
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].find("--preset"), std::string::npos) << r.errors[0];
+}
+
+// A reload that moves global.status to a socket file nothing listens on: the binder makes it
+// (mode 0666) and hands it; where something listens already (the worker itself), it makes none.
+TEST_F(BinderReloadTest, MakesTheStatusSocketFileOfAMovedEndpoint) {
+  const std::string sock = "/tmp/udpx-binder-reload-test-" + std::to_string(getpid()) + ".sock";
+  ::unlink(sock.c_str());
+  write(config({1}) + "\n[global]\nstatus = \"" + sock + "\"\n");
+  BinderReload r = readAndBind({path_, true}, {});
+  EXPECT_TRUE(r.errors.empty()) << r.errors[0];
+  EXPECT_EQ(r.status, sock);
+  ASSERT_TRUE(r.status_fd.valid());
+  EXPECT_EQ(boundSocketPath(r.status_fd.get()), sock);
+  struct stat st {};
+  ASSERT_EQ(::stat(sock.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0666u);
+  // Listening there now: a second reload to the same path makes nothing.
+  r.fresh.clear();  // (port 1 again)
+  BinderReload again = readAndBind({path_, true}, {});
+  EXPECT_TRUE(again.errors.empty()) << again.errors[0];
+  EXPECT_FALSE(again.status_fd.valid());
+  // Once nothing listens, forgetStatusFile removes it; an abstract name or "off" is left alone.
+  r.status_fd.reset();
+  forgetStatusFile(sock);
+  EXPECT_NE(::stat(sock.c_str(), &st), 0);
+  forgetStatusFile("@udpx:whatever");
+  forgetStatusFile("off");
+}
+
+TEST_F(BinderReloadTest, TheDefaultStatusEndpointIsMadeAgainAndAnAbstractOneNever) {
+  const std::string sock = "/tmp/udpx-binder-reload-test-" + std::to_string(getpid()) + ".default.sock";
+  ::unlink(sock.c_str());
+  write(config({1}));
+  ReloadSource src{path_, true};
+  src.status_default = sock;
+  BinderReload r = readAndBind(src, {});
+  EXPECT_EQ(r.status, sock);
+  EXPECT_TRUE(r.status_fd.valid());
+  r.status_fd.reset();
+  forgetStatusFile(sock);
+  src.status_default = "@udpx-test-abstract";
+  r = readAndBind(src, {});
+  EXPECT_EQ(r.status, "@udpx-test-abstract");
+  EXPECT_FALSE(r.status_fd.valid());  // the worker binds an abstract name itself
+}
+
+TEST_F(BinderReloadTest, AStatusSocketFileItCannotMakeIsAnErrorWithItsPosition) {
+  write(config({1}) + "\n[global]\nstatus = \"/nonexistent-udpx-dir/s.sock\"\n");
+  BinderReload r = readAndBind({path_, true}, {});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find(path_ + ":10:"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("global.status"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("cannot create the status socket /nonexistent-udpx-dir/s.sock: No such file"),
+            std::string::npos)
+      << r.errors[0];
+  EXPECT_NE(r.errors[0].find("after start-up the binder runs as "), std::string::npos) << r.errors[0];
+  EXPECT_FALSE(r.status_fd.valid());
 }
 
 TEST_F(BinderReloadTest, UnreadableFileSaysWhoMustReadItAndHow) {
