@@ -15,12 +15,12 @@ peers=${UDPX_PEERS_DIR:-$repo/build/peers}
 build_pkgs=(g++ cmake make pkg-config libevent-dev libtomlplusplus-dev libgtest-dev libgmock-dev
             libseccomp-dev libcap-dev prometheus-cpp-dev)
 # Real peers for the end-to-end tests: NTP (chronyd: see above, ntpdig), DNS (dnsmasq, dig), syslog
-# (rsyslogd: see above, logger). Privilege separation: systemd-socket-activate (systemd), capsh
+# (rsyslogd: see above, logger), dnsperf (DNS load over UDP and TCP). Privilege separation: systemd-socket-activate (systemd), capsh
 # (libcap2-bin). Metrics: promtool and a real Prometheus server (prometheus). The man pages: mandoc.
 # The fuzz targets (tests/fuzz/): clang 16 with its libFuzzer and sanitizer runtimes, and
 # llvm-symbolizer (llvm-14) for readable stack traces.
 # The package's e2e test: the deb packages below.
-test_pkgs=(python3 ntpsec-ntpdig dnsmasq-base bind9-dnsutils bsdutils iproute2 procps util-linux valgrind
+test_pkgs=(python3 ntpsec-ntpdig dnsmasq-base bind9-dnsutils dnsperf bsdutils iproute2 procps util-linux valgrind
            systemd libcap2-bin prometheus mandoc man-db clang-16 libclang-rt-16-dev llvm-14)
 # Daemons the tests run as their own processes, never as the machine's services.
 extracted_pkgs=(chrony rsyslog)
