@@ -47,14 +47,18 @@ struct Options {
   double idle_hold = -1;           // >= 0: one request per client, then hold the sockets idle
   std::uint32_t ramp = 128;        // at most this many clients waiting for their first reply
   double tick_us = 100;            // open loop: send interval granularity
+  std::string latency_dump;        // file: every measured reply's send time and latency (see usage)
 };
 
 [[noreturn]] void usage() {
   die("usage: udpx_bench_loadgen --target IP:PORT [--clients N] [--inflight K] [--rate REQ_PER_S]\n"
       "         [--duration S] [--warmup S] [--max-requests M] [--size BYTES] [--ntp|--dns] [--timeout S]\n"
-      "         [--idle-hold S] [--ramp N] [--tick-us US]\n"
+      "         [--idle-hold S] [--ramp N] [--tick-us US] [--latency-dump FILE]\n"
       "  closed loop (default): K requests in flight per client; open loop: --rate total req/s.\n"
-      "  --idle-hold: each client sends one request, prints 'idle-ready', holds its socket S seconds.");
+      "  --idle-hold: each client sends one request, prints 'idle-ready', holds its socket S seconds.\n"
+      "  --latency-dump: at the end, writes each measured reply as two little-endian uint64s: the\n"
+      "    request's send time (CLOCK_MONOTONIC ns) and its latency (ns) — to look at latency around\n"
+      "    events of a known time (bench/reload.py: reloads).");
 }
 
 Options parse(int argc, char** argv) {
@@ -80,6 +84,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--idle-hold") o.idle_hold = std::atof(v);
     else if (a == "--ramp") o.ramp = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
     else if (a == "--tick-us") o.tick_us = std::atof(v);
+    else if (a == "--latency-dump") o.latency_dump = v;
     else usage();
   }
   if (!have_target || o.clients == 0 || o.inflight == 0 || o.ramp == 0) usage();
@@ -168,6 +173,13 @@ class LoadGen {
   explicit LoadGen(const Options& o) : o_(o) {
     slot_seq_.assign(static_cast<std::size_t>(o.clients) * o.inflight, kIdle);
     slot_sent_.assign(slot_seq_.size(), 0);
+    if (!o.latency_dump.empty()) {
+      dump_ = true;
+      // Room for the measured window at the open-loop rate (or 1 M replies), so the reply path
+      // does not reallocate in the middle of the measurement.
+      const double expected = o.rate > 0 ? o.rate * o.duration * 1.1 : 1e6;
+      samples_.reserve(static_cast<std::size_t>(expected));
+    }
     for (unsigned i = 0; i < kBatch; ++i) {
       tx_iov_[i].iov_base = tx_data_[i];
       tx_msgs_[i].msg_hdr.msg_iov = &tx_iov_[i];
@@ -291,6 +303,7 @@ class LoadGen {
                 secs > 0 ? static_cast<double>(received_) / secs : 0.0, hist_.quantileUs(0.5),
                 hist_.quantileUs(0.99), hist_.quantileUs(0.999), hist_.maxUs());
     std::fflush(stdout);
+    if (dump_) writeDump();
     return 0;
   }
 
@@ -302,6 +315,21 @@ class LoadGen {
   void resetStats() noexcept {
     sent_ = received_ = late_ = bad_ = lost_ = send_errors_ = 0;
     hist_.reset();
+    samples_.clear();
+  }
+
+  void writeDump() const {
+    FILE* f = std::fopen(o_.latency_dump.c_str(), "wb");
+    if (f == nullptr) die("loadgen: cannot write the latency dump");
+    for (const auto& s : samples_) {
+      std::uint8_t out[16];
+      for (int i = 0; i < 8; ++i) {
+        out[i] = static_cast<std::uint8_t>(s[0] >> (8 * i));
+        out[8 + i] = static_cast<std::uint8_t>(s[1] >> (8 * i));
+      }
+      if (std::fwrite(out, sizeof out, 1, f) != 1) die("loadgen: cannot write the latency dump");
+    }
+    if (std::fclose(f) != 0) die("loadgen: cannot write the latency dump");
   }
 
   // Writes request `seq` of client `c` into tx slot `k`.
@@ -473,7 +501,10 @@ class LoadGen {
         clients_[c].answered = true;
         --first_pending_;
       }
-      if (now >= measure_from_) hist_.add(now - std::min(now, sent_at));
+      if (now >= measure_from_) {
+        hist_.add(now - std::min(now, sent_at));
+        if (dump_) samples_.push_back({sent_at, now - std::min(now, sent_at)});
+      }
     }
     if (count > 0) flush(c, count);
   }
@@ -487,6 +518,8 @@ class LoadGen {
   std::uint64_t sent_ = 0, sent_total_ = 0, received_ = 0, late_ = 0, bad_ = 0, lost_ = 0, send_errors_ = 0;
   std::uint64_t measure_from_ = 0, measured_end_ = 0;
   Histogram hist_;
+  bool dump_ = false;
+  std::vector<std::array<std::uint64_t, 2>> samples_;  // --latency-dump: reserved before the run
   std::uint8_t tx_data_[kBatch][kMaxSize]{};
   std::uint8_t rx_data_[kBatch][2048]{};
   std::array<mmsghdr, kBatch> tx_msgs_{}, rx_msgs_{};

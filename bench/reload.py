@@ -1,11 +1,14 @@
 """The reload scenario (issue 12), run by bench/run.py for `--scenarios reload`: open loop at
 20,000 requests/s for 10 s through the proxy with a reload every second, alternating two valid
 configs (the second adds a frontend and a server, the first removes them again), and the same run
-without reloads; lost requests and the p99/max latency of both. udpx reloads with `udpx reload`,
+without reloads; lost requests and the p99/max latency of both, and within each run the p99 of
+the requests sent during a reload (its command, and 50 ms after) against the rest (the load
+generator's --latency-dump), which a slow drift of the machine affects alike. udpx reloads with `udpx reload`,
 nginx with `nginx -s reload` (new worker processes, the old ones shut down gracefully).
 """
 
 import os
+import struct
 import subprocess
 import tempfile
 import time
@@ -151,16 +154,52 @@ def max_window(samples, seconds):
     return best
 
 
+# A reload's window: from the start of its command to this long after the command returned
+# (requests queued behind it are answered by then). Runs without reloads get the same windows at
+# the same times, as the control: what the machine does to that many requests anyway.
+WINDOW_AFTER_NS = 50_000_000
+
+
+def read_dump(path):
+    """The load generator's --latency-dump: [(send time ns, latency ns)]."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return list(struct.iter_unpack("<QQ", data))
+
+
+def quantile(sorted_values, q):
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def split_by_windows(samples, windows):
+    """p99 (µs) and count of the requests sent inside any window [(start, end) ns], and of the rest."""
+    windows = sorted(windows)
+    inside, outside = [], []
+    j = 0
+    for sent, lat in sorted(samples):
+        while j < len(windows) and windows[j][1] < sent:
+            j += 1
+        (inside if j < len(windows) and windows[j][0] <= sent else outside).append(lat)
+    inside.sort()
+    outside.sort()
+    us = lambda v: None if v is None else v / 1000
+    return {"in_windows": len(inside), "p99_in_windows_us": us(quantile(inside, 0.99)),
+            "outside": len(outside), "p99_outside_us": us(quantile(outside, 0.99))}
+
+
 def run_once(bench, peer_cls, up1, up2, reloading):
     peer = peer_cls(bench, up1, up2)
     try:
         target = peer.start()
         time.sleep(0.2)
         sc = {"clients": CLIENTS, "rate": RATE, "duration": SECONDS, "warmup": 1, "timeout": 1.0}
-        lg = bench.loadgen(target, sc)
+        dump = os.path.join(bench.tmp, "latency.bin")
+        lg = bench.loadgen(target, sc, extra=("--latency-dump", dump))
         time.sleep(1)  # the warm-up
         reloads = failed = 0
-        errors, took_ms = [], []
+        errors, took_ms, windows = [], [], []
         deadline = time.monotonic() + SECONDS
         next_at = time.monotonic() + 0.5
         # Steal time of both CPUs, sampled with the loop: a ~100 ms stall of the proxy with its
@@ -172,9 +211,15 @@ def run_once(bench, peer_cls, up1, up2, reloading):
                 v = steal_ticks(c)
                 if v is not None and now < deadline:
                     steal[c].append((now, v))
+            if not reloading and time.monotonic() >= next_at and time.monotonic() < deadline:
+                t0 = time.monotonic_ns()  # the control: a window of a typical reload's length
+                windows.append((t0, t0 + 20_000_000 + WINDOW_AFTER_NS))
+                next_at += 1.0
             if reloading and time.monotonic() >= next_at and time.monotonic() < deadline:
                 t0 = time.monotonic()
+                t0_ns = time.monotonic_ns()
                 rc, text = peer.reload(reloads % 2 == 0)
+                windows.append((t0_ns, time.monotonic_ns() + WINDOW_AFTER_NS))
                 took_ms.append((time.monotonic() - t0) * 1000)
                 reloads += 1
                 if rc != 0:
@@ -191,6 +236,7 @@ def run_once(bench, peer_cls, up1, up2, reloading):
         res["reloads"], res["reloads_failed"] = reloads, failed
         res["reload_errors"] = errors
         res["reload_ms_max"] = max(took_ms) if took_ms else 0.0
+        res.update(split_by_windows(read_dump(dump), windows))
         for key, c in (("proxy", bench.proxy_cpu), ("load", bench.load_cpu)):
             sm = steal[c]
             res[f"steal_{key}_ms"] = (sm[-1][1] - sm[0][1]) * 10 if len(sm) > 1 else None
@@ -234,8 +280,12 @@ def run(bench, peer_names):
     finally:
         second.stop()
     lines = ["| proxy | run | rep | sent | lost | late | p50 µs | p99 µs | max µs | reloads (failed) | slowest reload command ms "
-             "| steal ms, proxy CPU (most in 250 ms) | steal ms, load CPU (most in 250 ms) |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+             "| p99 µs in the windows (requests) | p99 µs outside them | "
+             "steal ms, proxy CPU (most in 250 ms) | steal ms, load CPU (most in 250 ms) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+
+    def us(v):
+        return "—" if v is None else f"{v:.0f}"
 
     def st(r, key):
         total, peak = r.get(f"steal_{key}_ms"), r.get(f"steal_{key}_max250_ms")
@@ -244,10 +294,15 @@ def run(bench, peer_names):
         for i, r in enumerate(runs):
             lines.append(f"| {name} | {label} | {i + 1} | {r['sent']} | {r['lost']} | {r['late']} | {r['p50_us']:.0f} | "
                          f"{r['p99_us']:.0f} | {r['max_us']:.0f} | {r['reloads']} ({r['reloads_failed']}) | "
-                         f"{r['reload_ms_max']:.0f} | {st(r, 'proxy')} | {st(r, 'load')} |")
+                         f"{r['reload_ms_max']:.0f} | {us(r['p99_in_windows_us'])} ({r['in_windows']}) | "
+                         f"{us(r['p99_outside_us'])} | {st(r, 'proxy')} | {st(r, 'load')} |")
     for (name, label), runs in out.items():
         m = {k: median([r[k] for r in runs]) for k in ("sent", "lost", "late", "p50_us", "p99_us", "max_us")}
+        for k in ("p99_in_windows_us", "p99_outside_us"):
+            vals = [r[k] for r in runs if r.get(k) is not None]
+            m[k] = median(vals) if vals else None
         lines.append(f"| {name} | {label} | median of {len(runs)} | {m['sent']:.0f} | {m['lost']:.0f} | "
-                     f"{m['late']:.0f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['max_us']:.0f} | | | | |")
+                     f"{m['late']:.0f} | {m['p50_us']:.0f} | {m['p99_us']:.0f} | {m['max_us']:.0f} | | | "
+                     f"{us(m['p99_in_windows_us'])} | {us(m['p99_outside_us'])} | | |")
     print("\n".join(lines), flush=True)
     return out
