@@ -19,6 +19,10 @@ namespace {
 
 // What a pipe holds (Linux's default: 16 pages). Requests ask for at most this much at a time.
 constexpr std::size_t kPipeBytes = 65536;
+// A direction starts by copying through a small buffer: DNS-sized exchanges cost a recv and a
+// send, with no pipe (2 descriptors fewer per direction). A read that fills it is bulk
+// transfer: once the buffer has drained, the direction splices through a pipe instead.
+constexpr std::size_t kSmallBytes = 4096;
 // The buffer of a direction that cannot splice (copied through user space instead).
 constexpr std::size_t kCopyBytes = 16384;
 
@@ -46,8 +50,10 @@ struct TcpRelay::Listener {
 struct TcpRelay::Direction {
   int from = -1, to = -1;          // the connection's sockets (not owned)
   UniqueFd pipe_r, pipe_w;         // splice mode
-  std::unique_ptr<std::uint8_t[]> buf;  // copy mode (splice refused)
+  std::unique_ptr<std::uint8_t[]> buf;  // copy mode: small exchanges, or splice refused
+  std::size_t buf_size = 0;        // kSmallBytes, or kCopyBytes once splice is refused
   std::size_t head = 0, tail = 0;  // copy mode: the bytes waiting are buf[head, tail)
+  bool to_splice = false;          // a read filled the small buffer: splice once it drained
   std::size_t pending = 0;         // bytes read from `from` not yet written to `to`
   bool eof = false;                // `from` ended its side
   bool shut = false;               // and `to` was told so (shutdown SHUT_WR)
@@ -55,7 +61,14 @@ struct TcpRelay::Direction {
   std::uint64_t* bytes = nullptr;  // the counter of what reaches `to`
 
   bool copying() const noexcept { return buf != nullptr; }
-  std::size_t capacity() const noexcept { return copying() ? kCopyBytes : kPipeBytes; }
+  std::size_t capacity() const noexcept { return copying() ? buf_size : kPipeBytes; }
+  void copyThrough(std::size_t size) {
+    pipe_r.reset();
+    pipe_w.reset();
+    buf = std::make_unique<std::uint8_t[]>(size);
+    buf_size = size;
+    head = tail = 0;
+  }
 };
 
 struct TcpRelay::Conn {
@@ -259,13 +272,7 @@ void TcpRelay::connected(Conn& c, TimePoint now) noexcept {
     d.from = from;
     d.to = to;
     d.bytes = bytes;
-    int p[2];
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
-      d.pipe_r = UniqueFd(p[0]);
-      d.pipe_w = UniqueFd(p[1]);
-    } else {
-      d.buf = std::make_unique<std::uint8_t[]>(kCopyBytes);  // out of descriptors: copy instead
-    }
+    d.copyThrough(kSmallBytes);
   };
   setup(c.up, c.client.get(), c.upstream.get(), &fe_.tcp.bytes_to_server);
   setup(c.down, c.upstream.get(), c.client.get(), &fe_.tcp.bytes_to_client);
@@ -282,7 +289,7 @@ void TcpRelay::connected(Conn& c, TimePoint now) noexcept {
   pump(c, now);
 }
 
-void TcpRelay::onConnEvent(evutil_socket_t, short, void* arg) noexcept {
+void TcpRelay::onConnEvent(evutil_socket_t fd, short what, void* arg) noexcept {
   auto& c = *static_cast<Conn*>(arg);
   TcpRelay& r = *c.relay;
   const TimePoint now = Clock::now();
@@ -298,7 +305,10 @@ void TcpRelay::onConnEvent(evutil_socket_t, short, void* arg) noexcept {
     }
     return;
   }
-  r.pump(c, now);
+  // Only the direction the event concerns: reading `from`, or writing `to`. The other one had
+  // nothing new, and pumping it would cost a read that says EAGAIN.
+  Direction& d = ((what & EV_READ) != 0 ? fd == c.up.from : fd == c.up.to) ? c.up : c.down;
+  r.pump(c, now, &d);
 }
 
 void TcpRelay::onConnTimer(evutil_socket_t, short, void* arg) noexcept {
@@ -326,6 +336,7 @@ void TcpRelay::armTimer(Conn& c, milliseconds after) noexcept {
 }
 
 bool TcpRelay::pumpDirection(Conn&, Direction& d, bool& moved) noexcept {
+  bool drained = false;  // a read returned less than it asked for: nothing more waits
   for (;;) {
     // First hand on what waits, so the pipe has room again.
     while (d.pending > 0) {
@@ -363,17 +374,31 @@ bool TcpRelay::pumpDirection(Conn&, Direction& d, bool& moved) noexcept {
       return true;
     }
     if (d.full) return true;
+    // Level-triggered: a socket that still has bytes wakes the loop again, so a short recv
+    // saves the read that would only say EAGAIN.
+    if (drained) return true;
+    if (d.to_splice && d.pending == 0) {
+      d.to_splice = false;
+      int p[2];
+      if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {  // else (out of descriptors): keep copying
+        d.buf.reset();
+        d.pipe_r = UniqueFd(p[0]);
+        d.pipe_w = UniqueFd(p[1]);
+      }
+    }
     ssize_t n;
+    std::size_t asked;
     if (d.copying()) {
-      if (d.tail == kCopyBytes) return true;
-      n = ::recv(d.from, d.buf.get() + d.tail, kCopyBytes - d.tail, 0);
+      if (d.tail == d.buf_size) return true;
+      asked = d.buf_size - d.tail;
+      n = ::recv(d.from, d.buf.get() + d.tail, asked, 0);
+      if (n > 0 && static_cast<std::size_t>(n) == asked && d.buf_size == kSmallBytes) d.to_splice = true;
     } else {
-      n = splice(d.from, nullptr, d.pipe_w.get(), nullptr, kPipeBytes - d.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      asked = kPipeBytes - d.pending;
+      n = splice(d.from, nullptr, d.pipe_w.get(), nullptr, asked, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0 && errno == EINVAL && d.pending == 0) {
         // NOTE: splice needs both ends to support it; where a socket does not, copy instead.
-        d.pipe_r.reset();
-        d.pipe_w.reset();
-        d.buf = std::make_unique<std::uint8_t[]>(kCopyBytes);
+        d.copyThrough(kCopyBytes);
         continue;
       }
     }
@@ -383,6 +408,9 @@ bool TcpRelay::pumpDirection(Conn&, Direction& d, bool& moved) noexcept {
       if (d.copying()) d.tail += got;
       moved = true;
       if (d.pending >= d.capacity()) d.full = true;
+      // (A splice may stop short at the pipe's 16 slots with more waiting: only a copy's
+      // short read says the socket is empty.)
+      drained = d.copying() && got < asked;
       continue;
     }
     if (n == 0) {
@@ -397,9 +425,9 @@ bool TcpRelay::pumpDirection(Conn&, Direction& d, bool& moved) noexcept {
   }
 }
 
-bool TcpRelay::pump(Conn& c, TimePoint now) noexcept {
+bool TcpRelay::pump(Conn& c, TimePoint now, Direction* only) noexcept {
   bool moved = false;
-  if (!pumpDirection(c, c.up, moved) || !pumpDirection(c, c.down, moved)) {
+  if ((only != &c.down && !pumpDirection(c, c.up, moved)) || (only != &c.up && !pumpDirection(c, c.down, moved))) {
     end(c, End::Error);
     return false;
   }

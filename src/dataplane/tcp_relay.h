@@ -5,10 +5,11 @@
 // A connection: accepted (accept4), checked (allow, tcp_max_connections, tcp_max_per_client), a
 // server picked (Backend::pick) and connected to without blocking, on the server's own address
 // and port (the TCP companion of its UDP service); a server that refuses or does not answer
-// within kConnectTimeout is skipped for the next one (up to kMaxAttempts). Then bytes move
-// kernel to kernel: splice() from one socket into a pipe and from the pipe into the other socket,
-// one pipe per direction (read/write through a buffer where splice is refused, EINVAL). What
-// udpx holds per direction is bounded by the pipe's capacity: a peer that does not read stops
+// within kConnectTimeout is skipped for the next one (up to kMaxAttempts). Then each direction
+// copies through a small buffer (DNS-sized exchanges: a recv and a send, no pipe) until a read
+// fills it; from then on its bytes move kernel to kernel: splice() from one socket into a pipe
+// and from the pipe into the other socket (read/write through a buffer where splice is refused,
+// EINVAL). What udpx holds per direction is bounded by that buffer or pipe: a peer that does not read stops
 // udpx reading the other side, so TCP's own flow control pushes back. End of file from one side
 // is passed on as shutdown(SHUT_WR) once its pipe is drained (half-close both ways); the
 // connection ends when both directions have, on an error, or after tcp_idle_timeout without a
@@ -80,8 +81,9 @@ class TcpRelay {
   // Connects to the next server to try; false: none left (the connection was ended).
   bool connectNext(Conn& c, TimePoint now) noexcept;
   void connected(Conn& c, TimePoint now) noexcept;
-  // Moves what can be moved both ways and sets what to wait for; false: the connection ended.
-  bool pump(Conn& c, TimePoint now) noexcept;
+  // Moves what can be moved both ways (or only in `only`, the direction an event concerns) and
+  // sets what to wait for; false: the connection ended.
+  bool pump(Conn& c, TimePoint now, Direction* only = nullptr) noexcept;
   // One direction; false on an error that ends the connection.
   bool pumpDirection(Conn& c, Direction& d, bool& moved) noexcept;
   void watch(Conn& c) noexcept;
