@@ -454,12 +454,12 @@ def scenarios(args):
         "4-ntp-limiter": dict(title="NTP 48 B, ntp preset, rate limiter on, 64 clients x 1", clients=64, inflight=1,
                               duration=d, warmup=w, ntp=True, limiter=True, only=("udpx",)),
         "6-dns": dict(title="DNS 64 B, dns preset, 64 clients x 1", clients=64, inflight=1, duration=d,
-                      warmup=w, dns=True, only=("direct", "udpx", "udpx-per-session", "nginx", "dnsdist")),
+                      warmup=w, dns=True, only=("direct", "udpx", UdpxBase.name, "udpx-per-session", "nginx", "dnsdist")),
         # One-shot saturation: 256 clients x 1 in flight, each request one exchange (responses = 1).
         "7-ntp-256": dict(title="NTP 48 B, ntp preset, 256 clients x 1", clients=256, inflight=1, duration=d,
                           warmup=w, ntp=True),
         "8-dns-256": dict(title="DNS 64 B, dns preset, 256 clients x 1", clients=256, inflight=1, duration=d,
-                          warmup=w, dns=True, only=("direct", "udpx", "udpx-per-session", "nginx", "dnsdist")),
+                          warmup=w, dns=True, only=("direct", "udpx", UdpxBase.name, "udpx-per-session", "nginx", "dnsdist")),
         "cpu-64": dict(title="open loop 40k req/s, 64 clients", clients=64, rate=args.rate, duration=d,
                        warmup=w, skip=("socat",)),
         # The same comparison at half the rate: the proxy is nowhere near saturation at either size.

@@ -141,6 +141,7 @@ void InflightTable::answer(std::uint32_t i) noexcept {
   e.state = State::Answered;
   link(ln.answered, i);
   --pending_;
+  if (ln.answered.count > kKeptAnswered) erase(ln.answered.head);
 }
 
 void InflightTable::unindex(std::uint32_t i) noexcept {

@@ -122,6 +122,26 @@ TEST(InflightTable, AnsweredEntriesStayFindableUntilTheTimeout) {
   EXPECT_EQ(t.size(), 1u);
 }
 
+// Answered entries are only there to recognise an extra reply: a lane keeps its last
+// kKeptAnswered, so the reply path's working set stays small at any rate and timeout.
+TEST(InflightTable, ALaneKeepsOnlyItsLastAnsweredEntries) {
+  constexpr std::uint32_t kKept = InflightTable::kKeptAnswered;
+  Ended ended;
+  InflightTable t(4 * kKept, 7, &Ended::record, &ended);
+  t.setLane(0, milliseconds(5000), 4 * kKept);
+  t.setLane(1, milliseconds(5000), 4 * kKept);
+  for (std::uint32_t k = 1; k <= kKept + 10; ++k) t.answer(t.insert(0, 0, k, t0));
+  t.answer(t.insert(1, 0, 100000, t0));  // another lane keeps its own
+  EXPECT_EQ(t.size(), kKept + 1);
+  for (std::uint32_t k = 1; k <= 10; ++k) EXPECT_EQ(t.find(0, k), InflightTable::kNone) << k;
+  for (std::uint32_t k = 11; k <= kKept + 10; ++k) EXPECT_NE(t.find(0, k), InflightTable::kNone) << k;
+  EXPECT_NE(t.find(0, 100000), InflightTable::kNone);
+  EXPECT_TRUE(ended.list.empty());  // answered entries go quietly
+  // Pending ones are never dropped for it.
+  for (std::uint32_t k = 0; k < kKept + 10; ++k) t.insert(0, 1, k, t0);
+  EXPECT_EQ(t.pending(), kKept + 10);
+}
+
 TEST(InflightTable, AFullLaneForgetsItsOldestAnsweredFirst) {
   Ended ended;
   InflightTable t(100, 5, &Ended::record, &ended);
