@@ -16,7 +16,6 @@
 #include "net/listen_socket.h"
 #include "status/status_socket.h"
 #include "privsep/fdpass.h"
-#include "privsep/runtime_dir.h"
 #include "privsep/trusted_file.h"
 
 namespace udpx::privsep {
@@ -161,7 +160,7 @@ std::vector<ServedListener> servedAfter(std::vector<ServedListener> served, Bind
 }
 
 void forgetStatusFile(const std::string& from) {
-  if (!from.empty() && from[0] == '/') removeStaleStatusSocket(from);
+  if (!from.empty() && from[0] == '/') removeDeadSocketFile(from);
 }
 
 }  // namespace udpx::privsep

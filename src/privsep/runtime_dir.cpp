@@ -27,10 +27,4 @@ void prepareRuntimeDir(const Identity& owner) {
   }
 }
 
-void removeStaleStatusSocket(const std::string& path) {
-  std::string ignored;
-  UniqueFd probe = connectStatus(path, ignored);
-  if (!probe.valid() && errno == ECONNREFUSED) ::unlink(path.c_str());
-}
-
 }  // namespace udpx::privsep

@@ -13,8 +13,4 @@ namespace udpx::privsep {
 // back to the abstract socket name.
 void prepareRuntimeDir(const Identity& owner);
 
-// At the binder's exit: removes the socket file at `path` if nothing listens on it any more (the
-// sandboxed worker cannot unlink). The binder then runs as the directory's owner.
-void removeStaleStatusSocket(const std::string& path);
-
 }  // namespace udpx::privsep

@@ -115,12 +115,7 @@ UniqueFd listenStatus(const std::string& endpoint, std::string& error, StaleSock
     return {};
   }
   const bool file = endpoint[0] == '/';
-  if (file && stale == StaleSocket::Replace) {
-    // A socket file left by an instance that died is replaced; a live one is not.
-    std::string ignored;
-    UniqueFd probe = connectStatus(endpoint, ignored);
-    if (!probe.valid() && errno == ECONNREFUSED) ::unlink(endpoint.c_str());
-  }
+  if (file && stale == StaleSocket::Replace) removeDeadSocketFile(endpoint);
   // Any local user may read the status: it carries no secrets, and that is its purpose. The
   // file is made 0666 by the umask of the bind (one thread: nothing else creates files meanwhile).
   const mode_t umask_was = file ? ::umask(0111) : 0;
@@ -143,6 +138,16 @@ UniqueFd listenStatus(const std::string& endpoint, std::string& error, StaleSock
     return {};
   }
   return fd;
+}
+
+bool removeDeadSocketFile(const std::string& path) {
+  // NOTE: connect() says ECONNREFUSED for a file that is not a socket too: without the lstat,
+  // global.status naming an existing file would have it deleted (by root, at start-up).
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  std::string ignored;
+  UniqueFd probe = connectStatus(path, ignored);
+  return !probe.valid() && errno == ECONNREFUSED && ::unlink(path.c_str()) == 0;
 }
 
 std::string boundSocketPath(int fd) {

@@ -45,6 +45,10 @@ enum class StaleSocket { Replace, Refuse };
 // through the umask, so no chmod is needed). Invalid fd and `error` on failure.
 UniqueFd listenStatus(const std::string& endpoint, std::string& error, StaleSocket stale = StaleSocket::Replace);
 
+// Removes the socket file at `path` if it is one (never another kind of file) and nothing
+// listens on it (left by an instance that died, or by a reload that moved the endpoint).
+bool removeDeadSocketFile(const std::string& path);
+
 // The path a listening unix socket is bound to ("" for an abstract name or another kind of
 // socket): how a reload recognises the status socket the binder made among the sockets it hands.
 std::string boundSocketPath(int fd);

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <fstream>
 
 #include "status/status_socket.h"
 
@@ -106,6 +109,30 @@ TEST(StatusEndpoint, ServesAndConnectsOverAnAbstractSocket) {
   EXPECT_TRUE(client.valid()) << error;
   server.reset();
   EXPECT_FALSE(connectStatus(name, error).valid());
+}
+
+// A socket file nothing listens on is replaced or removed; any other file at the path is left
+// alone (connect() says ECONNREFUSED for a regular file too, and udpx may run as root).
+TEST(StatusEndpoint, OnlyADeadSocketFileIsEverRemoved) {
+  const std::string base = "/tmp/udpx-status-test-" + std::to_string(getpid());
+  const std::string file = base + ".regular", sock = base + ".sock";
+  ::unlink(sock.c_str());
+  { std::ofstream(file) << "precious"; }
+  std::string error;
+  EXPECT_FALSE(listenStatus(file, error).valid());
+  EXPECT_NE(error.find("Address already in use"), std::string::npos) << error;
+  EXPECT_FALSE(removeDeadSocketFile(file));
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0) << "a regular file at global.status was deleted";
+  ::unlink(file.c_str());
+
+  UniqueFd live = listenStatus(sock, error);
+  ASSERT_TRUE(live.valid()) << error;
+  EXPECT_FALSE(removeDeadSocketFile(sock));  // something listens
+  EXPECT_EQ(::stat(sock.c_str(), &st), 0);
+  live.reset();
+  EXPECT_TRUE(removeDeadSocketFile(sock));  // dead now
+  EXPECT_NE(::stat(sock.c_str(), &st), 0);
 }
 
 }  // namespace
