@@ -306,6 +306,7 @@ void Runtime::applyFrontends(const ConfigDiff& diff, const Config& next, Prepare
   }
   proxy_->growBuffers(max_datagram);
   addTcp(prep, tcp_freed);
+  syncTcpChecks();  // frontends may have moved to other backends, removed backends lost theirs
   if (!prepared_) return;  // prepare() attaches every frontend
   for (auto& fe : frontends_) {
     const FrontendDiff* d = frontendDiff(diff, fe->name());

@@ -53,6 +53,7 @@ Runtime::Runtime(const Config& cfg) : cfg_(cfg), rng_(std::random_device{}()) {
   }
   proxy_ = std::make_unique<Proxy>(base_.get(), cfg_.global.max_sessions, max_datagram);
   makeTcpRelays();
+  syncTcpChecks();
 
   if (cfg_.global.metrics) {
     process_ = std::make_unique<ProcessStats>();
@@ -140,6 +141,7 @@ Runtime::~Runtime() {
   http_.reset();  // no scrape may reach the objects below while they go
   // Sessions reference frontends and servers: end them first.
   tcp_relays_.clear();  // connections hold servers and point at frontends
+  tcp_checks_.clear();  // attempts hold servers
   if (proxy_) proxy_->shutdown();
   proxy_.reset();
   status_.reset();
@@ -271,6 +273,7 @@ void Runtime::prepare() {
   }
   for (auto& fe : frontends_) proxy_->attach(*fe);
   for (auto& relay : tcp_relays_) relay->start();
+  for (auto& check : tcp_checks_) check->start();
   for (auto& be : backends_) be->startProbes();
   // The worker (it watches its binder) pings the watchdog on the binder's behalf: systemd's
   // $WATCHDOG_PID names the main process.

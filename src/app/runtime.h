@@ -30,6 +30,7 @@
 #include "net/listen_socket.h"
 #include "net/unique_fd.h"
 #include "dataplane/frontend.h"
+#include "dataplane/tcp_check.h"
 #include "dataplane/tcp_relay.h"
 
 namespace udpx {
@@ -172,6 +173,10 @@ class Runtime {
   // for frontends that turn tcp on, and new addresses get sockets from `freed` or `prep`.
   void dropTcp(const Config& next, std::vector<ListenSlot>& freed);
   void addTcp(PreparedReload& prep, std::vector<ListenSlot>& freed);
+  // One TcpCheck per backend that some relay uses, whatever the number of its relays: made for a
+  // backend that gains its first relay (started once prepared), ended for one that lost its last
+  // (or was removed). At start and after every reload, once relays and backends are in place.
+  void syncTcpChecks();
 
   Config cfg_;
   EventBasePtr base_;
@@ -180,6 +185,8 @@ class Runtime {
   std::vector<std::unique_ptr<Frontend>> frontends_;
   std::unique_ptr<Proxy> proxy_;
   std::vector<std::unique_ptr<TcpRelay>> tcp_relays_;  // frontends with tcp = true; end before them
+  // The TCP health of the backends the relays use, one per backend; attempts hold servers.
+  std::vector<std::unique_ptr<TcpCheck>> tcp_checks_;
   std::vector<EventPtr> signals_;
   ReloadStats reloads_;
   ReloadState reload_state_;

@@ -1,6 +1,6 @@
 // Runtime's TCP side: one TcpRelay per frontend with tcp = true, its listening sockets at start
 // and across reloads (kept, moved, added, closed like the UDP ones, matched by address and
-// transport).
+// transport), and one TcpCheck per backend the relays use.
 #include <algorithm>
 
 #include "app/runtime.h"
@@ -70,6 +70,37 @@ void Runtime::addTcp(PreparedReload& prep, std::vector<ListenSlot>& freed) {
       if (!fd.valid()) fd = takeTcpSocket(prep.listeners, a);
       relay->addListener(a, std::move(fd));
     }
+  }
+}
+
+void Runtime::syncTcpChecks() {
+  // Keyed by the Backend object: one a reload replaced (removed, then added under the same name)
+  // is another backend with servers of its own. The probe is the backend's, the same for all its
+  // frontends (config/health_section.cpp refuses frontends that imply different ones); only a
+  // TCP-only frontend (nts-ke) adds something: checks by connecting while the backend has no probe.
+  auto usedBy = [this](const Backend& be, bool& tcp_only) {
+    bool used = false;
+    tcp_only = false;
+    for (const auto& r : tcp_relays_) {
+      if (r->frontend().backend() != &be) continue;
+      used = true;
+      tcp_only = tcp_only || r->frontend().protocol().tcp_only;
+    }
+    return used;
+  };
+  bool tcp_only = false;
+  std::erase_if(tcp_checks_, [&](const std::unique_ptr<TcpCheck>& c) { return !usedBy(c->backend(), tcp_only); });
+  for (auto& be : backends_) {
+    if (!usedBy(*be, tcp_only)) continue;
+    const auto it = std::find_if(tcp_checks_.begin(), tcp_checks_.end(),
+                                 [&](const std::unique_ptr<TcpCheck>& c) { return &c->backend() == be.get(); });
+    TcpCheck* check = it != tcp_checks_.end() ? it->get() : nullptr;
+    if (check == nullptr) {
+      tcp_checks_.push_back(std::make_unique<TcpCheck>(base_.get(), *be));
+      check = tcp_checks_.back().get();
+      if (prepared_) check->start();
+    }
+    check->connectWithoutProbes(tcp_only);
   }
 }
 

@@ -11,7 +11,6 @@
 
 #include "backends/backend.h"
 #include "config/duration.h"
-#include "dataplane/frontend.h"
 
 namespace udpx {
 
@@ -36,7 +35,7 @@ timeval toTimeval(milliseconds d) noexcept {
 
 }  // namespace
 
-TcpCheck::TcpCheck(event_base* base, Frontend& fe) : base_(base), fe_(fe) {
+TcpCheck::TcpCheck(event_base* base, Backend& be) : base_(base), be_(be) {
   timer_.reset(evtimer_new(base_, &TcpCheck::onTimer, this));
 }
 
@@ -54,11 +53,10 @@ void TcpCheck::onTimer(evutil_socket_t, short, void* arg) noexcept {
 }
 
 void TcpCheck::round(TimePoint now) noexcept {
-  const Backend* be = fe_.backend();
-  const HealthConfig& h = be->config().health;
+  const HealthConfig& h = be_.config().health;
   // A TCP-only preset (nts-ke) has no UDP probe: its servers are checked by connecting.
-  if (be->probesActive() || fe_.protocol().tcp_only) {
-    for (Server& s : fe_.backend()->servers()) {
+  if (be_.probesActive() || without_probes_) {
+    for (Server& s : be_.servers()) {
       const bool busy = std::any_of(attempts_.begin(), attempts_.end(), [&](const auto& a) { return a->server == &s; });
       if (!s.draining && !busy) begin(s, now);
     }
@@ -72,7 +70,7 @@ void TcpCheck::begin(Server& s, TimePoint) noexcept {
   a->check = this;
   a->server = &s;
   ++s.active_sessions;
-  const ProbeSpec& spec = fe_.backend()->config().health.probe;
+  const ProbeSpec& spec = be_.config().health.probe;
   if (probeAsksOverTcp(spec.type)) {
     const std::size_t len = buildProbe(spec, rng_(), a->out, a->token);
     a->out_len = len == 0 ? 0 : frameTcpProbe(a->out, len);
@@ -89,14 +87,14 @@ void TcpCheck::begin(Server& s, TimePoint) noexcept {
     return;
   }
   ref.ev.reset(event_new(base_, ref.fd.get(), EV_WRITE | EV_PERSIST, &TcpCheck::onAttempt, &ref));
-  const timeval tv = toTimeval(fe_.backend()->config().health.timeout);
+  const timeval tv = toTimeval(be_.config().health.timeout);
   if (ref.ev) event_add(ref.ev.get(), &tv);
 }
 
 void TcpCheck::onAttempt(evutil_socket_t, short what, void* arg) noexcept {
   auto& a = *static_cast<Attempt*>(arg);
   TcpCheck& c = *a.check;
-  const std::string timeout = formatDuration(c.fe_.backend()->config().health.timeout);
+  const std::string timeout = formatDuration(c.be_.config().health.timeout);
   if (what & EV_TIMEOUT) {
     c.done(a, false, a.connected ? "accepts TCP connections but did not answer the probe over TCP within " + timeout
                                  : "did not accept a TCP connection within " + timeout);
@@ -122,7 +120,7 @@ void TcpCheck::onAttempt(evutil_socket_t, short what, void* arg) noexcept {
     }
     event_del(a.ev.get());
     event_assign(a.ev.get(), c.base_, a.fd.get(), EV_READ | EV_PERSIST, &TcpCheck::onAttempt, &a);
-    const timeval tv = toTimeval(c.fe_.backend()->config().health.timeout);
+    const timeval tv = toTimeval(c.be_.config().health.timeout);
     event_add(a.ev.get(), &tv);
     return;
   }
@@ -139,7 +137,7 @@ void TcpCheck::onAttempt(evutil_socket_t, short what, void* arg) noexcept {
     if (a.in_len == a.in.size()) c.done(a, false, "answered the probe over TCP with more than 4 KiB");
     return;
   }
-  const ProbeJudgement j = judgeProbeReply(c.fe_.backend()->config().health.probe, answer, a.token);
+  const ProbeJudgement j = judgeProbeReply(c.be_.config().health.probe, answer, a.token);
   if (j.verdict == ProbeVerdict::Healthy || j.verdict == ProbeVerdict::SlowDown) {
     c.done(a, true, "");
   } else {
@@ -150,7 +148,7 @@ void TcpCheck::onAttempt(evutil_socket_t, short what, void* arg) noexcept {
 
 void TcpCheck::done(Attempt& a, bool ok, std::string_view reason) noexcept {
   Server& s = *a.server;
-  const HealthConfig& h = fe_.backend()->config().health;
+  const HealthConfig& h = be_.config().health;
   s.tcp.checked = true;
   if (ok) {
     s.tcp.failures = 0;

@@ -87,7 +87,7 @@ struct TcpRelay::Conn {
   TimePoint last_active{};
 };
 
-TcpRelay::TcpRelay(event_base* base, Frontend& fe) : base_(base), fe_(fe), check_(base, fe) {}
+TcpRelay::TcpRelay(event_base* base, Frontend& fe) : base_(base), fe_(fe) {}
 
 TcpRelay::~TcpRelay() {
   closeAll();
@@ -130,7 +130,6 @@ std::vector<SockAddr> TcpRelay::addresses() const {
 
 void TcpRelay::start() {
   started_ = true;
-  check_.start();
   for (auto& l : listeners_) {
     if (l->ev) event_add(l->ev.get(), nullptr);
   }

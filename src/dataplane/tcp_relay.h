@@ -14,7 +14,8 @@
 // is passed on as shutdown(SHUT_WR) once its pipe is drained (half-close both ways); the
 // connection ends when both directions have, on an error, or after tcp_idle_timeout without a
 // byte. Each connection holds its Server (Server::active_sessions) while it lives. Servers are
-// checked over TCP too (dataplane/tcp_check.h); a new connection prefers one whose TCP is up.
+// checked over TCP too (dataplane/tcp_check.h: one check per backend, shared by its relays and
+// owned by the runtime); a new connection prefers one whose TCP is up.
 #pragma once
 
 #include <event2/event.h>
@@ -26,7 +27,6 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "dataplane/tcp_check.h"
 #include "net/accept_backoff.h"
 #include "net/address.h"
 #include "net/event_ptr.h"
@@ -94,7 +94,6 @@ class TcpRelay {
   Frontend& fe_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<Conn>> conns_;  // Conn::index is its place here
-  TcpCheck check_;  // the servers' health over TCP
   bool started_ = false;
   RateLimit log_;
 };

@@ -322,6 +322,78 @@ class DnsOverTcp(UdpxTestCase):
         code, out, err = self.run_tool([udpx_binary(), "reload", "-c", path], timeout=60)
         self.assertEqual(code, 0, out + err)
 
+    def test_TcpChecksAreOnePerServerAndIntervalHoweverManyFrontendsUseTheBackend(self):
+        # Two dns frontends with tcp on one backend: its server gets one TCP check per health
+        # interval, not one per frontend; a reload that moves one frontend to another backend
+        # gives that backend its own check, and one that turns TCP off on the last frontend of a
+        # backend ends its check.
+        interval = 0.2
+        health = {"type": "dns", "interval": "200ms", "timeout": "200ms", "query": "example.test"}
+
+        def answer(data):  # every query answered NOERROR, no records
+            return struct.pack("!HH", struct.unpack("!H", data[:2])[0], 0x8180) + data[4:]
+
+        def resolver():
+            accepted = []
+
+            def serve(conn, stop):
+                accepted.append(time.monotonic())
+                conn.settimeout(2)
+                head = conn.recv(2)
+                if len(head) == 2:
+                    query = conn.recv(struct.unpack("!H", head)[0])
+                    reply = answer(query)
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+            server = TcpServer(self, serve)
+            self.start_upstream(f"udp-{server.port}", lambda data, addr: [answer(data)], port=server.port)
+            return server, accepted
+
+        one, one_accepted = resolver()
+        two, two_accepted = resolver()
+        a, b = free_tcp_and_udp_port(), free_tcp_and_udp_port()
+        os.chmod(self.tmp, 0o755)  # the binder, without root, reads the file again on reload
+
+        def config(b_backend, a_tcp=True):
+            return render_config(
+                frontends={"a": {"listen": [f"127.0.0.1:{a}"], "preset": "dns", "backend": "one", "tcp": a_tcp},
+                           "b": {"listen": [f"127.0.0.1:{b}"], "preset": "dns", "backend": b_backend, "tcp": True}},
+                backends={"one": {"servers": [one.text], "health": health},
+                          "two": {"servers": [two.text], "health": health}})
+
+        def checks_per_interval(accepted, seconds=2.4):
+            time.sleep(0.5)  # a reload's changes settle
+            before = len(accepted)
+            time.sleep(seconds)
+            return (len(accepted) - before) * interval / seconds
+
+        udpx = self.start_udpx(config("one"))
+        os.chmod(self.path("udpx.toml"), 0o644)
+        self.wait_for_stats(udpx, lambda s: s["backends"]["one"]["servers"][one.text].get("tcp", {}).get("state")
+                            == "up", "the TCP checks to find the server up")
+        rate = checks_per_interval(one_accepted)
+        self.assertGreater(rate, 0.5, "one check per interval")
+        self.assertLess(rate, 1.4, "one check per interval, not one per frontend")
+        self.reload_with(config("two"), "b")
+        rate_one, rate_two = checks_per_interval(one_accepted), checks_per_interval(two_accepted)
+        self.assertGreater(rate_one, 0.5)
+        self.assertLess(rate_one, 1.4)
+        self.assertGreater(rate_two, 0.5)
+        self.assertLess(rate_two, 1.4)
+        self.reload_with(config("two", a_tcp=False), "a")
+        self.assertEqual(checks_per_interval(one_accepted, seconds=1.0), 0, "no relay uses backend one")
+        self.assertGreater(checks_per_interval(two_accepted), 0.5)
+
+    def reload_with(self, text, expect):
+        """Rewrites the config with `text` and reloads it with `udpx reload`, which names `expect`."""
+        path = self.path("udpx.toml")
+        with open(path + ".new", "w") as f:
+            f.write(text)
+        os.chmod(path + ".new", 0o644)
+        os.rename(path + ".new", path)
+        code, out, err = self.run_tool([udpx_binary(), "reload", "-c", path], timeout=60)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn(expect, out + err)
+
     def test_ReloadTurnsTcpOnMovesItsAddressesAndTurnsItOff(self):
         dnsmasq = Dnsmasq(self)
         port, other = free_tcp_and_udp_port(), free_tcp_and_udp_port()
