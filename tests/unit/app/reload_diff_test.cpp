@@ -127,6 +127,16 @@ TEST(ReloadDiff, FrontendSettingsChanged) {
   EXPECT_EQ(d.summary(), "frontend b: listen, allow, session_timeout, max_sessions changed");
 }
 
+TEST(ReloadDiff, PoolSocketsChangedIsAFrontendChange) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, "listen = [\"127.0.0.1:1124\"]\n",
+                                 "listen = [\"127.0.0.1:1124\"]\nupstream_pool_sockets = 2\n"));
+  const ConfigDiff d = diffConfigs(a, b);
+  EXPECT_EQ(frontend(d, "b").change, Change::Changed);
+  EXPECT_TRUE(frontend(d, "b").changed("upstream_pool_sockets"));
+  EXPECT_EQ(d.summary(), "frontend b: upstream_pool_sockets changed");
+}
+
 TEST(ReloadDiff, ServersAddedRemovedKept) {
   const Config a = load(kBase);
   const Config b = load(replaced(kBase, R"(servers = ["127.0.0.1:123", "127.0.0.2:123"])",

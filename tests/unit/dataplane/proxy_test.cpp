@@ -782,6 +782,101 @@ TEST_F(Proxy, OneReceiveBatchOfSharedRequestsLeavesThroughOnePoolSocketInOneSend
   expectNoDrops(fe);
 }
 
+// ---- shared upstream sockets: the pool's size (upstream_pool_sockets) ----
+
+FrontendConfig sharedNtpConfig(const std::string& name, std::uint32_t pool_sockets) {
+  FrontendConfig c = ntpConfig(name);
+  c.upstream_sockets = UpstreamSocketsMode::Shared;
+  c.upstream_pool_sockets = pool_sockets;
+  return c;
+}
+
+std::uint64_t timestampAt(const Bytes& p, std::size_t at) {
+  std::uint64_t t = 0;
+  for (std::size_t i = 0; i < 8; ++i) t = (t << 8) | p.at(at + i);
+  return t;
+}
+
+// Each request its own receive batch, so each may take the pool's next socket: the pool opens
+// up to upstream_pool_sockets and then takes turns.
+TEST_F(Proxy, SharedPoolOpensNoMoreSocketsThanUpstreamPoolSockets) {
+  Frontend& two = addFrontend(sharedNtpConfig("two", 2));
+  Frontend& four = addFrontend(sharedNtpConfig("four", 4));
+  start();
+  Client a = client();
+  for (std::uint64_t t = 1; t <= 6; ++t) sendFromClient(a, listener(two), ntpRequest(t));
+  ASSERT_EQ(upstream.opened.size(), 2u) << "upstream_pool_sockets = 2";
+  EXPECT_EQ(two.backend()->servers()[0].pool_sockets, 2u);
+  // The six requests took turns on the two sockets.
+  for (std::size_t sock = 0; sock < 2; ++sock) {
+    std::size_t got = 0;
+    std::uint8_t buf[2048];
+    while (recv(upstream.opened[sock].peer.get(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++got;
+    EXPECT_EQ(got, 3u) << "requests through pool socket " << sock;
+  }
+  for (std::uint64_t t = 11; t <= 16; ++t) sendFromClient(a, listener(four), ntpRequest(t));
+  EXPECT_EQ(upstream.opened.size(), 2u + 4u) << "upstream_pool_sockets = 4";
+  EXPECT_EQ(four.backend()->servers()[0].pool_sockets, 4u);
+  EXPECT_EQ(two.stats.forwarded, 6u);
+  EXPECT_EQ(four.stats.forwarded, 6u);
+  expectNoDrops(two);
+  expectNoDrops(four);
+}
+
+// A reload that lowers upstream_pool_sockets: the pool keeps its first sockets, an idle extra
+// one closes at once, one with a request in flight when that request is answered; a reload
+// that raises it opens more again.
+TEST_F(Proxy, ReloadThatShrinksThePoolRetiresItsExtraSockets) {
+  FrontendConfig cfg = sharedNtpConfig("ntp", 3);
+  Frontend& fe = addFrontend(cfg);
+  start();
+  Client a = client(), b = client(), c = client();
+  sendFromClient(a, listener(fe), ntpRequest(1));
+  sendFromClient(b, listener(fe), ntpRequest(2));
+  sendFromClient(c, listener(fe), ntpRequest(3));
+  ASSERT_EQ(upstream.opened.size(), 3u);
+  // The server answers what pool socket `sock` carried (origin = the cookie it was sent).
+  auto answer = [&](std::size_t sock) {
+    Bytes req(2048);
+    const ssize_t n = recv(upstream.opened[sock].peer.get(), req.data(), req.size(), MSG_DONTWAIT);
+    ASSERT_EQ(n, 48);
+    replyFromServer(sock, ntpReply(timestampAt(req, 40)));
+  };
+  // The first two are answered; c's request stays in flight on the third socket.
+  answer(0);
+  answer(1);
+  expectReplyAt(a, listener(fe), ntpReply(1));
+  expectReplyAt(b, listener(fe), ntpReply(2));
+
+  cfg.upstream_pool_sockets = 1;
+  fe.reconfigure(cfg, fe.backend());
+  proxy->reconfigured(fe);
+  // (Only sockets expected closed are probed: an open one would take the probe as a reply.)
+  EXPECT_TRUE(upstreamClosed(1)) << "an idle extra socket closes at once";
+  EXPECT_EQ(proxy->sharedUpstream().openSockets(), 2u) << "the first, and the third with a request in flight";
+  answer(2);
+  expectReplyAt(c, listener(fe), ntpReply(3));
+  EXPECT_TRUE(upstreamClosed(2)) << "retired once its last request was answered";
+  EXPECT_EQ(proxy->sharedUpstream().openSockets(), 1u);
+  EXPECT_EQ(fe.backend()->servers()[0].pool_sockets, 1u);
+
+  // From now on every batch takes the one socket left, the first.
+  for (std::uint64_t t = 10; t < 14; ++t) sendFromClient(a, listener(fe), ntpRequest(t));
+  EXPECT_EQ(upstream.opened.size(), 3u);
+  std::size_t got = 0;
+  std::uint8_t buf[2048];
+  while (recv(upstream.opened[0].peer.get(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++got;
+  EXPECT_EQ(got, 4u);
+  cfg.upstream_pool_sockets = 2;
+  fe.reconfigure(cfg, fe.backend());
+  proxy->reconfigured(fe);
+  for (std::uint64_t t = 20; t < 24; ++t) sendFromClient(a, listener(fe), ntpRequest(t));
+  EXPECT_EQ(upstream.opened.size(), 4u);
+  EXPECT_EQ(fe.stats.forwarded, 11u);
+  EXPECT_EQ(fe.stats.replied, 3u);
+  expectNoDrops(fe);
+}
+
 TEST_F(Proxy, EqualRepliesToOneClientLeaveAsOneSegmentedDatagram) {
   Frontend& fe = addFrontend(frontendConfig("raw"));
   start();
