@@ -877,6 +877,131 @@ TEST_F(Proxy, ReloadThatShrinksThePoolRetiresItsExtraSockets) {
   expectNoDrops(fe);
 }
 
+// ---- shared upstream sockets: long NTP requests (a MAC, NTS) and interleaved replies ----
+
+// A request with a key id and a 20-byte digest after the header: it passes byte for byte.
+Bytes longNtpRequest(std::uint64_t transmit, std::uint64_t receive) {
+  Bytes p = ntpPacket(3, 48 + 24);
+  putTimestamp(p, 32, receive);
+  putTimestamp(p, 40, transmit);
+  for (std::size_t i = 48; i < p.size(); ++i) p[i] = static_cast<std::uint8_t>(0xa0 + i);
+  return p;
+}
+// The server's authenticated reply: origin = `origin`, a MAC after the header.
+Bytes longNtpReply(std::uint64_t origin) {
+  Bytes p = ntpReply(origin, 48 + 24);
+  putTimestamp(p, 40, 0x1122334455667788ULL);
+  for (std::size_t i = 48; i < p.size(); ++i) p[i] = static_cast<std::uint8_t>(0x50 + i);
+  return p;
+}
+
+// chrony with `xleave` and `key N`: an interleaved reply echoes the request's receive
+// timestamp, not its transmit timestamp. The request passed unchanged, so that timestamp is the
+// client's own: the reply is found under it and reaches the client byte for byte.
+TEST_F(Proxy, InterleavedReplyToALongNtpRequestReachesItsClientUnchanged) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 1));
+  start();
+  Client a = client(), b = client();
+  const Bytes req_a = longNtpRequest(0xe000000000000001ULL, 0xd000000000000001ULL);
+  const Bytes req_b = longNtpRequest(0xe000000000000002ULL, 0xd000000000000002ULL);
+  sendFromClient(a, listener(fe), req_a);
+  sendFromClient(b, listener(fe), req_b);
+  ASSERT_EQ(upstream.opened.size(), 1u);
+  expectServerReceives(0, req_a);
+  expectServerReceives(0, req_b);
+  // b is answered in interleaved mode, a in basic mode; b's reply first.
+  const Bytes interleaved = longNtpReply(0xd000000000000002ULL);
+  const Bytes basic = longNtpReply(0xe000000000000001ULL);
+  queueReplyFromServer(0, interleaved);
+  queueReplyFromServer(0, basic);
+  runLoop();
+  expectReplyAt(b, listener(fe), interleaved);
+  expectReplyAt(a, listener(fe), basic);
+  EXPECT_EQ(fe.stats.replied, 2u);
+  EXPECT_EQ(fe.backend()->servers()[0].stats.replied, 2u);
+  // The same reply again, under either key, is an extra reply.
+  replyFromServer(0, interleaved);
+  expectNoReply(b);
+  expectOnlyDrop(fe, Drop::ReplyUnexpected, 1);
+  // Answered entries live until the timeout; then the second key is gone with them.
+  expireAt(milliseconds(5000));
+  replyFromServer(0, interleaved);
+  EXPECT_EQ(dropped(fe, Drop::ReplyUnmatched), 1u);
+  EXPECT_EQ(proxy->inflight().seconds(), 0u);
+}
+
+// A long request whose receive timestamp is 0, or equals its transmit timestamp (chrony's
+// "answer in basic mode"), has no second key: only a reply echoing its transmit timestamp is
+// its own.
+TEST_F(Proxy, LongNtpRequestWithoutAReceiveTimestampHasOneKey) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 1));
+  start();
+  Client a = client();
+  sendFromClient(a, listener(fe), longNtpRequest(0xe0000000000000a1ULL, 0));
+  sendFromClient(a, listener(fe), longNtpRequest(0xe0000000000000a2ULL, 0xe0000000000000a2ULL));
+  EXPECT_EQ(proxy->inflight().seconds(), 0u);
+  replyFromServer(0, longNtpReply(0));
+  EXPECT_EQ(dropped(fe, Drop::ReplyUnmatched), 1u);
+  replyFromServer(0, longNtpReply(0xe0000000000000a2ULL));
+  expectReplyAt(a, listener(fe), longNtpReply(0xe0000000000000a2ULL));
+  expectOnlyDrop(fe, Drop::ReplyUnmatched, 1);
+}
+
+// Two requests in flight whose keys would name each other's replies: the later one does not
+// share the earlier one's socket. With one socket in the pool it is dropped; both counted.
+TEST_F(Proxy, LongNtpRequestWhoseKeysAreBusyIsCountedNotMixedUp) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 1));
+  start();
+  Client a = client(), b = client(), c = client();
+  sendFromClient(a, listener(fe), longNtpRequest(0xe0000000000000b1ULL, 0xd0000000000000b1ULL));
+  // b's receive timestamp is a's: an interleaved reply could be either's.
+  sendFromClient(b, listener(fe), longNtpRequest(0xe0000000000000b2ULL, 0xd0000000000000b1ULL));
+  // c's transmit timestamp is a's receive timestamp.
+  sendFromClient(c, listener(fe), longNtpRequest(0xd0000000000000b1ULL, 0xd0000000000000b3ULL));
+  EXPECT_EQ(fe.stats.token_collisions, 2u);
+  expectOnlyDrop(fe, Drop::TokenBusy, 2);
+  EXPECT_EQ(fe.stats.forwarded, 1u);
+  replyFromServer(0, longNtpReply(0xd0000000000000b1ULL));
+  expectReplyAt(a, listener(fe), longNtpReply(0xd0000000000000b1ULL));
+  expectNoReply(b);
+  expectNoReply(c);
+}
+
+// With two sockets in the pool, a request whose second key is busy on its batch's socket takes
+// the other one (counted as a collision, not dropped).
+TEST_F(Proxy, LongNtpRequestWhoseSecondKeyIsBusyTakesAnotherPoolSocket) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 2));
+  start();
+  Client a = client(), b = client(), warm = client();
+  // Two batches open both sockets; the next batch takes socket 0 again.
+  sendFromClient(warm, listener(fe), ntpRequest(1));
+  sendFromClient(warm, listener(fe), ntpRequest(2));
+  ASSERT_EQ(upstream.opened.size(), 2u);
+  Bytes drain(2048);
+  for (std::size_t sock = 0; sock < 2; ++sock) recv(upstream.opened[sock].peer.get(), drain.data(), drain.size(), 0);
+  // One batch: both requests, with the same receive timestamp.
+  const Bytes req_a = longNtpRequest(0xe0000000000000c1ULL, 0xd0000000000000c1ULL);
+  const Bytes req_b = longNtpRequest(0xe0000000000000c2ULL, 0xd0000000000000c1ULL);
+  for (const auto* send_one : {&req_a, &req_b}) {
+    const Client& from = send_one == &req_a ? a : b;
+    ASSERT_EQ(sendto(from.fd.get(), send_one->data(), send_one->size(), 0, listener(fe).addr.get(),
+                     listener(fe).addr.length()),
+              static_cast<ssize_t>(send_one->size()));
+  }
+  waitReadable(listener(fe).fd.get());
+  runLoop();
+  EXPECT_EQ(fe.stats.token_collisions, 1u);
+  expectServerReceives(0, req_a);
+  expectServerReceives(1, req_b);
+  // Each socket's interleaved reply finds its own request.
+  replyFromServer(1, longNtpReply(0xd0000000000000c1ULL));
+  expectReplyAt(b, listener(fe), longNtpReply(0xd0000000000000c1ULL));
+  expectNoReply(a);
+  replyFromServer(0, longNtpReply(0xd0000000000000c1ULL));
+  expectReplyAt(a, listener(fe), longNtpReply(0xd0000000000000c1ULL));
+  expectNoDrops(fe);
+}
+
 TEST_F(Proxy, EqualRepliesToOneClientLeaveAsOneSegmentedDatagram) {
   Frontend& fe = addFrontend(frontendConfig("raw"));
   start();
