@@ -55,6 +55,10 @@ std::vector<std::string> frontendSettings(const FrontendConfig& a, const Fronten
   if (a.max_sessions != b.max_sessions) out.emplace_back("max_sessions");
   if (a.responses != b.responses) out.emplace_back("responses");
   if (a.max_datagram != b.max_datagram) out.emplace_back("max_datagram");
+  if (a.max_sessions_per_client != b.max_sessions_per_client) out.emplace_back("max_sessions_per_client");
+  if (a.upstream_sockets != b.upstream_sockets) out.emplace_back("upstream_sockets");
+  if (a.upstream_pool_sockets != b.upstream_pool_sockets) out.emplace_back("upstream_pool_sockets");
+  if (!(a.rate == b.rate)) out.emplace_back("rate limits");
   if (a.tcp != b.tcp) out.emplace_back("tcp");
   if (a.tcp_max_connections != b.tcp_max_connections || a.tcp_max_per_client != b.tcp_max_per_client ||
       a.tcp_idle_timeout != b.tcp_idle_timeout) {

@@ -50,6 +50,12 @@ inline constexpr EnumName<UpstreamSocketsMode> kUpstreamSocketsNames[] = {
 constexpr std::string_view upstreamSocketsName(UpstreamSocketsMode m) noexcept {
   return enumToName(kUpstreamSocketsNames, m);
 }
+// upstream_pool_sockets: the sockets of one shared pool (per frontend and server). At most 16:
+// 16 sockets hold 16 x 65,536 DNS IDs, as many as the largest max_sessions (1,048,576) can
+// have in flight, so more would add descriptors and no room; a request whose token is busy
+// tries every socket of its pool, and 16 keeps that bounded.
+inline constexpr std::uint32_t kDefaultUpstreamPoolSockets = 4;
+inline constexpr std::uint32_t kMaxUpstreamPoolSockets = 16;
 
 // The name a config built from the command line (the one-line --preset mode) goes by where a
 // file name would stand: in messages, and to tell that mode apart (the status socket's name).
@@ -175,6 +181,9 @@ struct FrontendConfig {
   std::uint32_t max_datagram = 65507;
   // Default: shared where the preset has a reply token and responses = 1 (ntp, dns).
   UpstreamSocketsMode upstream_sockets = UpstreamSocketsMode::PerSession;
+  // Sockets per server with upstream_sockets = "shared", 1..kMaxUpstreamPoolSockets. A reload
+  // keeps a pool's open sockets up to the new count; the others retire (dataplane/shared_upstream.h).
+  std::uint32_t upstream_pool_sockets = kDefaultUpstreamPoolSockets;
   RateLimitConfig rate;
   // TCP on the same listen addresses (dataplane/tcp_relay.h): the dns preset's default (a client
   // retries a truncated answer over TCP), off for the others. Each connection is relayed to the

@@ -181,6 +181,27 @@ void readRates(ConfigReader& r, const ConfigNode& table, const std::string& path
   }
 }
 
+// upstream_pool_sockets: refused where the frontend keeps a socket per session, as kod is where
+// the preset has no kiss: a key that would do nothing is a mistake to point at, not to ignore.
+// `mode_ok`: the preset and upstream_sockets were valid (else that error is the one to read).
+void readPoolSockets(ConfigReader& r, const ConfigNode& table, const std::string& path, FrontendConfig& f,
+                     bool mode_ok) {
+  const ConfigNode* n = table.get("upstream_pool_sockets");
+  if (n == nullptr) return;
+  const auto v = r.readInt(*n, path + ".upstream_pool_sockets", 1, kMaxUpstreamPoolSockets);
+  if (!v || !mode_ok) return;
+  if (f.upstream_sockets != UpstreamSocketsMode::Shared) {
+    const bool token = protocolOf(f.preset).canShareUpstream();
+    r.error(n->pos, path + ".upstream_pool_sockets",
+            "sizes the pool of shared upstream sockets, but this frontend has a socket per session "
+            "(upstream_sockets = \"per-session\")",
+            token && f.responses == 1 ? "remove it, or set upstream_sockets = \"shared\""
+                                      : "remove it (shared sockets are for ntp and dns with responses = 1)");
+    return;
+  }
+  f.upstream_pool_sockets = static_cast<std::uint32_t>(*v);
+}
+
 // tcp and its limits (dataplane/tcp_relay.h).
 void readTcp(ConfigReader& r, const ConfigNode& table, const std::string& path, FrontendConfig& f) {
   if (const ConfigNode* n = table.get("tcp")) {
@@ -296,9 +317,11 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
   // Shared sockets need a token that pairs each reply with its request, and one reply each.
   const bool can_share = protocolOf(f.preset).canShareUpstream() && f.responses == 1;
   f.upstream_sockets = can_share ? UpstreamSocketsMode::Shared : UpstreamSocketsMode::PerSession;
+  bool mode_ok = draft.preset_ok;  // false: the mode is unknown (an error was reported)
   if (const ConfigNode* n = table.get("upstream_sockets")) {
     if (const auto v = r.readEnum(*n, path + ".upstream_sockets", "upstream_sockets", kUpstreamSocketsNames)) {
       if (*v == UpstreamSocketsMode::Shared && !can_share && draft.preset_ok) {
+        mode_ok = false;
         const bool token = protocolOf(f.preset).canShareUpstream();
         r.error(n->pos, path + ".upstream_sockets",
                 token ? "shared upstream sockets need responses = 1 (this frontend allows " +
@@ -311,8 +334,11 @@ FrontendDraft loadFrontend(ConfigReader& r, const NamedTable& nt, std::vector<Ta
       } else {
         f.upstream_sockets = *v;
       }
+    } else {
+      mode_ok = false;
     }
   }
+  readPoolSockets(r, table, path, f, mode_ok);
   readRates(r, table, path, f);
   readTcp(r, table, path, f);
   return draft;

@@ -25,9 +25,9 @@ inline constexpr std::string_view kGlobalKeys[] = {"log_level", "max_sessions", 
                                                    "status",    "user",         "group",   "chroot"};
 inline constexpr std::string_view kFrontendKeys[] = {
     "listen",       "preset",     "backend",           "allow",          "session_timeout",
-    "max_sessions", "responses",  "max_datagram",      "upstream_sockets", "rate_limit",     "rate_burst",
-    "rate_limit_prefix", "rate_burst_prefix", "rate_prefix_v4", "rate_prefix_v6", "kod", "max_sessions_per_client",
-    "tcp", "tcp_max_connections", "tcp_max_per_client", "tcp_idle_timeout"};
+    "max_sessions", "responses",  "max_datagram",      "upstream_sockets", "upstream_pool_sockets",
+    "rate_limit",   "rate_burst", "rate_limit_prefix", "rate_burst_prefix", "rate_prefix_v4", "rate_prefix_v6", "kod",
+    "max_sessions_per_client", "tcp", "tcp_max_connections", "tcp_max_per_client", "tcp_idle_timeout"};
 inline constexpr std::string_view kBackendKeys[] = {"servers",     "balance",     "fail_timeout", "health",
                                                     "on_all_down", "resolve_min", "resolve_max"};
 

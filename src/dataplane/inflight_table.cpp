@@ -1,5 +1,6 @@
 // The in-flight table of shared upstream sockets: open addressing with linear probing and
-// backward-shift deletion (no tombstones), per-lane lists in sending order.
+// backward-shift deletion (no tombstones), one index for keys and second keys, per-lane lists
+// in sending order.
 #include "dataplane/inflight_table.h"
 
 #include <bit>
@@ -39,9 +40,8 @@ void InflightTable::grow(std::uint32_t capacity) {
   for (std::uint32_t i = 0; i < used_; ++i) {
     const Entry& e = at(i);
     if (e.state == State::Free) continue;
-    std::size_t b = home(e.socket, e.key);
-    while (index_[b] != kNone) b = (b + 1) & mask_;
-    index_[b] = i;
+    place(slotOf(i, false));
+    if (e.second) place(slotOf(i, true));
   }
 }
 
@@ -54,11 +54,27 @@ std::size_t InflightTable::home(std::uint32_t socket, Token key) const noexcept 
 
 std::uint32_t InflightTable::find(std::uint32_t socket, Token key) const noexcept {
   for (std::size_t b = home(socket, key);; b = (b + 1) & mask_) {
-    const std::uint32_t i = index_[b];
-    if (i == kNone) return kNone;
-    const Entry& e = at(i);
-    if (e.key == key && e.socket == socket) return i;
+    const std::uint32_t slot = index_[b];
+    if (slot == kNone) return kNone;
+    if (keyOf(slot) == key && at(slot >> 1).socket == socket) return slot >> 1;
   }
+}
+
+void InflightTable::place(std::uint32_t slot) noexcept {
+  std::size_t b = home(at(slot >> 1).socket, keyOf(slot));
+  while (index_[b] != kNone) b = (b + 1) & mask_;
+  index_[b] = slot;
+}
+
+bool InflightTable::indexSecond(std::uint32_t i, Token second) noexcept {
+  Entry& e = at(i);
+  if (e.state == State::Free || e.second || seconds_ >= index_.size() / 4) return false;
+  if (find(e.socket, second) != kNone) return false;
+  e.original_alt = second;
+  e.second = true;
+  place(slotOf(i, true));
+  ++seconds_;
+  return true;
 }
 
 void InflightTable::link(List& l, std::uint32_t i) noexcept {
@@ -124,9 +140,7 @@ std::uint32_t InflightTable::insert(std::uint32_t lane, std::uint32_t socket, To
   e.lane = lane;
   e.sent = now;
   e.state = State::Pending;
-  std::size_t b = home(socket, key);
-  while (index_[b] != kNone) b = (b + 1) & mask_;
-  index_[b] = i;
+  place(slotOf(i, false));
   link(ln.pending, i);
   ++size_;
   ++pending_;
@@ -145,15 +159,24 @@ void InflightTable::answer(std::uint32_t i) noexcept {
 }
 
 void InflightTable::unindex(std::uint32_t i) noexcept {
-  const Entry& e = at(i);
-  std::size_t hole = home(e.socket, e.key);
-  while (index_[hole] != i) hole = (hole + 1) & mask_;
+  unplace(slotOf(i, false));
+  Entry& e = at(i);
+  if (e.second) {
+    unplace(slotOf(i, true));
+    e.second = false;
+    --seconds_;
+  }
+}
+
+void InflightTable::unplace(std::uint32_t slot) noexcept {
+  std::size_t hole = home(at(slot >> 1).socket, keyOf(slot));
+  while (index_[hole] != slot) hole = (hole + 1) & mask_;
   // Backward-shift deletion: move up any later entry of the run whose home is at or before
   // the hole (cyclically), so that no lookup stops early at the hole.
   for (std::size_t j = (hole + 1) & mask_;; j = (j + 1) & mask_) {
     const std::uint32_t k = index_[j];
     if (k == kNone) break;
-    const std::size_t h = home(at(k).socket, at(k).key);
+    const std::size_t h = home(at(k >> 1).socket, keyOf(k));
     // Is h cyclically within (hole, j]? Then the entry may stay.
     const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
     if (!stays) {

@@ -1,7 +1,8 @@
 // InflightTable: the requests sent through shared upstream sockets and not yet expired, keyed by
-// (pool socket, token upstream). Fixed size, open addressing, a free list; no allocation per
-// request. Each frontend's lane keeps its entries in sending order, so expiry and eviction
-// look only at the oldest.
+// (pool socket, token upstream), some also by a second key (a long NTP request's receive
+// timestamp, which interleaved replies echo). Fixed size, open addressing, a free list; no
+// allocation per request. Each frontend's lane keeps its entries in sending order, so expiry
+// and eviction look only at the oldest.
 #pragma once
 
 #include <netinet/in.h>
@@ -43,6 +44,7 @@ class InflightTable {
     std::uint32_t socket = 0;  // the pool socket it went out through
     std::uint32_t lane = 0;
     std::uint32_t prev = kNone, next = kNone;  // the lane's pending or answered list; next: free list
+    bool second = false;  // original_alt is a key too (indexSecond); in what was padding
     TimePoint sent{};
     SockAddr client;
     LocalAddr local;  // the address the client sent to: the reply leaves from it
@@ -66,7 +68,8 @@ class InflightTable {
   // Allocates: for reloads only, never per datagram.
   void grow(std::uint32_t capacity);
 
-  // The entry (pending or answered) for `key` on `socket`, or kNone.
+  // The entry (pending or answered) for `key` on `socket`, or kNone: `key` is its key or its
+  // second key (then at(i).key != key).
   std::uint32_t find(std::uint32_t socket, Token key) const noexcept;
   // A new pending entry for a key find() did not know; evicts the lane's (or the table's)
   // oldest entry when full, answered ones first. Fields other than the key are the caller's to
@@ -76,6 +79,11 @@ class InflightTable {
   const Entry& at(std::uint32_t i) const noexcept {
     return *std::launder(reinterpret_cast<const Entry*>(entries_[i].bytes));
   }
+  // Makes `second` (stored as original_alt) a key of entry `i` too, found like its key until
+  // the entry ends. False, and nothing changed, if find() already knows `second` on its socket,
+  // or if second keys fill a quarter of the index (with the keys' half at most, probes stay
+  // short: never more than three quarters full).
+  bool indexSecond(std::uint32_t i, Token second) noexcept;
   // Its reply came: kept (as answered) until the timeout, so an extra reply is recognised —
   // the lane's last kKeptAnswered answered entries at most: more would only grow the working
   // set the reply path looks up in (at 90,000 requests/s a 5 s timeout would keep 450,000,
@@ -107,10 +115,11 @@ class InflightTable {
   std::uint32_t size() const noexcept { return size_; }
   std::uint32_t pending() const noexcept { return pending_; }
   std::uint32_t capacity() const noexcept { return capacity_; }
+  std::uint32_t seconds() const noexcept { return seconds_; }  // entries with a second key
   std::uint32_t lanePending(std::uint32_t lane) const noexcept {
     return lane < lanes_.size() ? lanes_[lane].pending.count : 0;
   }
-  // Bytes held per entry: the entry and its share of the hash index.
+  // Bytes held per entry: the entry and its share of the hash index (second keys share it too).
   static constexpr std::size_t kBytesPerEntry = sizeof(Entry) + 2 * sizeof(std::uint32_t);
 
  private:
@@ -122,7 +131,15 @@ class InflightTable {
     std::uint32_t cap = 0;
     List pending, answered;
   };
+  // An index slot holds (entry << 1) | 1 for its second key, (entry << 1) for its key.
+  static constexpr std::uint32_t slotOf(std::uint32_t i, bool second) noexcept { return i << 1 | (second ? 1u : 0u); }
+  Token keyOf(std::uint32_t slot) const noexcept {
+    const Entry& e = at(slot >> 1);
+    return (slot & 1) != 0 ? e.original_alt : e.key;
+  }
   std::size_t home(std::uint32_t socket, Token key) const noexcept;
+  void place(std::uint32_t slot) noexcept;
+  void unplace(std::uint32_t slot) noexcept;
   void link(List& l, std::uint32_t i) noexcept;
   void unlink(List& l, std::uint32_t i) noexcept;
   List& listOf(const Entry& e) noexcept {
@@ -147,10 +164,10 @@ class InflightTable {
   std::unique_ptr<Slot[]> entries_;
   std::uint32_t used_ = 0;  // entries_[0, used_) have been handed out at least once
   std::uint32_t free_ = kNone;
-  std::vector<std::uint32_t> index_;  // entry number or kNone; a power of two >= 2 * capacity
+  std::vector<std::uint32_t> index_;  // slotOf(entry, which key) or kNone; a power of two >= 2 * capacity
   std::size_t mask_;
   std::vector<Lane> lanes_;
-  std::uint32_t size_ = 0, pending_ = 0;
+  std::uint32_t size_ = 0, pending_ = 0, seconds_ = 0;
 };
 
 }  // namespace udpx

@@ -145,6 +145,8 @@ void Proxy::reconfigured(Frontend& fe) {
   const Protocol* sharing = fe.sharesUpstream() ? &fe.protocol() : nullptr;
   if (lane_shared_[fe.lane()] != nullptr && lane_shared_[fe.lane()] != sharing) stopSharing(fe);
   lane_shared_[fe.lane()] = sharing;
+  // A smaller upstream_pool_sockets: the pools retire their extra sockets now.
+  if (sharing != nullptr) shared_.resized(fe);
   for (auto& l : fe.listeners()) {
     if (!l->ev) watch(*l);
   }

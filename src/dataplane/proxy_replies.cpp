@@ -188,12 +188,17 @@ void Proxy::stageShared(PoolSocket& ps, std::size_t buffer, std::uint32_t len, T
     fe.stats.drop(c == Check::WrongKind ? Drop::ReplyWrongKind : Drop::ReplyMalformed);
     return;
   }
-  // The reply's token, or (interleaved NTP) the second key it may stand for.
-  bool alt = false;
+  // The reply's token: a request's key or its own second key (a long NTP request's receive
+  // timestamp), or (interleaved NTP, 48 bytes) the second key it may stand for.
   std::uint32_t idx = inflight_.find(ps.id, token);
+  bool alt = idx != InflightTable::kNone && inflight_.at(idx).key != token;
   if (idx == InflightTable::kNone && proto.shared_token->alt_key != nullptr) {
-    idx = inflight_.find(ps.id, proto.shared_token->alt_key(token));
-    if (idx != InflightTable::kNone && (inflight_.at(idx).token_flags & kSharedAlt) == 0) idx = InflightTable::kNone;
+    const Token key = proto.shared_token->alt_key(token);
+    idx = inflight_.find(ps.id, key);
+    if (idx != InflightTable::kNone &&
+        ((inflight_.at(idx).token_flags & kSharedAlt) == 0 || inflight_.at(idx).key != key)) {
+      idx = InflightTable::kNone;
+    }
     alt = true;
   }
   if (idx == InflightTable::kNone) {

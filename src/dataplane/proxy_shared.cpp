@@ -35,11 +35,17 @@ void Proxy::handleShared(Listener& l, std::size_t i, Token token, ClientRecord* 
   }
   const SharedTokenHooks& hooks = *fe.protocol().shared_token;
   SharedToken st;
+  // Free on a socket: neither its key nor its own second key is a key there, so every reply
+  // token names one request.
+  const auto isFree = [this, &st](std::uint32_t sock) noexcept {
+    return inflight_.find(sock, st.key) == InflightTable::kNone &&
+           ((st.flags & kSharedOwnAlt) == 0 || inflight_.find(sock, st.original_alt) == InflightTable::kNone);
+  };
   bool found = false;
   for (std::size_t attempt = 0; ps != nullptr && !found;) {
     for (int draw = 0; draw < kDraws && !found; ++draw) {
       hooks.choose(pkt, token, rng_(), st);
-      if (inflight_.find(ps->id, st.key) == InflightTable::kNone) {
+      if (isFree(ps->id)) {
         found = true;
       } else {
         ++fe.stats.token_collisions;
@@ -62,6 +68,11 @@ void Proxy::handleShared(Listener& l, std::size_t i, Token token, ClientRecord* 
   entry.client = client;
   entry.local = localAddrOf(h);
   entry.listener = &l;
+  // Its interleaved reply echoes its own receive timestamp. Refused only with the table's second
+  // keys at their bound (inflight_table.h): then that reply goes unmatched.
+  if ((st.flags & kSharedOwnAlt) != 0 && !inflight_.indexSecond(idx, st.original_alt)) {
+    entry.token_flags = static_cast<std::uint8_t>(st.flags & ~kSharedOwnAlt);
+  }
   hooks.apply(pkt, st);
   ++ps->in_flight;
   ++server->in_flight;

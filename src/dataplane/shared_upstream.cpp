@@ -7,8 +7,18 @@
 #include <cerrno>
 
 #include "backends/backend.h"
+#include "dataplane/frontend.h"
 
 namespace udpx {
+namespace {
+
+// The frontend's upstream_pool_sockets, within what a Pool holds (the loader keeps it there).
+std::size_t poolSize(const Frontend& fe) noexcept {
+  const std::size_t n = fe.config().upstream_pool_sockets;
+  return n < 1 ? 1 : n > SharedUpstream::kMaxSocketsPerPool ? SharedUpstream::kMaxSocketsPerPool : n;
+}
+
+}  // namespace
 
 SharedUpstream::SharedUpstream(event_base* base, UpstreamSockets& sockets, event_callback_fn on_readable, void* owner)
     : base_(base), sockets_factory_(sockets), on_readable_(on_readable), owner_(owner) {}
@@ -82,7 +92,9 @@ PoolSocket* SharedUpstream::pick(Frontend& fe, Server& server, TimePoint now, st
   }
   p.batch = batch;
   // Open the pool up to its size first, a socket per batch, then take turns.
-  if (p.count < kSocketsPerPool) {
+  const std::size_t size = poolSize(fe);
+  if (p.count > size) trim(p, size);
+  if (p.count < size) {
     if (PoolSocket* s = open(fe, server, now, error)) {
       p.cursor = p.count;
       p.ids[p.count++] = s->id;
@@ -112,6 +124,21 @@ PoolSocket* SharedUpstream::pick(Frontend& fe, Server& server, TimePoint now, st
   ++s->uses;
   s->last_used = now;
   return s;
+}
+
+void SharedUpstream::trim(Pool& p, std::size_t size) noexcept {
+  while (p.count > size && p.count > 1) {
+    PoolSocket& s = *sockets_[p.ids[p.count - 1]];
+    retire(s);
+    if (s.in_flight == 0) close(s);
+  }
+}
+
+void SharedUpstream::resized(const Frontend& fe) noexcept {
+  const std::size_t size = poolSize(fe);
+  for (auto& [key, pool] : pools_) {
+    if (key.fe == &fe) trim(pool, size);
+  }
 }
 
 PoolSocket* SharedUpstream::sibling(const PoolSocket& s, std::size_t attempt) noexcept {

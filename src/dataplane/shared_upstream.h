@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "config/config.h"
 #include "dataplane/upstream.h"
 
 namespace udpx {
@@ -37,9 +38,10 @@ struct PoolSocket {
 
 class SharedUpstream {
  public:
-  // Sockets per (frontend, server): enough to spread DNS IDs (65,536 a socket) and the kernel's
-  // per-socket queue, few enough to stay far below any descriptor limit.
-  static constexpr std::size_t kSocketsPerPool = 4;
+  // Sockets per (frontend, server): the frontend's upstream_pool_sockets (default 4: enough to
+  // spread DNS IDs, 65,536 a socket, and the kernel's per-socket queue, few enough to stay far
+  // below any descriptor limit), at most this many (config/config.h says why).
+  static constexpr std::size_t kMaxSocketsPerPool = kMaxUpstreamPoolSockets;
   // A socket is re-opened (a new random port) after this many requests or this long.
   static constexpr std::uint32_t kRotateUses = 1u << 20;
   static constexpr std::chrono::seconds kRotateAge{300};
@@ -61,7 +63,7 @@ class SharedUpstream {
   // nullptr: no socket could be opened; `error` holds the errno.
   PoolSocket* pick(Frontend& fe, Server& server, TimePoint now, std::uint64_t batch, int& error) noexcept;
   // The other sockets of the same pool, for a request whose fixed token is busy on `s`:
-  // `attempt` 1 .. kSocketsPerPool - 1. nullptr: none.
+  // `attempt` 1 .. (sockets in the pool) - 1. nullptr: none.
   PoolSocket* sibling(const PoolSocket& s, std::size_t attempt) noexcept;
   PoolSocket& at(std::uint32_t id) noexcept { return *sockets_[id]; }
 
@@ -71,6 +73,10 @@ class SharedUpstream {
   // Closes sockets idle for kIdleClose, and retiring or draining servers' sockets with nothing
   // in flight. True while any socket stays open.
   bool sweep(TimePoint now) noexcept;
+  // `fe`'s upstream_pool_sockets changed (a reload): each of its pools keeps its first sockets
+  // up to the new count and retires the rest (closed once nothing is in flight on them); a
+  // larger count is reached as the next batches open sockets.
+  void resized(const Frontend& fe) noexcept;
   // Closes every socket of `fe` (its requests were ended first).
   void closeFrontend(const Frontend& fe) noexcept;
   void closeAll() noexcept;
@@ -90,7 +96,7 @@ class SharedUpstream {
     }
   };
   struct Pool {
-    std::array<std::uint32_t, kSocketsPerPool> ids{};
+    std::array<std::uint32_t, kMaxSocketsPerPool> ids{};  // sized by the maximum: no allocation
     std::size_t count = 0;  // ids[0, count) are open and not retiring
     std::size_t cursor = 0;  // ids[cursor]: the socket the last batch took
     std::uint64_t batch = 0;  // that batch; 0: none yet (the caller counts from 1)
@@ -99,6 +105,8 @@ class SharedUpstream {
   void close(PoolSocket& s) noexcept;
   // Takes `s` out of its pool's rotation (it stays open while requests are in flight).
   void retire(PoolSocket& s) noexcept;
+  // Retires the sockets of `p` beyond its first `size` (at least 1).
+  void trim(Pool& p, std::size_t size) noexcept;
 
   event_base* base_;
   UpstreamSockets& sockets_factory_;

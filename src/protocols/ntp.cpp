@@ -62,22 +62,28 @@ Check checkReply(std::span<const std::uint8_t> pkt, Token& token) noexcept {
 // Interleaved replies (chrony xleave, RFC 9769) echo the request's receive timestamp instead:
 // a 48-byte request's receive timestamp becomes the cookie XOR kAltMask (the cookie itself
 // when it equalled the transmit timestamp, which tells the server "basic mode"), so a reply
-// whose origin is unknown is looked up once more under origin XOR kAltMask.
+// whose origin is unknown is looked up once more under origin XOR kAltMask. A long request's
+// receive timestamp cannot change (the MAC covers it): it is a second key of its own
+// (kSharedOwnAlt), unless it is 0 or equals the transmit timestamp (no interleaved reply).
 constexpr std::size_t kReceiveTimestampAt = 32;
 constexpr Token kAltMask = 0x5a5a'a5a5'c3c3'3c3cULL;
 
 void chooseShared(std::span<const std::uint8_t> req, Token request_token, Token random, SharedToken& st) noexcept {
   st = SharedToken{};
   st.original = request_token;
+  const Token rx = wire::readBe(req, kReceiveTimestampAt, 8);
   if (req.size() != kHeaderLen) {
     st.key = request_token;
+    if (rx != 0 && rx != request_token) {
+      st.original_alt = rx;
+      st.flags = kSharedOwnAlt;
+    }
     return;
   }
   // 0 means "no request" to a server, and its XOR would be kAltMask, a guessable key.
   if (random == 0 || random == kAltMask) random = 1;
   st.key = random;
   st.flags = kSharedRewritten;
-  const Token rx = wire::readBe(req, kReceiveTimestampAt, 8);
   if (rx != 0) {
     st.original_alt = rx;
     st.flags |= kSharedAlt;

@@ -94,10 +94,15 @@ struct SharedToken {
 };
 inline constexpr std::uint8_t kSharedRewritten = 1;  // key is ours (random): a busy key may be drawn again
 inline constexpr std::uint8_t kSharedAlt = 2;        // a second field carries altKey(key) (ntp receive timestamp)
+// original_alt, the client's own and unchanged, is a second key: a reply may carry it in place
+// of key (a long ntp request's receive timestamp, which interleaved replies echo).
+inline constexpr std::uint8_t kSharedOwnAlt = 4;
 
 // The protocol's part in sharing: choose a token from `random` (a fresh random number) without
 // writing, write it, name the second key a reply token may stand for, and restore the client's
-// token in a reply matched through `key` (alt: through the second key).
+// token in a reply matched through `key` (alt: through the second key). A request whose token
+// stays its own (kSharedRewritten unset) may name a second key of its own (kSharedOwnAlt):
+// the data path indexes it beside the key, and its replies are not rewritten.
 struct SharedTokenHooks {
   void (*choose)(std::span<const std::uint8_t> request, Token request_token, Token random, SharedToken& st) noexcept;
   void (*apply)(std::span<std::uint8_t> request, const SharedToken& st) noexcept;

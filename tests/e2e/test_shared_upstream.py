@@ -1,7 +1,7 @@
 """Shared upstream sockets (upstream_sockets = "shared", the ntp and dns default) end to end:
 real chronyd/ntpdig/dig/dnsperf clients through udpx to real chronyd and dnsmasq servers, a
 symmetric-key chrony client whose MAC-carrying requests must pass byte for byte, an xleave
-(interleaved) client, spoofed replies, and 3,000 requests in flight under 256 descriptors.
+(interleaved) client, one with xleave and a key (interleaved replies to long requests), spoofed replies, and 3,000 requests in flight under 256 descriptors.
 """
 
 import os
@@ -15,6 +15,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from udpxtest import (NO_PROBES, ChronyServer, Dnsmasq, Udpx, UdpxTestCase, udpx_binary, dig, free_port, frontend_stats,
                       hostport, main, ntp_fields, ntp_reply, ntp_request, render_config, server_stats, tool, wait_until)
+
+
+# A symmetric key both chrony ends share (chrony's keyfile format).
+KEY_7 = "7 SHA1 HEX:6b1ba2ee9c3a1e05b2c8d1f4e7a09b3c5d6e7f80\n"
 
 
 def config(preset, listen, servers, probes=True, **frontend):
@@ -62,7 +66,7 @@ class SharedNtp(UdpxTestCase):
     def test_SymmetricKeyClientsMacPassesByteForByte(self):
         # Both ends share key 7; chrony signs the 48-byte header, so a rewritten transmit
         # timestamp would fail the server's check and the client would get no valid reply.
-        keys = self.write_file("chrony.keys", "7 SHA1 HEX:6b1ba2ee9c3a1e05b2c8d1f4e7a09b3c5d6e7f80\n")
+        keys = self.write_file("chrony.keys", KEY_7)
         server = ChronyServer(self, name="chronyd-keyed")
         server.proc.terminate()
         with open(server.conf, "a") as f:
@@ -92,6 +96,46 @@ class SharedNtp(UdpxTestCase):
         self.assertEqual(fe["sessions"]["created"], 0)
         self.assertDropped(fe)
         self.assertGreaterEqual(fe["forwarded"], 40)
+
+    def test_InterleavedSymmetricKeyClientGetsInterleavedSamples(self):
+        # chrony with both `xleave` and `key`: its requests carry a MAC, so they pass byte for
+        # byte and are known by the client's own timestamps; the server's interleaved replies
+        # echo the request's receive timestamp, which udpx must know the request by too.
+        keys = self.write_file("chrony.keys", KEY_7)
+        server = ChronyServer(self, name="chronyd-keyed")
+        server.proc.terminate()
+        with open(server.conf, "a") as f:
+            f.write(f"keyfile {keys}\n")
+        server.start()
+        port = free_port()
+        udpx = self.start_udpx(config("ntp", [f"127.0.0.1:{port}"], [server.text]))
+        logdir = self.path("xleave-key-log")
+        os.makedirs(logdir)
+        conf = self.write_file("xleave-key.conf", "\n".join([
+            f"server 127.0.0.1 port {port} key 7 xleave minpoll -6 maxpoll -6",
+            f"keyfile {keys}", f"logdir {logdir}", "log measurements",
+            "cmdport 0", f"pidfile {self.path('xleave-key.pid')}", ""]))
+        self.start_process("chronyd-xleave-key", [tool("chronyd"), "-x", "-d", "-u", "root", "-f", conf])
+
+        def modes():
+            # measurements.log: one line per sample ending in "4I K K": the version and mode
+            # (B basic, I interleaved), then the transmit and receive timestamps' sources.
+            try:
+                with open(os.path.join(logdir, "measurements.log")) as f:
+                    lines = [l.split() for l in f if l[:1].isdigit()]
+            except FileNotFoundError:
+                return ""
+            return "".join(l[-3][-1] for l in lines if len(l) >= 3)
+        def interleaved():
+            m = modes()
+            return m if m.count("I") >= 20 else None
+        got = wait_until(interleaved, 30, "20 interleaved samples of the xleave client with a key")
+        stats = self.wait_for_stats(udpx, lambda s: frontend_stats(s, "fe")["replied"] >= 40,
+                                    "40 replies to the xleave client with a key", timeout=30)
+        fe = frontend_stats(stats, "fe")
+        self.assertEqual(fe["sessions"]["created"], 0)
+        self.assertDropped(fe)
+        print(f"samples of the keyed xleave client: {got}", file=sys.stderr)
 
     def test_NtpdigGetsTimeThroughSharedSocketsOnPort123(self):
         if os.geteuid() != 0:

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 namespace udpx {
 namespace {
@@ -125,6 +126,36 @@ TEST(ReloadDiff, FrontendSettingsChanged) {
   EXPECT_FALSE(f.changed("preset"));
   EXPECT_EQ(frontend(d, "a").change, Change::Kept);
   EXPECT_EQ(d.summary(), "frontend b: listen, allow, session_timeout, max_sessions changed");
+}
+
+TEST(ReloadDiff, PoolSocketsChangedIsAFrontendChange) {
+  const Config a = load(kBase);
+  const Config b = load(replaced(kBase, "listen = [\"127.0.0.1:1124\"]\n",
+                                 "listen = [\"127.0.0.1:1124\"]\nupstream_pool_sockets = 2\n"));
+  const ConfigDiff d = diffConfigs(a, b);
+  EXPECT_EQ(frontend(d, "b").change, Change::Changed);
+  EXPECT_TRUE(frontend(d, "b").changed("upstream_pool_sockets"));
+  EXPECT_EQ(d.summary(), "frontend b: upstream_pool_sockets changed");
+}
+
+// Each of these alone changes the frontend, so the reload applies it (Frontend::reconfigure,
+// Proxy::reconfigured) instead of keeping the old settings.
+TEST(ReloadDiff, LimitsAndUpstreamSocketsAloneAreFrontendChanges) {
+  const Config a = load(kBase);
+  const std::string at = "listen = [\"127.0.0.1:1124\"]\n";
+  const std::pair<const char*, const char*> cases[] = {
+      {"rate_limit = \"10/s\"", "rate limits"},
+      {"kod = true", "rate limits"},
+      {"rate_prefix_v4 = 16", "rate limits"},
+      {"max_sessions_per_client = 3", "max_sessions_per_client"},
+      {"upstream_sockets = \"per-session\"", "upstream_sockets"},
+  };
+  for (const auto& [line, setting] : cases) {
+    const Config b = load(replaced(kBase, at, at + line + "\n"));
+    const ConfigDiff d = diffConfigs(a, b);
+    EXPECT_EQ(frontend(d, "b").change, Change::Changed) << line;
+    EXPECT_EQ(d.summary(), std::string("frontend b: ") + setting + " changed") << line;
+  }
 }
 
 TEST(ReloadDiff, ServersAddedRemovedKept) {

@@ -177,8 +177,8 @@ servers = ["127.0.0.1:123"]
             std::vector<std::string>{
                 "t.toml:3:3: frontend.f.lisen: unknown key \"lisen\" (did you mean \"listen\"? "
                 "valid keys: listen, preset, backend, allow, session_timeout, max_sessions, "
-                "responses, max_datagram, upstream_sockets, rate_limit, rate_burst, rate_limit_prefix, "
-                "rate_burst_prefix, rate_prefix_v4, rate_prefix_v6, kod, max_sessions_per_client, tcp, "
+                "responses, max_datagram, upstream_sockets, upstream_pool_sockets, rate_limit, rate_burst, "
+                "rate_limit_prefix, rate_burst_prefix, rate_prefix_v4, rate_prefix_v6, kod, max_sessions_per_client, tcp, "
                 "tcp_max_connections, tcp_max_per_client, tcp_idle_timeout)"});
 }
 

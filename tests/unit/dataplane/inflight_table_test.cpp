@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <map>
 #include <vector>
 
@@ -183,6 +184,57 @@ TEST(InflightTable, ClearingALaneEndsOnlyItsEntries) {
   ASSERT_EQ(ended.list.size(), 1u);
   EXPECT_EQ(ended.list[0], std::make_pair(Token{2}, InflightEnd::Shutdown));
   EXPECT_NE(t.find(0, 1), InflightTable::kNone);
+}
+
+TEST(InflightTable, SecondKeysFindTheirEntryUntilItEnds) {
+  Ended ended;
+  InflightTable t(100, 42, &Ended::record, &ended);
+  t.setLane(0, milliseconds(1000), 100);
+  const std::uint32_t a = t.insert(0, 1, 7, t0);
+  const std::uint32_t b = t.insert(0, 1, 8, t0);
+  ASSERT_TRUE(t.indexSecond(a, 70));
+  EXPECT_EQ(t.find(1, 70), a);
+  EXPECT_EQ(t.at(a).original_alt, 70u);
+  EXPECT_EQ(t.find(1, 7), a);
+  EXPECT_EQ(t.find(2, 70), InflightTable::kNone);  // another socket
+  // A key or second key already known on the socket is refused, for any entry.
+  EXPECT_FALSE(t.indexSecond(b, 70));
+  EXPECT_FALSE(t.indexSecond(b, 7));
+  EXPECT_FALSE(t.indexSecond(a, 71));  // one second key each
+  EXPECT_EQ(t.seconds(), 1u);
+  t.grow(200);
+  EXPECT_EQ(t.find(1, 70), a);
+  t.erase(a);
+  EXPECT_EQ(t.find(1, 70), InflightTable::kNone);
+  EXPECT_EQ(t.find(1, 7), InflightTable::kNone);
+  EXPECT_EQ(t.find(1, 8), b);
+  EXPECT_EQ(t.seconds(), 0u);
+}
+
+TEST(InflightTable, ManySecondKeysAndDeletionsKeepEveryKeyFindable) {
+  // Keys and second keys share one index: backward-shift deletion must move either kind.
+  Ended ended;
+  InflightTable t(64, 3, &Ended::record, &ended);
+  t.setLane(0, milliseconds(1000), 64);
+  std::map<Token, std::uint32_t> live;  // key or second key -> entry
+  std::vector<std::uint32_t> entries;
+  for (Token k = 0; k < 32; ++k) {
+    const std::uint32_t i = t.insert(0, 0, 1000 + k, t0);
+    entries.push_back(i);
+    live[1000 + k] = i;
+    if (t.indexSecond(i, 5000 + k)) live[5000 + k] = i;
+  }
+  EXPECT_EQ(t.seconds(), 32u);  // a quarter of the index (128 slots)
+  EXPECT_FALSE(t.indexSecond(t.insert(0, 0, 2000, t0), 6000)) << "second keys at their bound";
+  live[2000] = t.find(0, 2000);
+  for (std::size_t n = 0; n < entries.size(); n += 3) {
+    const std::uint32_t i = entries[n];
+    for (auto it = live.begin(); it != live.end();) it = it->second == i ? live.erase(it) : std::next(it);
+    t.erase(i);
+  }
+  for (const auto& [key, i] : live) EXPECT_EQ(t.find(0, key), i) << key;
+  EXPECT_EQ(t.find(0, 5000), InflightTable::kNone);
+  EXPECT_EQ(t.find(0, 1000), InflightTable::kNone);
 }
 
 TEST(InflightTable, AnEntryCostsAtMost128Bytes) {

@@ -782,6 +782,226 @@ TEST_F(Proxy, OneReceiveBatchOfSharedRequestsLeavesThroughOnePoolSocketInOneSend
   expectNoDrops(fe);
 }
 
+// ---- shared upstream sockets: the pool's size (upstream_pool_sockets) ----
+
+FrontendConfig sharedNtpConfig(const std::string& name, std::uint32_t pool_sockets) {
+  FrontendConfig c = ntpConfig(name);
+  c.upstream_sockets = UpstreamSocketsMode::Shared;
+  c.upstream_pool_sockets = pool_sockets;
+  return c;
+}
+
+std::uint64_t timestampAt(const Bytes& p, std::size_t at) {
+  std::uint64_t t = 0;
+  for (std::size_t i = 0; i < 8; ++i) t = (t << 8) | p.at(at + i);
+  return t;
+}
+
+// Each request its own receive batch, so each may take the pool's next socket: the pool opens
+// up to upstream_pool_sockets and then takes turns.
+TEST_F(Proxy, SharedPoolOpensNoMoreSocketsThanUpstreamPoolSockets) {
+  Frontend& two = addFrontend(sharedNtpConfig("two", 2));
+  Frontend& four = addFrontend(sharedNtpConfig("four", 4));
+  start();
+  Client a = client();
+  for (std::uint64_t t = 1; t <= 6; ++t) sendFromClient(a, listener(two), ntpRequest(t));
+  ASSERT_EQ(upstream.opened.size(), 2u) << "upstream_pool_sockets = 2";
+  EXPECT_EQ(two.backend()->servers()[0].pool_sockets, 2u);
+  // The six requests took turns on the two sockets.
+  for (std::size_t sock = 0; sock < 2; ++sock) {
+    std::size_t got = 0;
+    std::uint8_t buf[2048];
+    while (recv(upstream.opened[sock].peer.get(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++got;
+    EXPECT_EQ(got, 3u) << "requests through pool socket " << sock;
+  }
+  for (std::uint64_t t = 11; t <= 16; ++t) sendFromClient(a, listener(four), ntpRequest(t));
+  EXPECT_EQ(upstream.opened.size(), 2u + 4u) << "upstream_pool_sockets = 4";
+  EXPECT_EQ(four.backend()->servers()[0].pool_sockets, 4u);
+  EXPECT_EQ(two.stats.forwarded, 6u);
+  EXPECT_EQ(four.stats.forwarded, 6u);
+  expectNoDrops(two);
+  expectNoDrops(four);
+}
+
+// A reload that lowers upstream_pool_sockets: the pool keeps its first sockets, an idle extra
+// one closes at once, one with a request in flight when that request is answered; a reload
+// that raises it opens more again.
+TEST_F(Proxy, ReloadThatShrinksThePoolRetiresItsExtraSockets) {
+  FrontendConfig cfg = sharedNtpConfig("ntp", 3);
+  Frontend& fe = addFrontend(cfg);
+  start();
+  Client a = client(), b = client(), c = client();
+  sendFromClient(a, listener(fe), ntpRequest(1));
+  sendFromClient(b, listener(fe), ntpRequest(2));
+  sendFromClient(c, listener(fe), ntpRequest(3));
+  ASSERT_EQ(upstream.opened.size(), 3u);
+  // The server answers what pool socket `sock` carried (origin = the cookie it was sent).
+  auto answer = [&](std::size_t sock) {
+    Bytes req(2048);
+    const ssize_t n = recv(upstream.opened[sock].peer.get(), req.data(), req.size(), MSG_DONTWAIT);
+    ASSERT_EQ(n, 48);
+    replyFromServer(sock, ntpReply(timestampAt(req, 40)));
+  };
+  // The first two are answered; c's request stays in flight on the third socket.
+  answer(0);
+  answer(1);
+  expectReplyAt(a, listener(fe), ntpReply(1));
+  expectReplyAt(b, listener(fe), ntpReply(2));
+
+  cfg.upstream_pool_sockets = 1;
+  fe.reconfigure(cfg, fe.backend());
+  proxy->reconfigured(fe);
+  // (Only sockets expected closed are probed: an open one would take the probe as a reply.)
+  EXPECT_TRUE(upstreamClosed(1)) << "an idle extra socket closes at once";
+  EXPECT_EQ(proxy->sharedUpstream().openSockets(), 2u) << "the first, and the third with a request in flight";
+  answer(2);
+  expectReplyAt(c, listener(fe), ntpReply(3));
+  EXPECT_TRUE(upstreamClosed(2)) << "retired once its last request was answered";
+  EXPECT_EQ(proxy->sharedUpstream().openSockets(), 1u);
+  EXPECT_EQ(fe.backend()->servers()[0].pool_sockets, 1u);
+
+  // From now on every batch takes the one socket left, the first.
+  for (std::uint64_t t = 10; t < 14; ++t) sendFromClient(a, listener(fe), ntpRequest(t));
+  EXPECT_EQ(upstream.opened.size(), 3u);
+  std::size_t got = 0;
+  std::uint8_t buf[2048];
+  while (recv(upstream.opened[0].peer.get(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++got;
+  EXPECT_EQ(got, 4u);
+  cfg.upstream_pool_sockets = 2;
+  fe.reconfigure(cfg, fe.backend());
+  proxy->reconfigured(fe);
+  for (std::uint64_t t = 20; t < 24; ++t) sendFromClient(a, listener(fe), ntpRequest(t));
+  EXPECT_EQ(upstream.opened.size(), 4u);
+  EXPECT_EQ(fe.stats.forwarded, 11u);
+  EXPECT_EQ(fe.stats.replied, 3u);
+  expectNoDrops(fe);
+}
+
+// ---- shared upstream sockets: long NTP requests (a MAC, NTS) and interleaved replies ----
+
+// A request with a key id and a 20-byte digest after the header: it passes byte for byte.
+Bytes longNtpRequest(std::uint64_t transmit, std::uint64_t receive) {
+  Bytes p = ntpPacket(3, 48 + 24);
+  putTimestamp(p, 32, receive);
+  putTimestamp(p, 40, transmit);
+  for (std::size_t i = 48; i < p.size(); ++i) p[i] = static_cast<std::uint8_t>(0xa0 + i);
+  return p;
+}
+// The server's authenticated reply: origin = `origin`, a MAC after the header.
+Bytes longNtpReply(std::uint64_t origin) {
+  Bytes p = ntpReply(origin, 48 + 24);
+  putTimestamp(p, 40, 0x1122334455667788ULL);
+  for (std::size_t i = 48; i < p.size(); ++i) p[i] = static_cast<std::uint8_t>(0x50 + i);
+  return p;
+}
+
+// chrony with `xleave` and `key N`: an interleaved reply echoes the request's receive
+// timestamp, not its transmit timestamp. The request passed unchanged, so that timestamp is the
+// client's own: the reply is found under it and reaches the client byte for byte.
+TEST_F(Proxy, InterleavedReplyToALongNtpRequestReachesItsClientUnchanged) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 1));
+  start();
+  Client a = client(), b = client();
+  const Bytes req_a = longNtpRequest(0xe000000000000001ULL, 0xd000000000000001ULL);
+  const Bytes req_b = longNtpRequest(0xe000000000000002ULL, 0xd000000000000002ULL);
+  sendFromClient(a, listener(fe), req_a);
+  sendFromClient(b, listener(fe), req_b);
+  ASSERT_EQ(upstream.opened.size(), 1u);
+  expectServerReceives(0, req_a);
+  expectServerReceives(0, req_b);
+  // b is answered in interleaved mode, a in basic mode; b's reply first.
+  const Bytes interleaved = longNtpReply(0xd000000000000002ULL);
+  const Bytes basic = longNtpReply(0xe000000000000001ULL);
+  queueReplyFromServer(0, interleaved);
+  queueReplyFromServer(0, basic);
+  runLoop();
+  expectReplyAt(b, listener(fe), interleaved);
+  expectReplyAt(a, listener(fe), basic);
+  EXPECT_EQ(fe.stats.replied, 2u);
+  EXPECT_EQ(fe.backend()->servers()[0].stats.replied, 2u);
+  // The same reply again, under either key, is an extra reply.
+  replyFromServer(0, interleaved);
+  expectNoReply(b);
+  expectOnlyDrop(fe, Drop::ReplyUnexpected, 1);
+  // Answered entries live until the timeout; then the second key is gone with them.
+  expireAt(milliseconds(5000));
+  replyFromServer(0, interleaved);
+  EXPECT_EQ(dropped(fe, Drop::ReplyUnmatched), 1u);
+  EXPECT_EQ(proxy->inflight().seconds(), 0u);
+}
+
+// A long request whose receive timestamp is 0, or equals its transmit timestamp (chrony's
+// "answer in basic mode"), has no second key: only a reply echoing its transmit timestamp is
+// its own.
+TEST_F(Proxy, LongNtpRequestWithoutAReceiveTimestampHasOneKey) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 1));
+  start();
+  Client a = client();
+  sendFromClient(a, listener(fe), longNtpRequest(0xe0000000000000a1ULL, 0));
+  sendFromClient(a, listener(fe), longNtpRequest(0xe0000000000000a2ULL, 0xe0000000000000a2ULL));
+  EXPECT_EQ(proxy->inflight().seconds(), 0u);
+  replyFromServer(0, longNtpReply(0));
+  EXPECT_EQ(dropped(fe, Drop::ReplyUnmatched), 1u);
+  replyFromServer(0, longNtpReply(0xe0000000000000a2ULL));
+  expectReplyAt(a, listener(fe), longNtpReply(0xe0000000000000a2ULL));
+  expectOnlyDrop(fe, Drop::ReplyUnmatched, 1);
+}
+
+// Two requests in flight whose keys would name each other's replies: the later one does not
+// share the earlier one's socket. With one socket in the pool it is dropped; both counted.
+TEST_F(Proxy, LongNtpRequestWhoseKeysAreBusyIsCountedNotMixedUp) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 1));
+  start();
+  Client a = client(), b = client(), c = client();
+  sendFromClient(a, listener(fe), longNtpRequest(0xe0000000000000b1ULL, 0xd0000000000000b1ULL));
+  // b's receive timestamp is a's: an interleaved reply could be either's.
+  sendFromClient(b, listener(fe), longNtpRequest(0xe0000000000000b2ULL, 0xd0000000000000b1ULL));
+  // c's transmit timestamp is a's receive timestamp.
+  sendFromClient(c, listener(fe), longNtpRequest(0xd0000000000000b1ULL, 0xd0000000000000b3ULL));
+  EXPECT_EQ(fe.stats.token_collisions, 2u);
+  expectOnlyDrop(fe, Drop::TokenBusy, 2);
+  EXPECT_EQ(fe.stats.forwarded, 1u);
+  replyFromServer(0, longNtpReply(0xd0000000000000b1ULL));
+  expectReplyAt(a, listener(fe), longNtpReply(0xd0000000000000b1ULL));
+  expectNoReply(b);
+  expectNoReply(c);
+}
+
+// With two sockets in the pool, a request whose second key is busy on its batch's socket takes
+// the other one (counted as a collision, not dropped).
+TEST_F(Proxy, LongNtpRequestWhoseSecondKeyIsBusyTakesAnotherPoolSocket) {
+  Frontend& fe = addFrontend(sharedNtpConfig("ntp", 2));
+  start();
+  Client a = client(), b = client(), warm = client();
+  // Two batches open both sockets; the next batch takes socket 0 again.
+  sendFromClient(warm, listener(fe), ntpRequest(1));
+  sendFromClient(warm, listener(fe), ntpRequest(2));
+  ASSERT_EQ(upstream.opened.size(), 2u);
+  Bytes drain(2048);
+  for (std::size_t sock = 0; sock < 2; ++sock) recv(upstream.opened[sock].peer.get(), drain.data(), drain.size(), 0);
+  // One batch: both requests, with the same receive timestamp.
+  const Bytes req_a = longNtpRequest(0xe0000000000000c1ULL, 0xd0000000000000c1ULL);
+  const Bytes req_b = longNtpRequest(0xe0000000000000c2ULL, 0xd0000000000000c1ULL);
+  for (const auto* send_one : {&req_a, &req_b}) {
+    const Client& from = send_one == &req_a ? a : b;
+    ASSERT_EQ(sendto(from.fd.get(), send_one->data(), send_one->size(), 0, listener(fe).addr.get(),
+                     listener(fe).addr.length()),
+              static_cast<ssize_t>(send_one->size()));
+  }
+  waitReadable(listener(fe).fd.get());
+  runLoop();
+  EXPECT_EQ(fe.stats.token_collisions, 1u);
+  expectServerReceives(0, req_a);
+  expectServerReceives(1, req_b);
+  // Each socket's interleaved reply finds its own request.
+  replyFromServer(1, longNtpReply(0xd0000000000000c1ULL));
+  expectReplyAt(b, listener(fe), longNtpReply(0xd0000000000000c1ULL));
+  expectNoReply(a);
+  replyFromServer(0, longNtpReply(0xd0000000000000c1ULL));
+  expectReplyAt(a, listener(fe), longNtpReply(0xd0000000000000c1ULL));
+  expectNoDrops(fe);
+}
+
 TEST_F(Proxy, EqualRepliesToOneClientLeaveAsOneSegmentedDatagram) {
   Frontend& fe = addFrontend(frontendConfig("raw"));
   start();

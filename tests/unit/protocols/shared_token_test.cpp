@@ -103,6 +103,35 @@ TEST(SharedToken, NtpRequestsWithAMacPassByteForByte) {
   EXPECT_EQ(reply, reply_before);
 }
 
+TEST(SharedToken, NtpLongRequestNamesItsOwnReceiveTimestampAsASecondKey) {
+  // chrony with xleave and a symmetric key: the receive timestamp cannot be rewritten (the MAC
+  // covers it), so the interleaved reply's origin is the client's own, a second key.
+  const Protocol& p = protocolOf(Preset::Ntp);
+  Packet req = ntpRequest(0x5555666677778888ULL, 0x5555000011112222ULL, 48 + 24);
+  for (std::size_t i = 48; i < req.size(); ++i) req[i] = static_cast<std::uint8_t>(i);
+  const Packet before = req;
+  const SharedToken st = share(p, req, 0xfeed);
+  EXPECT_EQ(req, before);
+  EXPECT_EQ(st.key, 0x5555666677778888ULL);
+  EXPECT_EQ(st.flags, kSharedOwnAlt);
+  EXPECT_EQ(st.original_alt, 0x5555000011112222ULL);
+  Packet reply = ntpReply(req, true);
+  Token token = 0;
+  ASSERT_EQ(p.checkReply(reply, token), Check::Ok);
+  EXPECT_EQ(token, st.original_alt);
+  const Packet reply_before = reply;
+  p.shared_token->restore(reply, st, true);
+  EXPECT_EQ(reply, reply_before);
+}
+
+TEST(SharedToken, NtpLongRequestWithoutAnInterleavedReceiveTimestampHasOneKey) {
+  const Protocol& p = protocolOf(Preset::Ntp);
+  Packet zero = ntpRequest(0x77, 0, 48 + 24);
+  EXPECT_EQ(share(p, zero, 1).flags, 0);
+  Packet basic = ntpRequest(0x77, 0x77, 48 + 24);  // receive = transmit: "basic mode, please"
+  EXPECT_EQ(share(p, basic, 1).flags, 0);
+}
+
 TEST(SharedToken, NtpInterleavedReplyIsMatchedThroughTheReceiveTimestamp) {
   const Protocol& p = protocolOf(Preset::Ntp);
   Packet req = ntpRequest(0x1000000000000001ULL, 0x2000000000000002ULL);
