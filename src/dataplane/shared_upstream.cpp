@@ -2,6 +2,7 @@
 // their server drains.
 #include "dataplane/shared_upstream.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +29,11 @@ SharedUpstream::~SharedUpstream() { closeAll(); }
 PoolSocket* SharedUpstream::open(Frontend& fe, Server& server, TimePoint now, int& error) noexcept {
   UniqueFd fd = sockets_factory_.open(server.addr(), error);
   if (!fd.valid()) return nullptr;
+  // A pool socket takes the replies of many clients at once: as deep a receive queue as an
+  // unprivileged process may have (the kernel caps it at net.core.rmem_max and doubles that,
+  // twice the default on a stock system). Once per socket, never per request.
+  const int queue = kPoolReceiveBuffer;
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &queue, sizeof queue);
   std::uint32_t id;
   if (!free_ids_.empty()) {
     id = free_ids_.back();

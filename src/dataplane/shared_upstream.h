@@ -38,6 +38,8 @@ struct PoolSocket {
 
 class SharedUpstream {
  public:
+  // What a pool socket asks for as its receive queue (capped by the kernel, see open()).
+  static constexpr int kPoolReceiveBuffer = 4 << 20;
   // Sockets per (frontend, server): the frontend's upstream_pool_sockets (default 4: enough to
   // spread DNS IDs, 65,536 a socket, and the kernel's per-socket queue, few enough to stay far
   // below any descriptor limit), at most this many (config/config.h says why).

@@ -53,6 +53,7 @@ class FakeUpstream : public UpstreamSockets {
   struct Opened {
     SockAddr server;  // the address the Proxy asked for
     UniqueFd peer;    // the server's end
+    int proxy_end = -1;  // the Proxy's end (owned by it)
   };
 
   UniqueFd open(const SockAddr& server, int& error) noexcept override {
@@ -65,7 +66,7 @@ class FakeUpstream : public UpstreamSockets {
       error = errno;
       return {};
     }
-    opened.push_back({server, UniqueFd(sv[1])});
+    opened.push_back({server, UniqueFd(sv[1]), sv[0]});
     // A server that is not listening: the Proxy's first send is refused.
     if (refuse) opened.back().peer.reset();
     return UniqueFd(sv[0]);
@@ -780,6 +781,31 @@ TEST_F(Proxy, OneReceiveBatchOfSharedRequestsLeavesThroughOnePoolSocketInOneSend
   }
   EXPECT_EQ(fe.stats.forwarded, 2 * kClients);
   expectNoDrops(fe);
+}
+
+// A pool socket gathers the replies of many clients: it asks for a deep receive queue, which
+// the kernel grants up to net.core.rmem_max (doubled) — more than a fresh socket's default.
+TEST_F(Proxy, APoolSocketAsksForADeepReceiveQueue) {
+  FrontendConfig cfg = ntpConfig("ntp");
+  cfg.upstream_sockets = UpstreamSocketsMode::Shared;
+  Frontend& fe = addFrontend(cfg);
+  start();
+  Client c = client();
+  const Bytes req = ntpRequest(1);
+  ASSERT_EQ(sendto(c.fd.get(), req.data(), req.size(), 0, listener(fe).addr.get(), listener(fe).addr.length()),
+            static_cast<ssize_t>(req.size()));
+  waitReadable(listener(fe).fd.get());
+  runLoop();
+  ASSERT_EQ(upstream.opened.size(), 1u);
+  int fresh[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fresh), 0);
+  UniqueFd a(fresh[0]), b(fresh[1]);
+  int pool = 0, plain = 0;
+  socklen_t len = sizeof pool;
+  ASSERT_EQ(getsockopt(upstream.opened[0].proxy_end, SOL_SOCKET, SO_RCVBUF, &pool, &len), 0);
+  len = sizeof plain;
+  ASSERT_EQ(getsockopt(a.get(), SOL_SOCKET, SO_RCVBUF, &plain, &len), 0);
+  EXPECT_GT(pool, plain) << "a pool socket kept the default receive queue";
 }
 
 // ---- shared upstream sockets: the pool's size (upstream_pool_sockets) ----
