@@ -154,6 +154,8 @@ def main():
     ap.add_argument("--proxy-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
     args = ap.parse_args()
+    # A SIGTERM (or Ctrl-C) still runs the `finally` below, which stops every child.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if not shutil.which("dnsperf"):
         raise SystemExit("dnsperf not installed: tools/install-deps.sh test")
     workdir = tempfile.mkdtemp(prefix="udpx-bench-tcp-dns-")
