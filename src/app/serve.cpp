@@ -39,8 +39,9 @@ namespace {
 // connections, probes, the resolver, /proc files.
 constexpr rlim_t kFdsBesidesSessions = 128;
 
-// Raises the soft open-files limit to the hard one (sessions use one socket each), and says so
-// when even the hard limit is below what max_sessions needs.
+// Raises the soft open-files limit to the hard one, and says so when even the hard limit is
+// below what the config may need: a socket per session on the per-session frontends,
+// upstream_pool_sockets per server on the shared ones, two per TCP connection.
 void raiseOpenFilesLimit(const Config& cfg) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
@@ -48,25 +49,29 @@ void raiseOpenFilesLimit(const Config& cfg) {
     rlimit raised{lim.rlim_max, lim.rlim_max};
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
   }
-  // Frontends on shared upstream sockets (ntp, dns) need a few sockets per server, not one
-  // per session: only the per-session ones count.
-  std::uint64_t per_session = 0;
+  std::uint64_t per_session = 0, pool = 0, tcp = 0;
   for (const FrontendConfig& f : cfg.frontends) {
-    if (f.upstream_sockets == UpstreamSocketsMode::PerSession) per_session += f.max_sessions;
+    if (f.upstream_sockets == UpstreamSocketsMode::PerSession) {
+      per_session += f.max_sessions;
+    } else {
+      for (const BackendConfig& b : cfg.backends) {
+        if (b.name == f.backend) pool += std::uint64_t{f.upstream_pool_sockets} * b.servers.size();
+      }
+    }
+    // A connection holds the client's socket and the server's (and a pipe while bulk data flows).
+    if (f.tcp) tcp += 2 * std::uint64_t{f.tcp_max_connections};
   }
-  if (per_session == 0) return;
-  const std::uint32_t sessions =
-      static_cast<std::uint32_t>(std::min<std::uint64_t>(per_session, cfg.global.max_sessions));
-  const rlim_t needed = static_cast<rlim_t>(sessions) + kFdsBesidesSessions;
-  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
-    LOG_WARN("the open files limit is %llu, but %u sessions (global.max_sessions, or the max_sessions of the "
-             "frontends with upstream_sockets = \"per-session\") need about %llu (one socket per "
-             "session): new sessions beyond about %llu fail (counted as socket_error) — raise the limit "
-             "(LimitNOFILE= in the unit, ulimit -Hn) or lower max_sessions",
-             static_cast<unsigned long long>(lim.rlim_cur), sessions,
-             static_cast<unsigned long long>(needed),
-             static_cast<unsigned long long>(lim.rlim_cur > kFdsBesidesSessions ? lim.rlim_cur - kFdsBesidesSessions : 0));
-  }
+  const std::uint64_t sessions = std::min<std::uint64_t>(per_session, cfg.global.max_sessions);
+  const std::uint64_t needed = sessions + pool + tcp + kFdsBesidesSessions;
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= needed) return;
+  LOG_WARN("the open files limit is %llu, but this config may need about %llu descriptors: %llu sessions with "
+           "their own socket (upstream_sockets = \"per-session\", bounded by global.max_sessions), %llu shared "
+           "pool sockets (upstream_pool_sockets per server), %llu for TCP connections (tcp_max_connections, 2 "
+           "each) and %llu for the rest — beyond the limit new sessions fail (counted as socket_error) and new TCP "
+           "connections wait to be accepted; raise the limit (LimitNOFILE= in the unit, ulimit -Hn) or lower those keys",
+           static_cast<unsigned long long>(lim.rlim_cur), static_cast<unsigned long long>(needed),
+           static_cast<unsigned long long>(sessions), static_cast<unsigned long long>(pool),
+           static_cast<unsigned long long>(tcp), static_cast<unsigned long long>(kFdsBesidesSessions));
 }
 
 }  // namespace

@@ -125,6 +125,28 @@ class Robustness(UdpxTestCase):
         self.assertEqual(parse_echo(self.new_client().ask(b"later", self.listen))[2], b"later")
         self.assertTrue(udpx.running())
 
+    def test_AnOpenFilesLimitBelowWhatTheConfigNeedsIsNamedAtStart(self):
+        # Shared pools and TCP need descriptors too, not only per-session sockets: a dns frontend
+        # (shared upstream sockets, TCP on) with 16 pool sockets to each of 3 servers needs
+        # 16 x 3 + 2 x 512 (tcp_max_connections) + 128 = 1,200, above a limit of 600.
+        port = free_port()
+        config = render_config(
+            frontends={"d": {"listen": [f"127.0.0.1:{port}"], "preset": "dns", "backend": "b",
+                             "upstream_pool_sockets": 16}},
+            backends={"b": {"servers": ["127.0.0.1:9", "127.0.0.2:9", "127.0.0.3:9"], "health": NO_PROBES}})
+        path = self.write_file("udpx.toml", config)
+        from udpxtest import Udpx, udpx_binary
+        udpx = Udpx("udpx", ["prlimit", "--nofile=600:600", "--", udpx_binary(), "-c", path], self.tmp)
+        self.processes.append(udpx)
+        self.addCleanup(self._stop_udpx, udpx)
+        udpx.wait_ready()
+        warning = [l for l in udpx.log().splitlines() if "the open files limit is 600" in l]
+        self.assertEqual(len(warning), 1, udpx.log())
+        self.assertIn("may need about 1200 descriptors: 0 sessions with their own socket", warning[0])
+        self.assertIn("48 shared pool sockets", warning[0])
+        self.assertIn("1024 for TCP connections", warning[0])
+        self.assertIn("raise the limit", warning[0])
+
     def test_ThreeThousandClientsEachGetTheirOwnSession(self):
         upstream = self.start_upstream("echo")
         udpx = self.start_proxy(upstream, "raw", session_timeout="60s")
