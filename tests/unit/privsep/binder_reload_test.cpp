@@ -136,7 +136,7 @@ TEST_F(BinderReloadTest, AMissingFileAndPresetFlagsAreErrors) {
 TEST_F(BinderReloadTest, MakesTheStatusSocketFileOfAMovedEndpoint) {
   const std::string sock = "/tmp/udpx-binder-reload-test-" + std::to_string(getpid()) + ".sock";
   ::unlink(sock.c_str());
-  write(config({1}) + "\n[global]\nstatus = \"" + sock + "\"\n");
+  write(config({freePort()}) + "\n[global]\nstatus = \"" + sock + "\"\n");
   BinderReload r = readAndBind({path_, true}, {});
   EXPECT_TRUE(r.errors.empty()) << r.errors[0];
   EXPECT_EQ(r.status, sock);
@@ -147,7 +147,7 @@ TEST_F(BinderReloadTest, MakesTheStatusSocketFileOfAMovedEndpoint) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0666u);
   // Listening there now: a second reload to the same path makes nothing.
-  r.fresh.clear();  // (port 1 again)
+  r.fresh.clear();  // (the same port again)
   BinderReload again = readAndBind({path_, true}, {});
   EXPECT_TRUE(again.errors.empty()) << again.errors[0];
   EXPECT_FALSE(again.status_fd.valid());
@@ -162,7 +162,7 @@ TEST_F(BinderReloadTest, MakesTheStatusSocketFileOfAMovedEndpoint) {
 TEST_F(BinderReloadTest, TheDefaultStatusEndpointIsMadeAgainAndAnAbstractOneNever) {
   const std::string sock = "/tmp/udpx-binder-reload-test-" + std::to_string(getpid()) + ".default.sock";
   ::unlink(sock.c_str());
-  write(config({1}));
+  write(config({freePort()}));
   ReloadSource src{path_, true};
   src.status_default = sock;
   BinderReload r = readAndBind(src, {});
@@ -177,7 +177,7 @@ TEST_F(BinderReloadTest, TheDefaultStatusEndpointIsMadeAgainAndAnAbstractOneNeve
 }
 
 TEST_F(BinderReloadTest, AStatusSocketFileItCannotMakeIsAnErrorWithItsPosition) {
-  write(config({1}) + "\n[global]\nstatus = \"/nonexistent-udpx-dir/s.sock\"\n");
+  write(config({freePort()}) + "\n[global]\nstatus = \"/nonexistent-udpx-dir/s.sock\"\n");
   BinderReload r = readAndBind({path_, true}, {});
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].find(path_ + ":10:"), std::string::npos) << r.errors[0];
