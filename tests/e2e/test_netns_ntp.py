@@ -12,58 +12,31 @@ machine. Needs root (CI runs as root).
 
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from udpxtest import (Udpx, UdpxTestCase, frontend_stats, main, render_config, tool, udpx_binary, unique_tag,
+from udpxtest import (NamespacesMixin, Udpx, UdpxTestCase, frontend_stats, main, render_config, tool, udpx_binary,
                       wait_until)
 
 CLIENT_IP, GATEWAY_CLIENT_SIDE = "10.123.1.2", "10.123.1.1"
 GATEWAY_SERVER_SIDE, SERVER_IP = "10.123.2.1", "10.123.2.2"
 
 
-class NtpThroughUdpxAcrossNamespaces(UdpxTestCase):
+class NtpThroughUdpxAcrossNamespaces(NamespacesMixin, UdpxTestCase):
 
     def setUp(self):
         super().setUp()
-        if os.geteuid() != 0:
-            raise AssertionError("this test creates network namespaces and needs root (CI runs as root)")
-        tag = unique_tag("udpxps")[-8:]
-        self.ns = {role: f"udpxps-{tag}-{role}" for role in ("client", "gateway", "server")}
-        for name in self.ns.values():
-            self.ip("netns", "add", name)
-            self.addCleanup(subprocess.run, [tool("ip"), "netns", "del", name], capture_output=True)
-        c, g, s = self.ns["client"], self.ns["gateway"], self.ns["server"]
-        self.ip("-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "to-client", "netns", g)
-        self.ip("-n", s, "link", "add", "eth0", "type", "veth", "peer", "name", "to-server", "netns", g)
-        for ns, dev, addr in ((c, "eth0", f"{CLIENT_IP}/24"), (g, "to-client", f"{GATEWAY_CLIENT_SIDE}/24"),
-                              (g, "to-server", f"{GATEWAY_SERVER_SIDE}/24"), (s, "eth0", f"{SERVER_IP}/24")):
-            self.ip("-n", ns, "addr", "add", addr, "dev", dev)
-            self.ip("-n", ns, "link", "set", dev, "up")
-        for ns in (c, g, s):
-            self.ip("-n", ns, "link", "set", "lo", "up")
+        c, g, s = self.make_namespaces("udpxps", CLIENT_IP, GATEWAY_CLIENT_SIDE,
+                                      GATEWAY_SERVER_SIDE, SERVER_IP)
         self.ip("-n", c, "route", "add", "10.123.2.0/24", "via", GATEWAY_CLIENT_SIDE)
         self.ip("-n", s, "route", "add", "10.123.1.0/24", "via", GATEWAY_SERVER_SIDE)
-        self.in_ns(g, [tool("sysctl"), "-q", "-w", "net.ipv4.ip_forward=0"])
         for ns in (c, g, s):
             routes = self.in_ns(ns, [tool("ip"), "route", "show", "default"]).stdout
             self.assertEqual(routes.strip(), "", f"no default route in {ns}")
         self.start_chronyd_server()
 
     # helpers
-
-    def ip(self, *args):
-        done = subprocess.run([tool("ip")] + list(args), capture_output=True, text=True, timeout=30)
-        self.assertEqual(done.returncode, 0, f"ip {' '.join(args)}: {done.stderr}")
-
-    def in_ns(self, ns, argv, timeout=60):
-        try:
-            return subprocess.run([tool("ip"), "netns", "exec", ns] + argv, capture_output=True, text=True,
-                                  timeout=timeout, cwd=self.tmp)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{' '.join(argv)} in {ns} did not finish within {timeout}s")
 
     def ntpdig(self, ns, server, timeout_s):
         done = self.in_ns(ns, [tool("ntpdig"), "-t", str(timeout_s), server], timeout=timeout_s + 30)

@@ -881,3 +881,41 @@ class Rsyslog:
 
 def main():
     unittest.main(verbosity=2)
+
+
+class NamespacesMixin:
+    """Three network namespaces for a UdpxTestCase: client -- gateway -- server, joined by veth
+    pairs (client eth0 <-> gateway to-client, server eth0 <-> gateway to-server), loopback up,
+    no forwarding on the gateway and no default routes: only a proxy on the gateway joins them.
+    Removed at cleanup."""
+
+    def make_namespaces(self, prefix, client_ip, gateway_client_side, gateway_server_side, server_ip):
+        if os.geteuid() != 0:
+            raise AssertionError("this test creates network namespaces and needs root (CI runs as root)")
+        tag = unique_tag(prefix)[-8:]
+        self.ns = {role: f"{prefix}-{tag}-{role}" for role in ("client", "gateway", "server")}
+        for name in self.ns.values():
+            self.ip("netns", "add", name)
+            self.addCleanup(subprocess.run, [tool("ip"), "netns", "del", name], capture_output=True)
+        c, g, s = self.ns["client"], self.ns["gateway"], self.ns["server"]
+        self.ip("-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "to-client", "netns", g)
+        self.ip("-n", s, "link", "add", "eth0", "type", "veth", "peer", "name", "to-server", "netns", g)
+        for ns, dev, addr in ((c, "eth0", f"{client_ip}/24"), (g, "to-client", f"{gateway_client_side}/24"),
+                              (g, "to-server", f"{gateway_server_side}/24"), (s, "eth0", f"{server_ip}/24")):
+            self.ip("-n", ns, "addr", "add", addr, "dev", dev)
+            self.ip("-n", ns, "link", "set", dev, "up")
+        for ns in (c, g, s):
+            self.ip("-n", ns, "link", "set", "lo", "up")
+        self.in_ns(g, [tool("sysctl"), "-q", "-w", "net.ipv4.ip_forward=0"])
+        return c, g, s
+
+    def ip(self, *args):
+        done = subprocess.run([tool("ip")] + list(args), capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, f"ip {' '.join(args)}: {done.stderr}")
+
+    def in_ns(self, ns, argv, timeout=60):
+        try:
+            return subprocess.run([tool("ip"), "netns", "exec", ns] + argv, capture_output=True, text=True,
+                                  timeout=timeout, cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{' '.join(argv)} in {ns} did not finish within {timeout}s")
