@@ -404,16 +404,6 @@ class DnsOverTcp(UdpxTestCase):
                 frontends={"dns": {"listen": listen, "preset": "dns", "backend": "resolvers", "tcp": tcp}},
                 backends={"resolvers": {"servers": [hostport(*dnsmasq.address)]}})
 
-        def reload(text, expect):
-            path = self.path("udpx.toml")
-            with open(path + ".new", "w") as f:
-                f.write(text)
-            os.chmod(path + ".new", 0o644)
-            os.rename(path + ".new", path)
-            code, out, err = self.run_tool([udpx_binary(), "reload", "-c", path], timeout=60)
-            self.assertEqual(code, 0, out + err)
-            self.assertIn(expect, out + err)
-
         def answers_over_tcp(p):
             code, out = dig_tcp(self, p, Dnsmasq.NAME, extra=["+short"])
             return code == 0 and out.strip() == Dnsmasq.ADDRESS
@@ -421,12 +411,12 @@ class DnsOverTcp(UdpxTestCase):
         udpx = self.start_udpx(config(False, [f"127.0.0.1:{port}"]))
         os.chmod(self.path("udpx.toml"), 0o644)
         self.assertFalse(answers_over_tcp(port))
-        reload(config(True, [f"127.0.0.1:{port}"]), "dns")
+        self.reload_with(config(True, [f"127.0.0.1:{port}"]), "dns")
         self.assertTrue(answers_over_tcp(port))
-        reload(config(True, [f"127.0.0.1:{other}"]), "dns")
+        self.reload_with(config(True, [f"127.0.0.1:{other}"]), "dns")
         self.assertTrue(answers_over_tcp(other))
         self.assertFalse(answers_over_tcp(port))
-        reload(config(False, [f"127.0.0.1:{other}"]), "dns")
+        self.reload_with(config(False, [f"127.0.0.1:{other}"]), "dns")
         self.assertFalse(answers_over_tcp(other))
         code, out = dig(self, "127.0.0.1", other, Dnsmasq.NAME)
         self.assertEqual(out.strip(), Dnsmasq.ADDRESS, out)  # UDP stays
@@ -438,7 +428,7 @@ class DnsOverTcp(UdpxTestCase):
         text = config(False, [f"127.0.0.1:{other}"]) + (
             f'\n[frontend.ke]\nlisten = ["127.0.0.1:{ke}"]\npreset = "nts-ke"\nbackend = "ke"\n'
             f'\n[backend.ke]\nservers = ["{hostport(*dnsmasq.address)}"]\n')
-        reload(text, "ke")
+        self.reload_with(text, "ke")
         self.assertTrue(answers_over_tcp(ke))
         self.assertEqual(frontend_stats(udpx.stats(), "ke")["listen"], [f"127.0.0.1:{ke}"])
 
