@@ -63,15 +63,20 @@ class SharedNtp(UdpxTestCase):
         self.assertIn("System clock wrong by", out)
         self.assertShared(udpx.stats(), server.text)
 
-    def test_SymmetricKeyClientsMacPassesByteForByte(self):
-        # Both ends share key 7; chrony signs the 48-byte header, so a rewritten transmit
-        # timestamp would fail the server's check and the client would get no valid reply.
+    def keyed_server(self):
+        """A chronyd server that knows key 7: (the keyfile, the server)."""
         keys = self.write_file("chrony.keys", KEY_7)
         server = ChronyServer(self, name="chronyd-keyed")
         server.proc.terminate()
         with open(server.conf, "a") as f:
             f.write(f"keyfile {keys}\n")
         server.start()
+        return keys, server
+
+    def test_SymmetricKeyClientsMacPassesByteForByte(self):
+        # Both ends share key 7; chrony signs the 48-byte header, so a rewritten transmit
+        # timestamp would fail the server's check and the client would get no valid reply.
+        keys, server = self.keyed_server()
         port = free_port()
         udpx = self.start_udpx(config("ntp", [f"127.0.0.1:{port}"], [server.text]))
         code, out = chrony_query(self, port, "key 7", "maxsamples 1", extra=[f"keyfile {keys}"])
@@ -101,12 +106,7 @@ class SharedNtp(UdpxTestCase):
         # chrony with both `xleave` and `key`: its requests carry a MAC, so they pass byte for
         # byte and are known by the client's own timestamps; the server's interleaved replies
         # echo the request's receive timestamp, which udpx must know the request by too.
-        keys = self.write_file("chrony.keys", KEY_7)
-        server = ChronyServer(self, name="chronyd-keyed")
-        server.proc.terminate()
-        with open(server.conf, "a") as f:
-            f.write(f"keyfile {keys}\n")
-        server.start()
+        keys, server = self.keyed_server()
         port = free_port()
         udpx = self.start_udpx(config("ntp", [f"127.0.0.1:{port}"], [server.text]))
         logdir = self.path("xleave-key-log")
